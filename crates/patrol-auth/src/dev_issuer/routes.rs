@@ -1,0 +1,717 @@
+//! HTTP endpoints of the dev issuer, relative to `/oidc`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+use url::Url;
+
+use super::grants::{AuthCode, CODE_TTL};
+use super::page::{authorize_page, error_page};
+use super::{
+    dev_user, random_token, DevIssuer, DevUser, DEV_ACCESS_TOKEN_SECS, DEV_DEFAULT_SCOPE,
+    DEV_PUBLIC_CLIENT_ID, DEV_SP_CLIENT_ID,
+};
+
+/// Scopes that are about the sign-in itself, not the API; they never appear in `scp`.
+const OIDC_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "address",
+    "phone",
+];
+const MAX_PARAM_LEN: usize = 2048;
+
+#[derive(Clone)]
+struct AppState {
+    dev: DevIssuer,
+    issuer: Arc<str>,
+}
+
+pub(crate) fn router(dev: DevIssuer, issuer: String) -> Router {
+    let state = AppState {
+        dev,
+        issuer: issuer.into(),
+    };
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/jwks", get(jwks))
+        .route("/authorize", get(authorize_get).post(authorize_post))
+        .route("/token", post(token))
+        .with_state(state)
+}
+
+async fn discovery(State(s): State<AppState>) -> Response {
+    let i = &*s.issuer;
+    Json(json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/authorize"),
+        "token_endpoint": format!("{i}/token"),
+        "jwks_uri": format!("{i}/jwks"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access", "vso.pats", "vso.pats_manage"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "oid", "tid", "name",
+            "preferred_username", "email", "scp", "roles", "idtyp", "azp", "nonce", "auth_time"],
+        "authorization_response_iss_parameter_supported": true,
+    }))
+    .into_response()
+}
+
+async fn jwks(State(s): State<AppState>) -> Response {
+    let mut resp = Json(s.dev.jwks()).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    resp
+}
+
+/// Parses an `application/x-www-form-urlencoded` string. Empty values count as omitted
+/// (RFC 6749 §3.1); repeated parameters are an error.
+fn parse_params(raw: &[u8]) -> Result<HashMap<String, String>, &'static str> {
+    let mut out = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(raw) {
+        if v.is_empty() {
+            continue;
+        }
+        if v.len() > MAX_PARAM_LEN {
+            return Err("parameter too long");
+        }
+        if out.insert(k.into_owned(), v.into_owned()).is_some() {
+            return Err("repeated parameter");
+        }
+    }
+    Ok(out)
+}
+
+/// Loopback (`http://127.0.0.1:*`, `http://localhost:*`, `http://[::1]:*`) or the issuer's own
+/// origin. No fragments, no credentials.
+fn redirect_allowed(uri: &str, issuer: &str) -> Option<Url> {
+    let u = Url::parse(uri).ok()?;
+    if u.fragment().is_some() || !u.username().is_empty() || u.password().is_some() {
+        return None;
+    }
+    let loopback = u.scheme() == "http"
+        && match u.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+            Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+            None => false,
+        };
+    if loopback {
+        return Some(u);
+    }
+    let iss = Url::parse(issuer).ok()?;
+    (u.origin() == iss.origin() && u.origin().is_tuple()).then_some(u)
+}
+
+struct AuthorizeRequest {
+    redirect_uri: Url,
+    scope: String,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: String,
+}
+
+enum AuthorizeError {
+    /// Shown to the user; never redirected (unknown client or redirect URI).
+    Page(&'static str),
+    /// Sent back to the client's redirect URI.
+    Redirect(Box<Url>, &'static str, &'static str, Option<String>),
+}
+
+impl AuthorizeError {
+    fn into_response(self, issuer: &str) -> Response {
+        match self {
+            AuthorizeError::Page(msg) => error_page(StatusCode::BAD_REQUEST, msg),
+            AuthorizeError::Redirect(mut url, error, description, state) => {
+                {
+                    let mut q = url.query_pairs_mut();
+                    q.append_pair("error", error);
+                    q.append_pair("error_description", description);
+                    if let Some(state) = &state {
+                        q.append_pair("state", state);
+                    }
+                    q.append_pair("iss", issuer);
+                }
+                found(url.as_str())
+            }
+        }
+    }
+}
+
+fn found(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            let mut resp = StatusCode::FOUND.into_response();
+            resp.headers_mut().insert(header::LOCATION, v);
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(_) => error_page(StatusCode::BAD_REQUEST, "invalid redirect_uri"),
+    }
+}
+
+/// `scope-token` characters (RFC 6749 §3.3).
+fn valid_scope_token(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// The scope granted for a requested one: OIDC scopes as asked, API scopes as asked (an
+/// Entra-style `<audience>/` prefix and `.default` are understood), or the default API scopes.
+pub(crate) fn granted_scope(requested: &str) -> String {
+    let mut oidc: Vec<&str> = Vec::new();
+    let mut api: Vec<&str> = Vec::new();
+    for token in requested.split_whitespace() {
+        let token = token
+            .strip_prefix(super::DEV_AUDIENCE)
+            .map(|rest| rest.trim_start_matches('/'))
+            .unwrap_or(token);
+        let list = if OIDC_SCOPES.contains(&token) {
+            &mut oidc
+        } else if token.is_empty() || token == ".default" {
+            continue;
+        } else {
+            &mut api
+        };
+        if !list.contains(&token) {
+            list.push(token);
+        }
+    }
+    if api.is_empty() {
+        api = DEV_DEFAULT_SCOPE.split_whitespace().collect();
+    }
+    oidc.into_iter().chain(api).collect::<Vec<_>>().join(" ")
+}
+
+/// The API part of a granted scope, for the `scp` claim.
+fn scp_of(granted: &str) -> String {
+    granted
+        .split_whitespace()
+        .filter(|s| !OIDC_SCOPES.contains(s))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn validate_authorize(
+    p: &HashMap<String, String>,
+    issuer: &str,
+) -> Result<AuthorizeRequest, AuthorizeError> {
+    if p.get("client_id").map(String::as_str) != Some(DEV_PUBLIC_CLIENT_ID) {
+        return Err(AuthorizeError::Page(
+            "Unknown client_id: the dev issuer's public client is patrol-dev-cli.",
+        ));
+    }
+    let redirect_uri = p
+        .get("redirect_uri")
+        .and_then(|u| redirect_allowed(u, issuer))
+        .ok_or(AuthorizeError::Page(
+            "redirect_uri is missing or not allowed: use http://127.0.0.1:<port>/..., \
+             http://localhost:<port>/... or a URL on this server.",
+        ))?;
+    let state = p.get("state").cloned();
+    let fail = |error, description| {
+        AuthorizeError::Redirect(Box::new(redirect_uri.clone()), error, description, state.clone())
+    };
+    if p.get("response_type").map(String::as_str) != Some("code") {
+        return Err(fail(
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        ));
+    }
+    let code_challenge = p
+        .get("code_challenge")
+        .ok_or_else(|| fail("invalid_request", "PKCE is required: send code_challenge"))?;
+    if p.get("code_challenge_method").map(String::as_str) != Some("S256") {
+        return Err(fail(
+            "invalid_request",
+            "code_challenge_method must be S256",
+        ));
+    }
+    let well_formed = code_challenge.len() == 43
+        && code_challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(fail("invalid_request", "malformed code_challenge"));
+    }
+    let requested = p.get("scope").map(String::as_str).unwrap_or("");
+    if !requested.split_whitespace().all(valid_scope_token) {
+        return Err(fail("invalid_scope", "malformed scope"));
+    }
+    Ok(AuthorizeRequest {
+        scope: granted_scope(requested),
+        nonce: p.get("nonce").cloned(),
+        code_challenge: code_challenge.clone(),
+        state,
+        redirect_uri,
+    })
+}
+
+async fn authorize_get(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let params = match parse_params(query.unwrap_or_default().as_bytes()) {
+        Ok(p) => p,
+        Err(msg) => return error_page(StatusCode::BAD_REQUEST, msg),
+    };
+    match validate_authorize(&params, &s.issuer) {
+        Ok(req) => authorize_page(&params, req.redirect_uri.as_str()),
+        Err(e) => e.into_response(&s.issuer),
+    }
+}
+
+/// Refuses cross-site form posts (login CSRF): an `Origin` header, when sent, must be the
+/// issuer's origin or match `Host`.
+fn same_origin(headers: &HeaderMap, issuer: &str) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if Url::parse(issuer).is_ok_and(|i| i.origin().ascii_serialization() == origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (Url::parse(origin), host) {
+        (Ok(o), Some(host)) => {
+            let authority = match (o.host_str(), o.port()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_owned(),
+                _ => return false,
+            };
+            authority.eq_ignore_ascii_case(host)
+        }
+        _ => false,
+    }
+}
+
+async fn authorize_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if !same_origin(&headers, &s.issuer) {
+        return error_page(StatusCode::FORBIDDEN, "cross-site sign-in request refused");
+    }
+    let params = match parse_params(&body) {
+        Ok(p) => p,
+        Err(msg) => return error_page(StatusCode::BAD_REQUEST, msg),
+    };
+    let req = match validate_authorize(&params, &s.issuer) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(&s.issuer),
+    };
+    let Some(user) = params.get("username").and_then(|u| dev_user(u)) else {
+        return error_page(StatusCode::BAD_REQUEST, "unknown dev user");
+    };
+    let code = random_token();
+    let stored = s.dev.grants().insert_code(
+        &code,
+        AuthCode {
+            client_id: DEV_PUBLIC_CLIENT_ID.to_owned(),
+            redirect_uri: req.redirect_uri.to_string(),
+            code_challenge: req.code_challenge,
+            user,
+            scope: req.scope,
+            nonce: req.nonce,
+            auth_time: chrono::Utc::now().timestamp(),
+            expires: Instant::now() + CODE_TTL,
+        },
+    );
+    if !stored {
+        return error_page(StatusCode::SERVICE_UNAVAILABLE, "too many pending sign-ins");
+    }
+    tracing::info!(user = user.username, "dev issuer: user signed in");
+    let mut url = req.redirect_uri;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("code", &code);
+        if let Some(state) = &req.state {
+            q.append_pair("state", state);
+        }
+        q.append_pair("iss", &s.issuer);
+    }
+    found(url.as_str())
+}
+
+/// An RFC 6749 §5.2 error response.
+struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: &'static str,
+}
+
+fn bad(error: &'static str, description: &'static str) -> OAuthError {
+    OAuthError {
+        status: StatusCode::BAD_REQUEST,
+        error,
+        description,
+    }
+}
+
+fn invalid_client(description: &'static str) -> OAuthError {
+    OAuthError {
+        status: StatusCode::UNAUTHORIZED,
+        error: "invalid_client",
+        description,
+    }
+}
+
+fn server_error() -> OAuthError {
+    OAuthError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        error: "server_error",
+        description: "token issuance failed",
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.error, "error_description": self.description});
+        let mut resp = no_store_json(self.status, body);
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"patrol-dev-issuer\""),
+            );
+        }
+        resp
+    }
+}
+
+fn no_store_json(status: StatusCode, body: Value) -> Response {
+    let mut resp = (status, Json(body)).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component (RFC 6749 §2.3.1).
+fn form_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = b.get(i + 1..i + 3)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+struct ClientAuth {
+    id: Option<String>,
+    secret: Option<String>,
+}
+
+/// `client_secret_basic` or `client_secret_post` (or just `client_id` for the public client).
+fn client_auth(headers: &HeaderMap, p: &HashMap<String, String>) -> Result<ClientAuth, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(ClientAuth {
+            id: p.get("client_id").cloned(),
+            secret: p.get("client_secret").cloned(),
+        });
+    };
+    let malformed = || invalid_client("malformed client authentication");
+    let value = value.to_str().map_err(|_| malformed())?;
+    let (scheme, creds) = value.split_once(' ').ok_or_else(malformed)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(invalid_client("unsupported client authentication scheme"));
+    }
+    let decoded = STANDARD.decode(creds.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let id = form_decode(id).ok_or_else(malformed)?;
+    let secret = form_decode(secret).ok_or_else(malformed)?;
+    if p.contains_key("client_secret") {
+        return Err(bad(
+            "invalid_request",
+            "use only one client authentication method",
+        ));
+    }
+    if p.get("client_id").is_some_and(|form_id| *form_id != id) {
+        return Err(bad("invalid_request", "client_id mismatch"));
+    }
+    Ok(ClientAuth {
+        id: Some(id),
+        secret: Some(secret),
+    })
+}
+
+/// Grants of the user flows are only for the public client.
+fn require_public_client(auth: &ClientAuth) -> Result<&'static str, OAuthError> {
+    match auth.id.as_deref() {
+        None => Err(bad("invalid_request", "client_id is required")),
+        Some(DEV_PUBLIC_CLIENT_ID) => Ok(DEV_PUBLIC_CLIENT_ID),
+        Some(DEV_SP_CLIENT_ID) => Err(bad(
+            "unauthorized_client",
+            "this client may only use client_credentials",
+        )),
+        Some(_) => Err(invalid_client("unknown client")),
+    }
+}
+
+fn required<'a>(p: &'a HashMap<String, String>, name: &str) -> Result<&'a str, OAuthError> {
+    p.get(name)
+        .map(String::as_str)
+        .ok_or_else(|| bad("invalid_request", "a required parameter is missing"))
+}
+
+fn pkce_ok(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    if !well_formed {
+        return false;
+    }
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
+}
+
+async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match token_response(&s, &headers, &body) {
+        Ok(v) => no_store_json(StatusCode::OK, v),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn token_response(s: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+    let p = parse_params(body).map_err(|msg| bad("invalid_request", msg))?;
+    let auth = client_auth(headers, &p)?;
+    match required(&p, "grant_type")? {
+        "authorization_code" => authorization_code_grant(s, &p, &auth),
+        "refresh_token" => refresh_token_grant(s, &p, &auth),
+        "client_credentials" => client_credentials_grant(s, &auth),
+        _ => Err(bad("unsupported_grant_type", "unsupported grant_type")),
+    }
+}
+
+fn authorization_code_grant(
+    s: &AppState,
+    p: &HashMap<String, String>,
+    auth: &ClientAuth,
+) -> Result<Value, OAuthError> {
+    let client = require_public_client(auth)?;
+    let code = required(p, "code")?;
+    let redirect_uri = required(p, "redirect_uri")?;
+    let verifier = required(p, "code_verifier")?;
+    let invalid = || bad("invalid_grant", "authorization code is invalid, expired or already used");
+    let grant = s.dev.grants().take_code(code).ok_or_else(invalid)?;
+    if grant.client_id != client || grant.redirect_uri != redirect_uri {
+        return Err(invalid());
+    }
+    if !pkce_ok(verifier, &grant.code_challenge) {
+        return Err(bad("invalid_grant", "PKCE verification failed"));
+    }
+    let refresh = random_token();
+    if !s
+        .dev
+        .grants()
+        .new_family(&refresh, client, grant.user, &grant.scope, grant.auth_time)
+    {
+        return Err(server_error());
+    }
+    user_tokens(
+        s,
+        grant.user,
+        &grant.scope,
+        grant.nonce.as_deref(),
+        grant.auth_time,
+        refresh,
+    )
+}
+
+fn refresh_token_grant(
+    s: &AppState,
+    p: &HashMap<String, String>,
+    auth: &ClientAuth,
+) -> Result<Value, OAuthError> {
+    let client = require_public_client(auth)?;
+    let old = required(p, "refresh_token")?;
+    let requested = p.get("scope").map(|s| s.split_whitespace().collect::<Vec<_>>());
+    let new = random_token();
+    let invalid = || bad("invalid_grant", "refresh token is invalid, expired or revoked");
+    // Narrowing is checked before rotating, so a bad scope does not burn the token.
+    // An unknown or reused token falls through to `rotate`, which detects reuse.
+    if let Some(requested) = &requested {
+        let original = s.dev.grants().peek_scope(old).unwrap_or_default();
+        if !original.is_empty()
+            && !requested.iter().all(|r| original.split_whitespace().any(|o| o == *r)) {
+            return Err(bad("invalid_scope", "scope exceeds the original grant"));
+        }
+    }
+    let grant = s
+        .dev
+        .grants()
+        .rotate(old, &new, client)
+        .map_err(|_| invalid())?;
+    let scope = match requested {
+        Some(r) => r.join(" "),
+        None => grant.scope.clone(),
+    };
+    user_tokens(s, grant.user, &scope, None, grant.auth_time, new)
+}
+
+fn client_credentials_grant(s: &AppState, auth: &ClientAuth) -> Result<Value, OAuthError> {
+    match auth.id.as_deref() {
+        Some(DEV_SP_CLIENT_ID) => {}
+        Some(DEV_PUBLIC_CLIENT_ID) => {
+            return Err(bad(
+                "unauthorized_client",
+                "public clients cannot use client_credentials",
+            ))
+        }
+        _ => return Err(invalid_client("client authentication failed")),
+    }
+    let secret = auth.secret.as_deref().unwrap_or("");
+    if !s.dev.sp_secret_matches(secret) {
+        return Err(invalid_client("client authentication failed"));
+    }
+    let token = s
+        .dev
+        .mint_sp_token(&s.issuer, DEV_ACCESS_TOKEN_SECS)
+        .map_err(|_| server_error())?;
+    tracing::info!(client = DEV_SP_CLIENT_ID, "dev issuer: issued app-only token");
+    Ok(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": DEV_ACCESS_TOKEN_SECS,
+    }))
+}
+
+fn user_tokens(
+    s: &AppState,
+    user: &DevUser,
+    scope: &str,
+    nonce: Option<&str>,
+    auth_time: i64,
+    refresh_token: String,
+) -> Result<Value, OAuthError> {
+    let access = s
+        .dev
+        .mint_user_token(&s.issuer, user, &scp_of(scope), DEV_ACCESS_TOKEN_SECS)
+        .map_err(|_| server_error())?;
+    let mut body = json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": DEV_ACCESS_TOKEN_SECS,
+        "scope": scope,
+        "refresh_token": refresh_token,
+    });
+    if scope.split_whitespace().any(|s| s == "openid") {
+        let id_token = s
+            .dev
+            .mint_id_token(&s.issuer, user, nonce, auth_time, DEV_ACCESS_TOKEN_SECS)
+            .map_err(|_| server_error())?;
+        body["id_token"] = json!(id_token);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes() {
+        assert_eq!(
+            granted_scope("openid profile vso.pats vso.pats_manage offline_access"),
+            "openid profile offline_access vso.pats vso.pats_manage"
+        );
+        assert_eq!(granted_scope("openid"), "openid vso.pats vso.pats_manage");
+        assert_eq!(granted_scope(""), "vso.pats vso.pats_manage");
+        assert_eq!(
+            granted_scope("499b84ac-1321-427f-aa17-267ca6975798/.default openid"),
+            "openid vso.pats vso.pats_manage"
+        );
+        assert_eq!(
+            granted_scope("499b84ac-1321-427f-aa17-267ca6975798/vso.pats vso.pats"),
+            "vso.pats"
+        );
+        assert_eq!(scp_of("openid offline_access vso.pats"), "vso.pats");
+        assert!(valid_scope_token("vso.pats"));
+        assert!(!valid_scope_token("a\"b"));
+    }
+
+    #[test]
+    fn redirect_rules() {
+        let iss = "http://patrol.test:8080/oidc";
+        for ok in [
+            "http://127.0.0.1:5000/cb",
+            "http://localhost:1/x?y=1",
+            "http://[::1]:9/cb",
+            "http://127.0.0.1/cb",
+            "http://patrol.test:8080/ui/callback",
+        ] {
+            assert!(redirect_allowed(ok, iss).is_some(), "{ok}");
+        }
+        for bad in [
+            "https://evil.example/cb",
+            "http://127.0.0.1.evil.example/cb",
+            "http://patrol.test:8081/ui/callback",
+            "https://patrol.test:8080/ui/callback",
+            "http://127.0.0.1:5000/cb#frag",
+            "http://user:pw@127.0.0.1/cb",
+            "https://127.0.0.1/cb",
+            "javascript:alert(1)",
+            "not a url",
+        ] {
+            assert!(redirect_allowed(bad, iss).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn params_and_decoding() {
+        assert!(parse_params(b"a=1&a=2").is_err());
+        assert_eq!(parse_params(b"a=&b=2").unwrap().len(), 1);
+        assert_eq!(form_decode("a%20b+c").as_deref(), Some("a b c"));
+        assert_eq!(form_decode("%+1"), None);
+        assert_eq!(form_decode("%4"), None);
+        assert_eq!(form_decode("%C3%A9").as_deref(), Some("é"));
+    }
+
+    #[test]
+    fn pkce() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(pkce_ok(verifier, challenge));
+        assert!(!pkce_ok("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx", challenge));
+        assert!(!pkce_ok("short", challenge));
+    }
+}

@@ -1,0 +1,17 @@
+//! Authentication for Patrol's management API: validation of OIDC access tokens from
+//! configured issuers (discovery + JWKS), and the built-in development OIDC issuer used by
+//! `patrol dev`.
+//!
+//! Nothing in this crate logs a token, a JWT or an `Authorization` value.
+
+pub mod claims;
+pub mod dev_issuer;
+mod jwks;
+pub mod verifier;
+
+pub use claims::{classify, Claims, PrincipalKind};
+pub use dev_issuer::{
+    dev_user, dev_users, DevIssuer, DevIssuerError, DevUser, DEV_AUDIENCE, DEV_PUBLIC_CLIENT_ID,
+    DEV_SP_CLIENT_ID, DEV_SP_OBJECT_ID, DEV_TENANT_ID,
+};
+pub use verifier::{AuthError, IssuerConfig, OidcVerifier, VerifiedToken, MAX_TOKEN_BYTES};

@@ -1,0 +1,13 @@
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+//! Patrol's pure domain: the identifiable token format, the scope catalog and
+//! lattice, the PAT model and its lifecycle rules.
+//!
+//! No async, no I/O, no SQL, no HTTP. Time is always passed in.
+
+pub mod clock;
+pub mod hashing;
+pub mod pat;
+pub mod scope;
+pub mod secret;
+pub mod token;
+pub mod user;

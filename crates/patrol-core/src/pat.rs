@@ -1,0 +1,362 @@
+//! The personal access token model and its lifecycle rules.
+//!
+//! Everything here takes `now` as an argument; nothing reads the clock.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::scope::ScopeSet;
+
+/// Which organizations a PAT is valid in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgTarget {
+    /// A "global" PAT: every organization its owner belongs to.
+    All,
+    /// Only these organizations (Azure DevOps creates exactly one).
+    Orgs(Vec<Uuid>),
+}
+
+impl OrgTarget {
+    pub fn allows(&self, org: Uuid) -> bool {
+        match self {
+            OrgTarget::All => true,
+            OrgTarget::Orgs(ids) => ids.contains(&org),
+        }
+    }
+    pub fn is_global(&self) -> bool {
+        matches!(self, OrgTarget::All)
+    }
+}
+
+/// Where and when a PAT was last used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastUse {
+    pub at: DateTime<Utc>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A PAT's metadata. The secret is never part of it: the store keeps only
+/// its keyed hash, next to this record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pat {
+    pub authorization_id: Uuid,
+    pub owner: Uuid,
+    pub display_name: String,
+    pub scopes: ScopeSet,
+    pub target: OrgTarget,
+    pub valid_from: DateTime<Utc>,
+    pub valid_to: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used: Option<LastUse>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatStatus {
+    Active,
+    Expired,
+    Revoked,
+    /// Never used within the inactivity window after creation.
+    Inactive,
+}
+
+impl PatStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PatStatus::Active => "active",
+            PatStatus::Expired => "expired",
+            PatStatus::Revoked => "revoked",
+            PatStatus::Inactive => "inactive",
+        }
+    }
+}
+
+impl Pat {
+    /// Status at `now`. `inactive_after`: a PAT never used within this long
+    /// of its creation is inactive (`None` disables the rule).
+    pub fn status(&self, now: DateTime<Utc>, inactive_after: Option<Duration>) -> PatStatus {
+        if self.revoked_at.is_some() {
+            return PatStatus::Revoked;
+        }
+        if now >= self.valid_to {
+            return PatStatus::Expired;
+        }
+        if let Some(window) = inactive_after {
+            let used_in_window = self
+                .last_used
+                .as_ref()
+                .is_some_and(|u| u.at <= self.created_at + window);
+            if !used_in_window && now >= self.created_at + window {
+                return PatStatus::Inactive;
+            }
+        }
+        PatStatus::Active
+    }
+}
+
+/// Problems with what a caller asked for; each maps to one Azure DevOps
+/// `patTokenError` value at the edge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatRuleError {
+    #[error("a display name is required")]
+    DisplayNameRequired,
+    #[error("the display name is not valid: {0}")]
+    InvalidDisplayName(&'static str),
+    #[error("validTo must be in the future")]
+    InvalidValidTo,
+}
+
+pub const MAX_DISPLAY_NAME_CHARS: usize = 256;
+
+/// A validated display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    /// Azure DevOps' rules: absent or empty → a new GUID string; whitespace
+    /// only → required; control characters or more than 256 characters →
+    /// invalid. Patrol adds: a name must not contain token text.
+    pub fn parse(raw: Option<&str>) -> Result<Self, PatRuleError> {
+        let raw = match raw {
+            None | Some("") => return Ok(Self(Uuid::new_v4().to_string())),
+            Some(s) => s,
+        };
+        if raw.trim().is_empty() {
+            return Err(PatRuleError::DisplayNameRequired);
+        }
+        if raw.chars().count() > MAX_DISPLAY_NAME_CHARS {
+            return Err(PatRuleError::InvalidDisplayName("longer than 256 characters"));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(PatRuleError::InvalidDisplayName("contains control characters"));
+        }
+        if contains_token_text(raw) {
+            return Err(PatRuleError::InvalidDisplayName(
+                "looks like it contains a token; never put secrets in names",
+            ));
+        }
+        Ok(Self(raw.trim().to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// Naming advice that is warned about rather than refused.
+pub fn display_name_warnings(name: &str) -> Vec<&'static str> {
+    let mut w = Vec::new();
+    if name.split_whitespace().any(|word| {
+        let at = word.find('@');
+        at.is_some_and(|i| i > 0 && word[i + 1..].contains('.'))
+    }) {
+        w.push("the name seems to contain an email address; avoid personal data in names");
+    }
+    w
+}
+
+/// True when any whitespace-separated run of alphanumerics in `s` is a
+/// checksum-valid token of either format.
+fn contains_token_text(s: &str) -> bool {
+    s.split(|c: char| !c.is_ascii_alphanumeric() && c != '=')
+        .any(|w| matches!(w.len(), 52 | 84 | 88) && crate::token::validate(w).is_ok())
+}
+
+/// Server-wide lifetime settings (policies may tighten them later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifetimePolicy {
+    /// Used when a request gives no `validTo`.
+    pub default_lifetime: Duration,
+    /// `validTo` beyond `now + max_lifetime` is capped there.
+    pub max_lifetime: Duration,
+}
+
+impl Default for LifetimePolicy {
+    fn default() -> Self {
+        Self {
+            default_lifetime: Duration::days(30),
+            max_lifetime: Duration::days(365),
+        }
+    }
+}
+
+/// .NET's `default(DateTime)`, which its client sends for "not set".
+pub fn is_unset_date(d: &DateTime<Utc>) -> bool {
+    d.timestamp() <= -62_135_596_800 + 86_400 // 0001-01-01, with a day of slack for offsets
+}
+
+impl LifetimePolicy {
+    /// The expiry for a create request: absent → default; beyond the
+    /// maximum → capped (Azure DevOps clamps silently); past → refused.
+    pub fn resolve_create(
+        &self,
+        requested: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, PatRuleError> {
+        match requested {
+            None => Ok(now + self.default_lifetime),
+            Some(d) if is_unset_date(&d) => Ok(now + self.default_lifetime),
+            Some(d) => self.cap(d, now),
+        }
+    }
+
+    /// The expiry for an update: absent or `0001-01-01` → unchanged.
+    pub fn resolve_update(
+        &self,
+        requested: Option<DateTime<Utc>>,
+        current: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, PatRuleError> {
+        match requested {
+            None => Ok(current),
+            Some(d) if is_unset_date(&d) => Ok(current),
+            Some(d) => self.cap(d, now),
+        }
+    }
+
+    fn cap(&self, d: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>, PatRuleError> {
+        if d <= now {
+            return Err(PatRuleError::InvalidValidTo);
+        }
+        Ok(d.min(now + self.max_lifetime))
+    }
+}
+
+/// `displayFilterOption` of the list call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListFilter {
+    #[default]
+    Active,
+    Revoked,
+    Expired,
+    All,
+}
+
+/// `sortByOption` of the list call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortBy {
+    #[default]
+    DisplayName,
+    /// The expiry date (the "Expires" column).
+    DisplayDate,
+    Status,
+}
+
+impl ListFilter {
+    /// Case-insensitive; also accepts the .NET ordinals 1–4.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "active" | "1" => Some(Self::Active),
+            "revoked" | "2" => Some(Self::Revoked),
+            "expired" | "3" => Some(Self::Expired),
+            "all" | "4" => Some(Self::All),
+            _ => None,
+        }
+    }
+}
+
+impl SortBy {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "displayname" | "1" => Some(Self::DisplayName),
+            "displaydate" | "2" => Some(Self::DisplayDate),
+            "status" | "3" => Some(Self::Status),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(days: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::days(days)
+    }
+
+    fn pat() -> Pat {
+        Pat {
+            authorization_id: Uuid::new_v4(),
+            owner: Uuid::new_v4(),
+            display_name: "ci".into(),
+            scopes: ScopeSet::full_access(),
+            target: OrgTarget::All,
+            valid_from: t(0),
+            valid_to: t(200),
+            created_at: t(0),
+            revoked_at: None,
+            last_used: None,
+        }
+    }
+
+    #[test]
+    fn status_transitions() {
+        let mut p = pat();
+        let ninety = Some(Duration::days(90));
+        assert_eq!(p.status(t(1), ninety), PatStatus::Active);
+        assert_eq!(p.status(t(90), ninety), PatStatus::Inactive);
+        assert_eq!(p.status(t(90), None), PatStatus::Active);
+        p.last_used = Some(LastUse { at: t(10), source_ip: None, user_agent: None });
+        assert_eq!(p.status(t(150), ninety), PatStatus::Active);
+        assert_eq!(p.status(t(200), ninety), PatStatus::Expired);
+        p.revoked_at = Some(t(5));
+        assert_eq!(p.status(t(1), ninety), PatStatus::Revoked);
+        assert_eq!(p.status(t(300), ninety), PatStatus::Revoked);
+    }
+
+    #[test]
+    fn first_use_after_window_does_not_revive() {
+        let mut p = pat();
+        p.last_used = Some(LastUse { at: t(100), source_ip: None, user_agent: None });
+        assert_eq!(p.status(t(120), Some(Duration::days(90))), PatStatus::Inactive);
+    }
+
+    #[test]
+    fn display_names() {
+        assert!(Uuid::parse_str(DisplayName::parse(None).unwrap().as_str()).is_ok());
+        assert!(Uuid::parse_str(DisplayName::parse(Some("")).unwrap().as_str()).is_ok());
+        assert_eq!(DisplayName::parse(Some("   ")), Err(PatRuleError::DisplayNameRequired));
+        assert!(DisplayName::parse(Some(&"x".repeat(257))).is_err());
+        assert!(DisplayName::parse(Some(&"x".repeat(256))).is_ok());
+        assert!(DisplayName::parse(Some("a\u{0}b")).is_err());
+        assert_eq!(DisplayName::parse(Some(" ci ")).unwrap().as_str(), "ci");
+        let tok = "SyntheticTestKeyForPatServiceDoNotUse0123456789abcdeJQQJ99BFACAAAAASNFZ4AAASAZDO10AW";
+        assert!(DisplayName::parse(Some(&format!("my token {tok}"))).is_err());
+        assert!(DisplayName::parse(Some("git: https://host/org on MACHINE")).is_ok());
+        assert!(!display_name_warnings("token for alice@example.com").is_empty());
+        assert!(display_name_warnings("build token").is_empty());
+    }
+
+    #[test]
+    fn lifetimes() {
+        let p = LifetimePolicy::default();
+        let now = t(0);
+        assert_eq!(p.resolve_create(None, now).unwrap(), now + Duration::days(30));
+        let unset = DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z").unwrap().to_utc();
+        assert!(is_unset_date(&unset));
+        assert_eq!(p.resolve_create(Some(unset), now).unwrap(), now + Duration::days(30));
+        assert_eq!(p.resolve_create(Some(t(1000)), now).unwrap(), now + Duration::days(365));
+        assert_eq!(p.resolve_create(Some(t(7)), now).unwrap(), t(7));
+        assert_eq!(p.resolve_create(Some(t(-1)), now), Err(PatRuleError::InvalidValidTo));
+        assert_eq!(p.resolve_update(None, t(9), now).unwrap(), t(9));
+        assert_eq!(p.resolve_update(Some(unset), t(9), now).unwrap(), t(9));
+        assert_eq!(p.resolve_update(Some(t(3)), t(9), now).unwrap(), t(3));
+    }
+
+    #[test]
+    fn lenient_enums() {
+        assert_eq!(ListFilter::parse("Active"), Some(ListFilter::Active));
+        assert_eq!(ListFilter::parse("ALL"), Some(ListFilter::All));
+        assert_eq!(ListFilter::parse("bogus"), None);
+        assert_eq!(SortBy::parse("DisplayDate"), Some(SortBy::DisplayDate));
+        assert_eq!(SortBy::parse("status"), Some(SortBy::Status));
+    }
+}

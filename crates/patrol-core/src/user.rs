@@ -1,0 +1,99 @@
+//! Users, organizations and the audit record.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// A person known to Patrol, keyed by `(issuer, subject)` where subject is
+/// the `oid` claim when present, else `sub` — never by email or username.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: Uuid,
+    pub issuer: String,
+    pub subject: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_sign_in: DateTime<Utc>,
+    pub disabled: bool,
+}
+
+/// What a sign-in tells us about a user; applied on every valid sign-in.
+#[derive(Debug, Clone)]
+pub struct UserClaims {
+    pub issuer: String,
+    pub subject: String,
+    pub display_name: String,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// Organization names: 1–50 characters, letters, digits and `-`, not
+/// starting or ending with `-` (Azure DevOps' rule), compared case-insensitively.
+pub fn valid_org_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 50
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// Outcome of an audited action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+/// One audit record: who did what to which token, from where, and how it went.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    /// `pat.create`, `pat.update`, `pat.regenerate`, `pat.revoke`, `pat.verify`, `auth.reject`, …
+    pub action: String,
+    pub actor_user: Option<Uuid>,
+    /// `issuer|subject` of the caller, or a service name.
+    pub actor: String,
+    pub client_id: Option<String>,
+    pub target_pat: Option<Uuid>,
+    pub target_user: Option<Uuid>,
+    pub source_ip: Option<String>,
+    pub request_id: Option<String>,
+    pub outcome: Outcome,
+    /// A short machine-readable reason (never a secret).
+    pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn org_names() {
+        assert!(valid_org_name("fabrikam"));
+        assert!(valid_org_name("Contoso-1"));
+        assert!(!valid_org_name(""));
+        assert!(!valid_org_name("-a"));
+        assert!(!valid_org_name("a-"));
+        assert!(!valid_org_name("a b"));
+        assert!(!valid_org_name("_apis"));
+        assert!(!valid_org_name(&"a".repeat(51)));
+    }
+}

@@ -1,0 +1,129 @@
+//! Use cases: every state change goes through exactly one function here,
+//! whichever edge (ADO API, web page, admin API, CLI) asked for it. Audit
+//! records are written here, once, in the same transaction as the change.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use patrol_core::clock::Clock;
+use patrol_core::hashing::TokenHasher;
+use patrol_core::pat::LifetimePolicy;
+use patrol_core::token::MintOptions;
+use patrol_core::user::{AuditEvent, Outcome, User, UserClaims};
+use patrol_store::{Store, StoreError};
+
+mod error;
+mod pats;
+
+pub use error::AppError;
+pub use pats::{CreatePat, ListPage, ListRequest, UpdatePat};
+
+/// Settings the use cases need, resolved from configuration once.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub mint: MintOptions,
+    pub lifetime: LifetimePolicy,
+    pub inactive_after: Option<Duration>,
+    pub auto_join: bool,
+}
+
+/// The application core: store, keys, clock and policy.
+#[derive(Clone)]
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub hasher: Arc<TokenHasher>,
+    pub clock: Arc<dyn Clock>,
+    pub policy: Arc<Policy>,
+}
+
+/// Who is asking, and from where; every use case takes one.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    pub client_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    pub(crate) fn audit(
+        &self,
+        action: &str,
+        at: DateTime<Utc>,
+        target_pat: Option<Uuid>,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: Uuid::new_v4(),
+            at,
+            action: action.to_owned(),
+            actor_user: Some(self.user.id),
+            actor: format!("{}|{}", self.user.issuer, self.user.subject),
+            client_id: self.client_id.clone(),
+            target_pat,
+            target_user: Some(self.user.id),
+            source_ip: self.source_ip.clone(),
+            request_id: self.request_id.clone(),
+            outcome,
+            detail,
+        }
+    }
+}
+
+/// A rejected caller, for the audit log (no user record exists for it).
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    pub actor: String,
+    pub client_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub request_id: Option<String>,
+    pub reason: String,
+}
+
+impl App {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// A valid user sign-in: create the user on first sight, refresh name and
+    /// email afterwards, and join the configured organizations.
+    pub async fn sign_in(&self, claims: &UserClaims) -> Result<User, AppError> {
+        let now = self.now();
+        let user = self.store.upsert_user(claims, now).await?;
+        if user.created_at == user.last_sign_in && self.policy.auto_join {
+            for org in self.store.list_orgs().await? {
+                self.store.add_member(user.id, org.id).await?;
+            }
+        }
+        Ok(user)
+    }
+
+    /// Record a refused request (non-human caller, missing scope, …).
+    pub async fn record_rejection(&self, r: &Rejection) {
+        let ev = AuditEvent {
+            id: Uuid::new_v4(),
+            at: self.now(),
+            action: "auth.reject".into(),
+            actor_user: None,
+            actor: r.actor.clone(),
+            client_id: r.client_id.clone(),
+            target_pat: None,
+            target_user: None,
+            source_ip: r.source_ip.clone(),
+            request_id: r.request_id.clone(),
+            outcome: Outcome::Failure,
+            detail: Some(r.reason.clone()),
+        };
+        if let Err(e) = self.store.append_audit(&ev).await {
+            tracing::warn!(error = %e, "could not write audit record for a rejection");
+        }
+    }
+
+    /// Store reachable?
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+}

@@ -1,0 +1,96 @@
+//! `patrol dev`: the embedded default — SQLite and the built-in issuer in one
+//! data directory, reused on the next start.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use patrol_auth::dev_issuer::DEV_AUDIENCE;
+use patrol_auth::verifier::IssuerConfig;
+use patrol_core::hashing::ServerKey;
+
+use crate::config::{decode_key, Config};
+
+pub const DEV_ORGS: &[&str] = &["fabrikam", "contoso"];
+pub const DEFAULT_DATA_DIR: &str = ".patrol-dev";
+const SERVER_KEY_FILE: &str = "server-key";
+const STATE_FILE: &str = "dev-server.json";
+
+/// What a running `patrol dev` leaves in its data directory for `patrol dev token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DevServerInfo {
+    pub base_url: String,
+    pub issuer: String,
+    pub pid: u32,
+}
+
+/// How the server trusts its own development issuer: like any other issuer.
+pub fn issuer_config(issuer: &str) -> IssuerConfig {
+    IssuerConfig {
+        issuer: issuer.to_owned(),
+        discovery_url: None,
+        audiences: vec![DEV_AUDIENCE.to_owned()],
+        algorithms: vec!["RS256".to_owned()],
+        leeway_secs: 60,
+        required_typ: Some("at+jwt".to_owned()),
+        tenant_id: None,
+        service_account_username_prefix: None,
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(contents)?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, contents)?;
+    Ok(())
+}
+
+/// The data directory's server key, generated on first start.
+pub fn server_key(data_dir: &Path) -> anyhow::Result<ServerKey> {
+    let path = data_dir.join(SERVER_KEY_FILE);
+    if !path.exists() {
+        let mut k = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut k);
+        let hex: String = k.iter().map(|b| format!("{b:02x}")).collect();
+        write_private(&path, hex.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(ServerKey::new("dev", decode_key(&text)?)?)
+}
+
+/// The configuration `patrol dev` runs with.
+pub fn config(data_dir: &Path, port: u16) -> anyhow::Result<Config> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let mut cfg = Config::load(None)?;
+    cfg.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    cfg.database.sqlite_path = data_dir.join("patrol.db");
+    cfg.organizations.names = DEV_ORGS.iter().map(|s| (*s).to_owned()).collect();
+    Ok(cfg)
+}
+
+pub fn write_info(data_dir: &Path, info: &DevServerInfo) -> anyhow::Result<()> {
+    let path = data_dir.join(STATE_FILE);
+    std::fs::write(&path, serde_json::to_vec_pretty(info)?).with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn read_info(data_dir: &Path) -> anyhow::Result<DevServerInfo> {
+    let path = data_dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!("no running `patrol dev` found in {} (start one with `patrol dev`)", data_dir.display())
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+}
+
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("PATROL_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+}

@@ -1,0 +1,155 @@
+//! Who may call the management API: OIDC access tokens issued on behalf of a
+//! user, with the delegated scope. Never a PAT, never a service principal.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, Method};
+use base64::Engine;
+
+use patrol_auth::{AuthError, PrincipalKind};
+use patrol_core::scope::token_scopes_grant;
+use patrol_core::user::UserClaims;
+
+use super::client_ip::client_ip;
+use super::error::ApiError;
+use super::AppState;
+use crate::app::{Caller, Rejection};
+
+/// The authenticated owner of the request.
+pub struct Owner(pub Caller);
+
+/// A credential as presented, before validation.
+enum Presented {
+    Jwt(String),
+    NotJwt,
+}
+
+fn looks_like_jwt(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() == 3
+        && parts[..2].iter().all(|p| !p.is_empty())
+        && parts
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+}
+
+fn presented(parts: &Parts) -> Result<Presented, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::Unauthenticated);
+    };
+    let value = value.to_str().map_err(|_| ApiError::InvalidToken)?.trim();
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let cred = match scheme.to_ascii_lowercase().as_str() {
+        "bearer" => rest.trim().to_owned(),
+        "basic" => {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(rest.trim())
+                .map_err(|_| ApiError::InvalidToken)?;
+            let text = String::from_utf8(raw).map_err(|_| ApiError::InvalidToken)?;
+            // `az devops` sends an Entra token as the Basic password.
+            text.split_once(':').map(|(_, p)| p.to_owned()).unwrap_or(text)
+        }
+        _ => return Err(ApiError::InvalidToken),
+    };
+    if cred.is_empty() {
+        return Err(ApiError::Unauthenticated);
+    }
+    Ok(if looks_like_jwt(&cred) { Presented::Jwt(cred) } else { Presented::NotJwt })
+}
+
+/// Reads need `vso.pats`; changes need `vso.pats_manage`.
+fn required_scope(method: &Method) -> &'static str {
+    if method == Method::GET || method == Method::HEAD {
+        "vso.pats"
+    } else {
+        "vso.pats_manage"
+    }
+}
+
+impl FromRequestParts<AppState> for Owner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let source_ip = client_ip(parts, &state.trusted_proxies).map(|i| i.to_string());
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let jwt = match presented(parts)? {
+            Presented::Jwt(j) => j,
+            Presented::NotJwt => {
+                tracing::info!("refused a non-OIDC credential on the management API");
+                return Err(ApiError::PatNotAccepted);
+            }
+        };
+        let verified = match state.verifier.verify(&jwt).await {
+            Ok(v) => v,
+            Err(AuthError::Invalid(reason)) => {
+                tracing::info!(reason, "refused an invalid access token");
+                return Err(ApiError::InvalidToken);
+            }
+            Err(AuthError::Unavailable) => return Err(ApiError::IdpUnavailable),
+        };
+        let actor = format!("{}|{}", verified.issuer, verified.subject);
+        let client_id = verified.claims.client_id().map(str::to_owned);
+        let reject = |reason: String| Rejection {
+            actor: actor.clone(),
+            client_id: client_id.clone(),
+            source_ip: source_ip.clone(),
+            request_id: request_id.clone(),
+            reason,
+        };
+        if let PrincipalKind::NonHuman(why) = verified.principal {
+            state.app.record_rejection(&reject(format!("non-human caller: {why}"))).await;
+            return Err(ApiError::NonHuman);
+        }
+        let needed = required_scope(&parts.method);
+        let scp = verified.claims.scp.as_deref().unwrap_or("");
+        let impersonation = state.accept_user_impersonation && token_scopes_grant(scp, "user_impersonation");
+        if !token_scopes_grant(scp, needed) && !impersonation {
+            state.app.record_rejection(&reject(format!("missing scope {needed}"))).await;
+            return Err(ApiError::InsufficientScope(needed));
+        }
+        let claims = UserClaims {
+            issuer: verified.issuer.clone(),
+            subject: verified.subject.clone(),
+            display_name: verified
+                .claims
+                .display_name()
+                .map(str::to_owned)
+                .unwrap_or_else(|| verified.subject.clone()),
+            email: verified.claims.email().map(str::to_owned),
+        };
+        let user = state.app.sign_in(&claims).await.map_err(ApiError::from)?;
+        if user.disabled {
+            return Err(ApiError::Forbidden {
+                type_key: "InvalidAccessException",
+                message: "This user is disabled.".into(),
+            });
+        }
+        Ok(Owner(Caller { user, client_id, source_ip, request_id }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwt_shape() {
+        assert!(looks_like_jwt("eyJhbGciOi.eyJzdWIi.c2ln"));
+        assert!(looks_like_jwt("eyJhbGciOi.eyJzdWIi."));
+        assert!(!looks_like_jwt("SyntheticTestKeyForPatServiceDoNotUse0123456789abcdeJQQJ99BFACAAAAASNFZ4AAASAZDO10AW"));
+        assert!(!looks_like_jwt("a.b"));
+        assert!(!looks_like_jwt("a.b.c.d"));
+        assert!(!looks_like_jwt("a+b.c.d"));
+    }
+
+    #[test]
+    fn scopes_by_method() {
+        assert_eq!(required_scope(&Method::GET), "vso.pats");
+        assert_eq!(required_scope(&Method::POST), "vso.pats_manage");
+        assert_eq!(required_scope(&Method::DELETE), "vso.pats_manage");
+    }
+}

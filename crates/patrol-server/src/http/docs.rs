@@ -1,0 +1,46 @@
+//! OpenAPI 3.1 at `/openapi.json` and a Swagger UI at `/docs`, its assets
+//! embedded in the binary (no CDN).
+
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::{ado, wire};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Patrol",
+        description = "Personal access tokens, Azure DevOps-compatible. The PAT Lifecycle API accepts only OIDC \
+                       access tokens issued on behalf of a user (scope vso.pats; vso.pats_manage for changes).",
+        license(name = "MIT")
+    ),
+    paths(ado::get_or_list, ado::create, ado::update, ado::revoke, ado::regenerate),
+    components(schemas(
+        wire::PatToken,
+        wire::PatTokenResult,
+        wire::PagedPatTokens,
+        wire::PatTokenCreateRequest,
+        wire::PatTokenUpdateRequest
+    )),
+    modifiers(&BearerAuth),
+    tags((name = "pats", description = "PAT Lifecycle Management (Azure DevOps wire contract)"))
+)]
+pub struct ApiDoc;
+
+pub fn router() -> Router {
+    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+}

@@ -1,0 +1,201 @@
+//! HTTP adapters: the router, its middleware, and the state handlers share.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderName, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, on, MethodFilter};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use patrol_auth::verifier::OidcVerifier;
+
+use crate::app::App;
+
+pub mod ado;
+pub mod auth;
+pub mod client_ip;
+pub mod docs;
+pub mod error;
+pub mod location;
+pub mod ops;
+pub mod query;
+pub mod version;
+pub mod wire;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+    pub verifier: OidcVerifier,
+    pub metrics: PrometheusHandle,
+    pub accept_user_impersonation: bool,
+    pub trusted_proxies: Arc<Vec<IpAddr>>,
+    pub public_url: Option<String>,
+}
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Path segments matched case-insensitively (clients send `/_apis/Tokens/Pats`).
+const KEYWORDS: &[&str] = &[
+    "_apis",
+    "tokens",
+    "pats",
+    "regenerate",
+    "tokenadmin",
+    "personalaccesstokens",
+    "revocations",
+    "revocationrules",
+    "resourceareas",
+    "connectiondata",
+];
+
+/// Lower-case the API keywords after `_apis` and drop a trailing slash, so
+/// routing ignores case the way Azure DevOps does (other segments keep theirs).
+pub fn normalize_path(path: &str) -> Option<String> {
+    let mut out = String::with_capacity(path.len());
+    let mut in_api = false;
+    let mut changed = false;
+    let trimmed = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    if trimmed.len() != path.len() {
+        changed = true;
+    }
+    for (i, seg) in trimmed.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let lower = seg.to_ascii_lowercase();
+        if lower == "_apis" {
+            in_api = true;
+        }
+        if in_api && KEYWORDS.contains(&lower.as_str()) && lower != seg {
+            out.push_str(&lower);
+            changed = true;
+        } else {
+            out.push_str(seg);
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    changed.then_some(out)
+}
+
+/// Rewrites the request URI before routing (see [`normalize_path`]).
+pub fn rewrite_request_uri<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
+    if let Some(p) = normalize_path(req.uri().path()) {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{p}?{q}"),
+            None => p,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = pq.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}
+
+async fn track_metrics(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    let labels = [("route", route), ("method", method), ("status", status)];
+    metrics::counter!("patrol_http_requests_total", &labels).increment(1);
+    metrics::histogram!("patrol_http_request_duration_seconds", &labels[..2]).record(start.elapsed().as_secs_f64());
+    resp
+}
+
+async fn not_found() -> Response {
+    error::ApiError::NotFound { type_key: "NotFoundException", message: "The resource cannot be found.".into() }
+        .into_response()
+}
+
+/// The whole HTTP surface. `extra` holds routes mounted beside it (the dev issuer).
+pub fn router(state: AppState, max_body: usize, extra: Option<Router>) -> Router {
+    let options = MethodFilter::OPTIONS;
+    let pats = get(ado::get_or_list).post(ado::create).put(ado::update).delete(ado::revoke);
+    let api = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/_apis", on(options, location::options))
+        .route("/{organization}/_apis", on(options, location::options))
+        .route("/_apis/{area}", on(options, location::options))
+        .route("/{organization}/_apis/{area}", on(options, location::options))
+        .route("/_apis/resourceareas", get(location::resource_areas))
+        .route("/{organization}/_apis/resourceareas", get(location::resource_areas))
+        .route("/_apis/resourceareas/{area_id}", get(location::resource_area))
+        .route("/{organization}/_apis/resourceareas/{area_id}", get(location::resource_area))
+        .route("/_apis/connectiondata", get(location::connection_data))
+        .route("/{organization}/_apis/connectiondata", get(location::connection_data))
+        .route("/{organization}/_apis/tokens/pats", pats)
+        .route("/{organization}/_apis/tokens/pats/regenerate", axum::routing::post(ado::regenerate))
+        .route_layer(middleware::from_fn(track_metrics))
+        .with_state(state);
+    let mut app = api.merge(docs::router());
+    if let Some(extra) = extra {
+        app = app.merge(extra);
+    }
+    let sensitive: Arc<[HeaderName]> =
+        Arc::from(vec![header::AUTHORIZATION, header::PROXY_AUTHORIZATION, header::COOKIE, header::SET_COOKIE]);
+    app.fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    // The path only: query strings may carry ids, never logged.
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_response(|resp: &Response, latency: std::time::Duration, _span: &tracing::Span| {
+                    tracing::info!(status = resp.status().as_u16(), latency_ms = latency.as_millis() as u64, "response");
+                }),
+        )
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::from_shared(sensitive))
+}
+
+/// For handlers that need to say "service unavailable".
+pub fn unavailable(msg: &'static str) -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, msg).into_response()
+}
+
+/// Shared `State` extractor alias.
+pub type St = State<AppState>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_normalisation() {
+        assert_eq!(normalize_path("/MyOrg/_apis/Tokens/Pats").as_deref(), Some("/MyOrg/_apis/tokens/pats"));
+        assert_eq!(normalize_path("/myorg/_apis/tokens/pats"), None);
+        assert_eq!(normalize_path("/myorg/_APIS/").as_deref(), Some("/myorg/_apis"));
+        assert_eq!(normalize_path("/_apis/ResourceAreas").as_deref(), Some("/_apis/resourceareas"));
+        assert_eq!(
+            normalize_path("/o/_apis/TokenAdmin/PersonalAccessTokens/aad.AbC").as_deref(),
+            Some("/o/_apis/tokenadmin/personalaccesstokens/aad.AbC")
+        );
+        assert_eq!(normalize_path("/oidc/Authorize"), None);
+        assert_eq!(normalize_path("/"), None);
+    }
+}

@@ -1,0 +1,40 @@
+//! Operations: liveness, readiness, Prometheus metrics.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+
+/// The process is up.
+pub async fn healthz() -> Response {
+    (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
+}
+
+/// The store answers and signing keys of every trusted issuer are loaded.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let store_ok = state.app.ready().await.is_ok();
+    if !state.verifier.has_keys() {
+        state.verifier.refresh_all().await;
+    }
+    let keys_ok = state.verifier.has_keys();
+    let status = if store_ok && keys_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(json!({"store": store_ok, "issuerKeys": keys_ok, "serverKeys": true}))).into_response()
+}
+
+/// Prometheus text format; token counts by status are read at scrape time.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let now = state.app.now();
+    if let Ok(c) = state.app.store.count_by_status(now).await {
+        metrics::gauge!("patrol_tokens", "status" => "active").set(c.active as f64);
+        metrics::gauge!("patrol_tokens", "status" => "expired").set(c.expired as f64);
+        metrics::gauge!("patrol_tokens", "status" => "revoked").set(c.revoked as f64);
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}

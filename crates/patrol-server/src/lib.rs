@@ -1,0 +1,184 @@
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+//! Patrol's server: use cases (`app`), HTTP adapters (`http`), configuration,
+//! and the one way to start the application, used by `main` and tests alike.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use chrono::Duration;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+
+use patrol_auth::dev_issuer::{self, DevIssuer};
+use patrol_auth::verifier::{IssuerConfig, OidcVerifier};
+use patrol_core::clock::{Clock, SystemClock};
+use patrol_core::hashing::{ServerKey, TokenHasher};
+use patrol_core::pat::LifetimePolicy;
+use patrol_core::token::{MintOptions, ProviderSignature};
+use patrol_core::user::UserClaims;
+use patrol_store::{SqliteStore, Store};
+
+pub mod app;
+pub mod config;
+pub mod dev;
+pub mod http;
+pub mod telemetry;
+
+use app::{App, Policy};
+use config::Config;
+
+/// `patrol dev`: the built-in issuer lives in this data directory.
+#[derive(Debug, Clone)]
+pub struct DevMode {
+    pub data_dir: PathBuf,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    addr: SocketAddr,
+    pub state: http::AppState,
+    pub dev_issuer: Option<String>,
+}
+
+fn prometheus() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let handle = PrometheusBuilder::new()
+        .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+        .context("metrics buckets")?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+impl Application {
+    /// Bind, open the store, load keys, seed organizations, build the router.
+    pub async fn build(config: Config, keys: Vec<ServerKey>, dev: Option<DevMode>) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("binding {}", config.server.listen))?;
+        let addr = listener.local_addr()?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+
+        let mut issuers: Vec<IssuerConfig> = config.auth.issuers.clone();
+        let mut extra = None;
+        let mut dev_issuer_url = None;
+        let mut dev_state = None;
+        if let Some(d) = &dev {
+            let issuer = DevIssuer::load_or_create(&d.data_dir).context("loading the development issuer")?;
+            let url = DevIssuer::issuer_url(&format!("http://{addr}"));
+            issuers.push(dev::issuer_config(&url));
+            extra = Some(axum::Router::new().nest("/oidc", issuer.router(url.clone())));
+            dev_issuer_url = Some(url);
+            dev_state = Some(issuer);
+        }
+
+        let store = SqliteStore::open(&config.database.sqlite_path)
+            .await
+            .with_context(|| format!("opening {}", config.database.sqlite_path.display()))?;
+        let store: Arc<dyn Store> = Arc::new(store);
+        let now = clock.now();
+        let mut org_names = config.organizations.names.clone();
+        if dev.is_some() {
+            for n in dev::DEV_ORGS {
+                if !org_names.iter().any(|o| o.eq_ignore_ascii_case(n)) {
+                    org_names.push((*n).to_owned());
+                }
+            }
+        }
+        for name in &org_names {
+            store.ensure_org(name, now).await.with_context(|| format!("creating organization {name}"))?;
+        }
+        if let (Some(url), Some(_)) = (&dev_issuer_url, &dev_state) {
+            let orgs = store.list_orgs().await?;
+            for u in dev_issuer::dev_users() {
+                let claims = UserClaims {
+                    issuer: url.clone(),
+                    subject: u.oid.to_owned(),
+                    display_name: u.name.to_owned(),
+                    email: Some(u.email.to_owned()),
+                };
+                let user = store.upsert_user(&claims, now).await?;
+                for o in &orgs {
+                    store.add_member(user.id, o.id).await?;
+                }
+            }
+        }
+
+        let signature = ProviderSignature::parse(&config.tokens.signature)
+            .map_err(|e| anyhow::anyhow!("tokens.signature: {e}"))?;
+        let policy = Policy {
+            mint: MintOptions::with_signature(signature),
+            lifetime: LifetimePolicy {
+                default_lifetime: Duration::days(config.tokens.default_lifetime_days),
+                max_lifetime: Duration::days(config.tokens.max_lifetime_days),
+            },
+            inactive_after: (config.tokens.inactive_after_days > 0)
+                .then(|| Duration::days(config.tokens.inactive_after_days)),
+            auto_join: config.organizations.auto_join,
+        };
+        let app = App {
+            store,
+            hasher: Arc::new(TokenHasher::new(keys)?),
+            clock,
+            policy: Arc::new(policy),
+        };
+        let http_client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .context("building the HTTP client")?;
+        let verifier = OidcVerifier::new(issuers, http_client);
+        let state = http::AppState {
+            app,
+            verifier,
+            metrics: prometheus()?,
+            accept_user_impersonation: config.auth.accept_user_impersonation,
+            trusted_proxies: Arc::new(config.server.trusted_proxies.clone()),
+            public_url: config.server.public_url.clone(),
+        };
+        let router = http::router(state.clone(), config.server.max_body_bytes, extra);
+        Ok(Self { listener, router, addr, state, dev_issuer: dev_issuer_url })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serve until `shutdown` completes, then drain in-flight requests.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        use axum::ServiceExt;
+        use tower::Layer;
+        let service = tower::util::MapRequestLayer::new(http::rewrite_request_uri).layer(self.router);
+        axum::serve(
+            self.listener,
+            ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(service),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,106 @@
+//! Persistence behind one object-safe trait, so the application holds an
+//! `Arc<dyn Store>` and a PostgreSQL implementation can follow without
+//! touching callers.
+//!
+//! A PAT's plaintext never reaches this crate: only its keyed hash.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use patrol_core::hashing::KeyedHash;
+use patrol_core::pat::{LastUse, ListFilter, Pat, SortBy};
+use patrol_core::user::{AuditEvent, Organization, User, UserClaims};
+
+mod sqlite;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The stored data could not be read back into domain types.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One page request for a user's PATs.
+#[derive(Debug, Clone, Copy)]
+pub struct PatQuery {
+    pub owner: Uuid,
+    pub filter: ListFilter,
+    pub sort: SortBy,
+    pub ascending: bool,
+    /// Rows to skip (0-based).
+    pub offset: u64,
+    pub limit: u32,
+    /// Decides which tokens count as expired.
+    pub now: DateTime<Utc>,
+}
+
+/// A batch item for last-use bookkeeping.
+#[derive(Debug, Clone)]
+pub struct UsageRecord {
+    pub authorization_id: Uuid,
+    pub last_use: LastUse,
+}
+
+/// Token counts by status, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub active: u64,
+    pub expired: u64,
+    pub revoked: u64,
+}
+
+/// Filter for reading the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor_user: Option<Uuid>,
+    pub target_pat: Option<Uuid>,
+    pub action: Option<String>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Is the database reachable?
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- users and organizations ---
+    /// Create the user on first sign-in, refresh name and email afterwards.
+    async fn upsert_user(&self, claims: &UserClaims, now: DateTime<Utc>) -> StoreResult<User>;
+    async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>>;
+    async fn set_user_disabled(&self, id: Uuid, disabled: bool) -> StoreResult<()>;
+    async fn ensure_org(&self, name: &str, now: DateTime<Utc>) -> StoreResult<Organization>;
+    /// Case-insensitive.
+    async fn org_by_name(&self, name: &str) -> StoreResult<Option<Organization>>;
+    async fn list_orgs(&self) -> StoreResult<Vec<Organization>>;
+    async fn add_member(&self, user: Uuid, org: Uuid) -> StoreResult<()>;
+    async fn is_member(&self, user: Uuid, org: Uuid) -> StoreResult<bool>;
+
+    // --- PATs; each change is written together with its audit record ---
+    async fn create_pat(&self, pat: &Pat, hash: &KeyedHash, audit: &AuditEvent) -> StoreResult<()>;
+    async fn get_pat(&self, id: Uuid) -> StoreResult<Option<Pat>>;
+    async fn list_pats(&self, q: &PatQuery) -> StoreResult<Vec<Pat>>;
+    /// Replace the mutable metadata (name, scopes, target, validTo).
+    async fn update_pat(&self, pat: &Pat, audit: &AuditEvent) -> StoreResult<()>;
+    /// Swap the secret's hash; the old secret stops matching at once.
+    async fn replace_secret(&self, id: Uuid, hash: &KeyedHash, audit: &AuditEvent) -> StoreResult<()>;
+    /// Mark revoked at `at`; false when it does not exist or already was.
+    async fn revoke_pat(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> StoreResult<bool>;
+    /// Look a presented secret up by its candidate hashes (one per server key).
+    async fn find_by_hash(&self, candidates: &[KeyedHash]) -> StoreResult<Option<(Pat, KeyedHash)>>;
+    async fn record_usage(&self, batch: &[UsageRecord]) -> StoreResult<()>;
+    async fn count_by_status(&self, now: DateTime<Utc>) -> StoreResult<StatusCounts>;
+
+    // --- audit ---
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+    async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+}

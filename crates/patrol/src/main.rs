@@ -1,0 +1,266 @@
+//! `patrol`: the one binary — `serve`, `dev`, `token inspect`.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use patrol_auth::dev_issuer::{dev_users, DevIssuer};
+use patrol_core::token::{self, ChecksumEncoding, TokenFormat};
+use patrol_server::config::{Config, LogFormat, EXAMPLE_CONFIG};
+use patrol_server::{dev, telemetry, Application, DevMode};
+
+#[derive(Parser)]
+#[command(name = "patrol", version, about = "Self-hosted personal access tokens, Azure DevOps-compatible")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server with a configuration file (production).
+    Serve {
+        #[arg(long, short, env = "PATROL_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum)]
+        log_format: Option<LogFmt>,
+    },
+    /// Run a development server: SQLite and a built-in OIDC issuer in one data directory.
+    Dev(DevArgs),
+    /// Work with tokens offline.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
+    /// Print the fully commented example configuration.
+    PrintConfig,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFmt {
+    Text,
+    Json,
+}
+
+impl From<LogFmt> for LogFormat {
+    fn from(f: LogFmt) -> Self {
+        match f {
+            LogFmt::Text => LogFormat::Text,
+            LogFmt::Json => LogFormat::Json,
+        }
+    }
+}
+
+#[derive(Args)]
+struct DevArgs {
+    #[command(subcommand)]
+    cmd: Option<DevCmd>,
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Data directory (SQLite file, server key, issuer signing key).
+    #[arg(long, env = "PATROL_DATA_DIR", default_value = dev::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    #[arg(long, value_enum)]
+    log_format: Option<LogFmt>,
+}
+
+#[derive(Subcommand)]
+enum DevCmd {
+    /// Print a fresh access token from the running dev server's issuer.
+    Token {
+        /// Dev user to issue for: alice, bob or admin.
+        #[arg(long, conflicts_with = "service_principal", required_unless_present = "service_principal")]
+        user: Option<String>,
+        /// Delegated scopes (`scp`).
+        #[arg(long, default_value = "vso.pats vso.pats_manage")]
+        scope: String,
+        /// Issue a client-credentials token for the demo service principal instead.
+        #[arg(long)]
+        service_principal: bool,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        lifetime: i64,
+        #[arg(long, env = "PATROL_DATA_DIR", default_value = dev::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Check a token's format and checksum offline; `-` reads it from stdin.
+    /// Exit status 0 only for a well-formed, checksum-valid token.
+    Inspect {
+        token: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Serve { config, log_format } => {
+            let cfg = Config::load(config.as_deref())?;
+            telemetry::init(log_format.map(Into::into).unwrap_or(cfg.server.log_format));
+            let keys = cfg.server_keys()?;
+            runtime()?.block_on(async move {
+                let app = Application::build(cfg, keys, None).await?;
+                tracing::info!(address = %app.local_addr(), "patrol listening");
+                println!("patrol listening on http://{}", app.local_addr());
+                app.run(patrol_server::shutdown_signal()).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Dev(args) => match args.cmd {
+            None => {
+                run_dev(args.port, args.data_dir, args.log_format)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(DevCmd::Token { user, scope, service_principal, lifetime, data_dir }) => {
+                let info = dev::read_info(&data_dir)?;
+                let issuer = DevIssuer::load_or_create(&data_dir).context("loading the development issuer")?;
+                let jwt = if service_principal {
+                    issuer.mint_sp_token(&info.issuer, lifetime)?
+                } else {
+                    let name = user.unwrap_or_default();
+                    let Some(u) = dev_users().iter().find(|u| u.username.eq_ignore_ascii_case(&name)) else {
+                        let known: Vec<&str> = dev_users().iter().map(|u| u.username).collect();
+                        anyhow::bail!("unknown dev user '{name}' (known: {})", known.join(", "));
+                    };
+                    issuer.mint_user_token(&info.issuer, u, &scope, lifetime)?
+                };
+                println!("{jwt}");
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Cmd::Token { cmd: TokenCmd::Inspect { token, json } } => Ok(inspect(&token, json)),
+        Cmd::PrintConfig => {
+            print!("{EXAMPLE_CONFIG}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+fn run_dev(port: u16, data_dir: PathBuf, log_format: Option<LogFmt>) -> anyhow::Result<()> {
+    let cfg = dev::config(&data_dir, port)?;
+    telemetry::init(log_format.map(Into::into).unwrap_or(cfg.server.log_format));
+    let key = dev::server_key(&data_dir)?;
+    runtime()?.block_on(async move {
+        let app = Application::build(cfg, vec![key], Some(DevMode { data_dir: data_dir.clone() })).await?;
+        let base = format!("http://{}", app.local_addr());
+        let issuer = app.dev_issuer.clone().unwrap_or_default();
+        dev::write_info(&data_dir, &dev::DevServerInfo { base_url: base.clone(), issuer: issuer.clone(), pid: std::process::id() })?;
+        let dd = data_dir.display();
+        let dd_flag = if data_dir == std::path::Path::new(dev::DEFAULT_DATA_DIR) { String::new() } else { format!(" --data-dir {dd}") };
+        println!(
+            "Patrol dev server listening on {base}\n\
+             \n  data directory   {dd}  (SQLite database, server key, issuer signing key; reused next time)\
+             \n  OIDC issuer      {issuer}  (users: alice, bob, admin; demo service principal)\
+             \n  organizations    fabrikam, contoso  (every dev user is a member of both)\
+             \n  API docs         {base}/docs\
+             \n  health           {base}/healthz   metrics {base}/metrics\
+             \n\nNext, in another terminal:\
+             \n  TOKEN=$(patrol dev token --user alice{dd_flag})\
+             \n  curl -s -X POST \"{base}/fabrikam/_apis/tokens/pats?api-version=7.1-preview.1\" \\\
+             \n    -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\
+             \n    -d '{{\"displayName\":\"my first PAT\",\"scope\":\"vso.code\",\"allOrgs\":false}}'\
+             \n  curl -s \"{base}/fabrikam/_apis/tokens/pats?api-version=7.1-preview.1\" -H \"Authorization: Bearer $TOKEN\"\
+             \n\n(From a source checkout, `patrol` is `cargo run -q -p patrol --`.)"
+        );
+        app.run(patrol_server::shutdown_signal()).await
+    })
+}
+
+fn inspect(arg: &str, as_json: bool) -> ExitCode {
+    let text = if arg == "-" {
+        let mut s = String::new();
+        if std::io::stdin().read_to_string(&mut s).is_err() {
+            eprintln!("error: could not read the token from stdin");
+            return ExitCode::from(2);
+        }
+        s
+    } else {
+        arg.to_owned()
+    };
+    let candidate = text.trim();
+    match token::validate(candidate) {
+        Ok(info) => {
+            let format = match info.format {
+                TokenFormat::Cask84 => "cask-84",
+                TokenFormat::Cask88 => "cask-88",
+                TokenFormat::Legacy52 => "legacy-52",
+            };
+            let checksum = match info.checksum {
+                ChecksumEncoding::Base62 => "marvin32-base62",
+                ChecksumEncoding::RawBase64 => "marvin32-raw-base64",
+                ChecksumEncoding::Crc32User => "crc32-user",
+                ChecksumEncoding::Crc32App => "crc32-app",
+            };
+            let minted = match (info.minted_year, info.minted_month) {
+                (Some(y), Some(m)) => Some(format!("{y:04}-{m:02}")),
+                _ => None,
+            };
+            if as_json {
+                let v = serde_json::json!({
+                    "valid": true, "format": format, "checksum": checksum,
+                    "signature": info.signature, "kind": info.kind.map(String::from), "minted": minted,
+                    "platformReserved": info.platform_reserved, "providerReserved": info.provider_reserved,
+                });
+                println!("{v}");
+            } else {
+                let desc = match info.format {
+                    TokenFormat::Cask84 => "84-character identifiable key (common annotated security key)",
+                    TokenFormat::Cask88 => "88-character identifiable key (long form)",
+                    TokenFormat::Legacy52 => "52-character legacy Azure DevOps PAT (base32)",
+                };
+                println!("valid:      yes");
+                println!("format:     {desc}");
+                println!("checksum:   valid ({checksum})");
+                if let Some(s) = &info.signature {
+                    println!("signature:  {s}");
+                }
+                if let Some(k) = info.kind {
+                    let kind = match k {
+                        '9' => "standard key",
+                        'D' => "derived key",
+                        'H' => "hashed data",
+                        _ => "unknown",
+                    };
+                    println!("kind:       {kind}");
+                }
+                if let Some(m) = minted {
+                    println!("minted:     {m}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if as_json {
+                println!("{}", serde_json::json!({"valid": false, "reason": e.to_string()}));
+            } else {
+                println!("valid:      no");
+                println!("reason:     {e}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}

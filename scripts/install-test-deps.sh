@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Installs what Patrol's end-to-end tests need, idempotently:
+#   1. Debian packages: nginx fcgiwrap git   (apt-get update only when one is missing)
+#   2. Python venv .e2e/venv from tests/e2e/requirements.txt (azure-devops, requests, pytest)
+#   3. npm ci in tests/e2e/oidc-provider (oidc-provider, from package-lock.json)
+# Each step checks first and does nothing when already satisfied, so a second run takes
+# a second or two. Works as root without stdin (CI). Run from anywhere:
+#   scripts/install-test-deps.sh && .e2e/venv/bin/pytest tests/e2e
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+E2E="$REPO/tests/e2e"
+OP_DIR="$E2E/oidc-provider"
+VENV="$REPO/.e2e/venv"
+REQ="$E2E/requirements.txt"
+APT_PACKAGES=(nginx fcgiwrap git)
+NODE_MIN_MAJOR=20
+START=$(date +%s)
+
+log() { printf '[install-test-deps] %s\n' "$*"; }
+die() { printf '[install-test-deps] ERROR: %s\n' "$*" >&2; exit 1; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# --- 1. Debian packages ----------------------------------------------------------------------
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" != "install ok installed" ]; then
+    missing+=("$pkg")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "need root (or sudo) to install: ${missing[*]}"
+    SUDO=(sudo -n)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  # Don't let package scripts start nginx/fcgiwrap as system services (port 80 etc.):
+  # the tests run their own instances. Only add a policy if the system has none.
+  temp_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    temp_policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$temp_policy" >/dev/null
+    "${SUDO[@]}" chmod 755 "$temp_policy"
+    trap '"${SUDO[@]}" rm -f "$temp_policy"' EXIT
+  fi
+  log "apt: missing ${missing[*]}; running apt-get update"
+  "${SUDO[@]}" apt-get update -q </dev/null
+  log "apt: installing ${missing[*]}"
+  "${SUDO[@]}" apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}" </dev/null
+  if [ -n "$temp_policy" ]; then
+    "${SUDO[@]}" rm -f "$temp_policy"
+    trap - EXIT
+  fi
+else
+  log "apt: ok (${APT_PACKAGES[*]} already installed)"
+fi
+
+# --- 2. Python venv ----------------------------------------------------------------------------
+PY="${PYTHON:-$(command -v python3 || true)}"
+[ -n "$PY" ] || die "python3 not found"
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || die "$PY is older than Python 3.10"
+
+stamp="$VENV/.patrol-requirements.sha256"
+want="$(sha "$REQ")"
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sys' 2>/dev/null \
+   && [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ]; then
+  log "venv: ok ($VENV, requirements unchanged)"
+else
+  if [ -e "$VENV" ] && ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+    log "venv: $VENV is broken (its Python is gone); recreating"
+    rm -rf "$VENV"
+  fi
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "venv: creating $VENV with $("$PY" --version 2>&1)"
+    mkdir -p "$(dirname "$VENV")"
+    "$PY" -m venv "$VENV"
+  fi
+  log "venv: pip install -r ${REQ#"$REPO"/}"
+  "$VENV/bin/pip" install --disable-pip-version-check -q -r "$REQ" </dev/null
+  echo "$want" >"$stamp"
+fi
+
+# --- 3. oidc-provider (npm ci) -----------------------------------------------------------------
+command -v node >/dev/null || die "node not found (Node.js >= $NODE_MIN_MAJOR is part of the machine image)"
+command -v npm >/dev/null || die "npm not found"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+[ "$node_major" -ge "$NODE_MIN_MAJOR" ] || die "node $(node --version) is older than $NODE_MIN_MAJOR"
+
+# The lockfile must only point at the npm registry: no git/file/http(s) sources elsewhere.
+node - "$OP_DIR/package-lock.json" <<'EOF'
+const lock = JSON.parse(require('fs').readFileSync(process.argv[2], 'utf8'));
+const bad = [];
+for (const [path, pkg] of Object.entries(lock.packages || {})) {
+  if (path === '') continue;
+  if (pkg.link) bad.push(`${path}: link`);
+  if (pkg.resolved && !pkg.resolved.startsWith('https://registry.npmjs.org/')) bad.push(`${path}: ${pkg.resolved}`);
+  if (pkg.version && !/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(pkg.version)) bad.push(`${path}: version ${pkg.version}`);
+  if (!pkg.integrity) bad.push(`${path}: no integrity hash`);
+}
+if (bad.length) {
+  console.error('package-lock.json has non-registry sources:\n  ' + bad.join('\n  '));
+  process.exit(1);
+}
+EOF
+
+npm_stamp="$OP_DIR/node_modules/.patrol-lock.sha256"
+npm_want="$(sha "$OP_DIR/package-lock.json") node$node_major"
+if [ -d "$OP_DIR/node_modules/oidc-provider" ] && [ "$(cat "$npm_stamp" 2>/dev/null || true)" = "$npm_want" ]; then
+  log "npm: ok (${OP_DIR#"$REPO"/}/node_modules matches package-lock.json)"
+else
+  log "npm: npm ci in ${OP_DIR#"$REPO"/}"
+  (cd "$OP_DIR" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
+  echo "$npm_want" >"$npm_stamp"
+fi
+
+log "done in $(( $(date +%s) - START ))s: $("$VENV/bin/python" --version), node $(node --version), \
+oidc-provider $(node -p "require('$OP_DIR/node_modules/oidc-provider/package.json').version"), \
+nginx $(dpkg-query -W -f='${Version}' nginx), fcgiwrap $(dpkg-query -W -f='${Version}' fcgiwrap)"

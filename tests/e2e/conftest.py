@@ -1,0 +1,133 @@
+"""Shared fixtures for Patrol's end-to-end tests.
+
+Provider fixtures:
+    oidc_provider           session-wide reference OP (issuer http://127.0.0.1:<port>,
+                            aud api://patrol). Do not restart it; use make_oidc_provider.
+    make_oidc_provider      factory: make_oidc_provider(**OidcProvider kwargs) -> started
+                            OidcProvider, stopped at the end of the test.
+    second_oidc_provider    another OP on another port (other issuer, other key) for
+                            issuer allow-list / same-`sub` tests.
+Token fixtures (fresh per test, from the session OP):
+    alice_tokens, bob_tokens, carol_tokens   user_token() responses (access/refresh/id token)
+    robot_tokens                              client_credentials_token() response (ci-robot)
+Logs:
+    run_log_dir             this run's log directory (.e2e/logs/run-*/): <name>-<n>.log per process
+Patrol fixtures:
+    patrol_binary           Path of the patrol binary ($PATROL_BIN or target/{debug,release}/patrol);
+                            the test is skipped if there is none.
+    make_patrol             factory: make_patrol(args, env=None, **kw) -> started PatrolServer
+                            (data_dir defaults to a per-test tmp dir), stopped at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from lib.procs import DEFAULT_LOG_DIR  # noqa: E402
+
+from lib.oidc_flow import client_credentials_token, user_token  # noqa: E402
+from lib.oidc_provider import OidcProvider  # noqa: E402
+from lib.patrol import PatrolServer, find_binary  # noqa: E402
+
+
+KEEP_LOG_RUNS = 5
+
+
+def pytest_configure(config) -> None:
+    """One log directory per run: .e2e/logs/run-<time>-<pid>/ (the last few runs are kept).
+
+    Set PATROL_E2E_LOG_DIR to choose the directory yourself (it is then not pruned).
+    `run_log_dir` (fixture) / os.environ["PATROL_E2E_LOG_DIR"] tell tests where logs go.
+    """
+    if os.environ.get("PATROL_E2E_LOG_DIR"):
+        return
+    DEFAULT_LOG_DIR.mkdir(parents=True, exist_ok=True)
+    runs = sorted(p for p in DEFAULT_LOG_DIR.glob("run-*") if p.is_dir())
+    for old in runs[: max(0, len(runs) - (KEEP_LOG_RUNS - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+    run_dir = DEFAULT_LOG_DIR / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    run_dir.mkdir()
+    os.environ["PATROL_E2E_LOG_DIR"] = str(run_dir)
+
+
+@pytest.fixture(scope="session")
+def run_log_dir() -> Path:
+    """Directory holding every provider/patrol log of this run."""
+    return Path(os.environ["PATROL_E2E_LOG_DIR"])
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[OidcProvider]:
+    with OidcProvider() as op:
+        yield op
+
+
+@pytest.fixture
+def make_oidc_provider():
+    started: list[OidcProvider] = []
+
+    def make(**kwargs) -> OidcProvider:
+        op = OidcProvider(**kwargs)
+        started.append(op)
+        return op
+
+    yield make
+    for op in started:
+        op.close()
+
+
+@pytest.fixture
+def second_oidc_provider(make_oidc_provider) -> OidcProvider:
+    return make_oidc_provider()
+
+
+@pytest.fixture
+def alice_tokens(oidc_provider) -> dict:
+    return user_token(oidc_provider.issuer, "alice")
+
+
+@pytest.fixture
+def bob_tokens(oidc_provider) -> dict:
+    return user_token(oidc_provider.issuer, "bob")
+
+
+@pytest.fixture
+def carol_tokens(oidc_provider) -> dict:
+    return user_token(oidc_provider.issuer, "carol")
+
+
+@pytest.fixture
+def robot_tokens(oidc_provider) -> dict:
+    return client_credentials_token(oidc_provider.issuer)
+
+
+@pytest.fixture(scope="session")
+def patrol_binary() -> Path:
+    path = find_binary()
+    if path is None:
+        pytest.skip("no patrol binary: build it (cargo build -p patrol) or set PATROL_BIN")
+    return path
+
+
+@pytest.fixture
+def make_patrol(patrol_binary, tmp_path):
+    started: list[PatrolServer] = []
+
+    def make(args, env=None, **kwargs) -> PatrolServer:
+        kwargs.setdefault("data_dir", tmp_path / f"patrol-data-{len(started)}")
+        srv = PatrolServer(patrol_binary, args, env, **kwargs)
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
