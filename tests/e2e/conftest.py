@@ -17,6 +17,12 @@ Patrol fixtures:
                             the test is skipped if there is none.
     make_patrol             factory: make_patrol(args, env=None, **kw) -> started PatrolServer
                             (data_dir defaults to a per-test tmp dir), stopped at teardown.
+PAT API fixtures (lib/patrol_api.py; one server per test module, shared by its tests):
+    module_tmp              a tmp dir for the current module
+    serve_patrol            `patrol serve --config` trusting the session `oidc_provider`
+                            (orgs fabrikam + contoso, PATROL_SERVER_KEY in `.server_key`)
+    user_jwt                cached per module: user_jwt("alice"[, scope]) -> token response of
+                            the session provider (authorization code + PKCE)
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from lib.procs import DEFAULT_LOG_DIR  # noqa: E402
 from lib.oidc_flow import client_credentials_token, user_token  # noqa: E402
 from lib.oidc_provider import OidcProvider  # noqa: E402
 from lib.patrol import PatrolServer, find_binary  # noqa: E402
+from lib.patrol_api import issuer_entry, start_serve  # noqa: E402
 
 
 KEEP_LOG_RUNS = 5
@@ -131,3 +138,28 @@ def make_patrol(patrol_binary, tmp_path):
     yield make
     for srv in started:
         srv.stop()
+
+
+@pytest.fixture(scope="module")
+def module_tmp(tmp_path_factory, request) -> Path:
+    return tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+
+
+@pytest.fixture(scope="module")
+def serve_patrol(patrol_binary, oidc_provider, module_tmp) -> Iterator[PatrolServer]:
+    srv = start_serve(patrol_binary, module_tmp / "serve", [issuer_entry(oidc_provider.issuer)])
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def user_jwt(oidc_provider):
+    cache: dict[tuple[str, str | None], dict] = {}
+
+    def get(user: str, scope: str | None = None) -> dict:
+        key = (user, scope)
+        if key not in cache:
+            cache[key] = user_token(oidc_provider.issuer, user, *( [scope] if scope else []))
+        return cache[key]
+
+    return get

@@ -26,7 +26,7 @@ pub const DEFAULT_MIN_REFETCH: Duration = Duration::from_secs(60);
 /// refetch interval), so keys removed at the provider stop working without restarts.
 const KEY_MAX_AGE: Duration = Duration::from_secs(15 * 60);
 /// While an issuer has no keys at all, retry a failing provider at most this often.
-const EMPTY_RETRY: Duration = Duration::from_secs(5);
+const EMPTY_RETRY: Duration = Duration::from_secs(2);
 
 /// Algorithms an issuer may be pinned to.
 const SUPPORTED_ALGS: [Algorithm; 5] = [
@@ -163,8 +163,15 @@ pub struct OidcVerifier {
 
 impl std::fmt::Debug for OidcVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let issuers: Vec<&str> = self.inner.issuers.iter().map(|i| i.cfg.issuer.as_str()).collect();
-        f.debug_struct("OidcVerifier").field("issuers", &issuers).finish()
+        let issuers: Vec<&str> = self
+            .inner
+            .issuers
+            .iter()
+            .map(|i| i.cfg.issuer.as_str())
+            .collect();
+        f.debug_struct("OidcVerifier")
+            .field("issuers", &issuers)
+            .finish()
     }
 }
 
@@ -390,17 +397,17 @@ impl OidcVerifier {
         if let Some(uri) = rs.jwks_uri.clone() {
             match jwks::fetch_keys(http, &uri, counter).await {
                 Ok(keys) => return Ok(keys),
+                // Unreachable provider: rediscovering would only double the wait.
+                Err(e @ jwks::FetchError::Http(_)) => return Err(e),
                 // The provider may have moved its JWKS; rediscover below.
-                Err(e) => tracing::debug!(issuer = %state.cfg.issuer, error = %e, "JWKS fetch failed; rediscovering"),
+                Err(e) => {
+                    tracing::debug!(issuer = %state.cfg.issuer, error = %e, "JWKS fetch failed; rediscovering")
+                }
             }
         }
-        let uri = jwks::discover_jwks_uri(
-            http,
-            &state.cfg.discovery_url(),
-            &state.cfg.issuer,
-            counter,
-        )
-        .await?;
+        let uri =
+            jwks::discover_jwks_uri(http, &state.cfg.discovery_url(), &state.cfg.issuer, counter)
+                .await?;
         rs.jwks_uri = Some(uri.clone());
         jwks::fetch_keys(http, &uri, counter).await
     }
@@ -487,7 +494,12 @@ mod tests {
             "https://idp/.well-known/openid-configuration"
         );
         let cfg = IssuerConfig {
-            algorithms: vec!["HS256".into(), "none".into(), "ES256".into(), "PS256".into()],
+            algorithms: vec![
+                "HS256".into(),
+                "none".into(),
+                "ES256".into(),
+                "PS256".into(),
+            ],
             ..cfg
         };
         assert_eq!(

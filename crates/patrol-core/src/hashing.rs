@@ -208,8 +208,14 @@ mod tests {
     #[test]
     fn key_validation() {
         assert_eq!(ServerKey::new("", vec![0; 32]).err(), Some(KeyError::BadId));
-        assert_eq!(ServerKey::new("a b", vec![0; 32]).err(), Some(KeyError::BadId));
-        assert_eq!(ServerKey::new("k", vec![0; 31]).err(), Some(KeyError::TooShort));
+        assert_eq!(
+            ServerKey::new("a b", vec![0; 32]).err(),
+            Some(KeyError::BadId)
+        );
+        assert_eq!(
+            ServerKey::new("k", vec![0; 31]).err(),
+            Some(KeyError::TooShort)
+        );
         assert_eq!(TokenHasher::new(vec![]).err(), Some(KeyError::NoKeys));
         assert!(matches!(
             TokenHasher::new(vec![key("a", 1), key("a", 2)]),

@@ -5,6 +5,7 @@
 //! No async, no I/O, no SQL, no HTTP. Time is always passed in.
 
 pub mod clock;
+pub mod credential;
 pub mod hashing;
 pub mod pat;
 pub mod scope;

@@ -129,10 +129,14 @@ impl DisplayName {
             return Err(PatRuleError::DisplayNameRequired);
         }
         if raw.chars().count() > MAX_DISPLAY_NAME_CHARS {
-            return Err(PatRuleError::InvalidDisplayName("longer than 256 characters"));
+            return Err(PatRuleError::InvalidDisplayName(
+                "longer than 256 characters",
+            ));
         }
         if raw.chars().any(char::is_control) {
-            return Err(PatRuleError::InvalidDisplayName("contains control characters"));
+            return Err(PatRuleError::InvalidDisplayName(
+                "contains control characters",
+            ));
         }
         if contains_token_text(raw) {
             return Err(PatRuleError::InvalidDisplayName(
@@ -304,7 +308,11 @@ mod tests {
         assert_eq!(p.status(t(1), ninety), PatStatus::Active);
         assert_eq!(p.status(t(90), ninety), PatStatus::Inactive);
         assert_eq!(p.status(t(90), None), PatStatus::Active);
-        p.last_used = Some(LastUse { at: t(10), source_ip: None, user_agent: None });
+        p.last_used = Some(LastUse {
+            at: t(10),
+            source_ip: None,
+            user_agent: None,
+        });
         assert_eq!(p.status(t(150), ninety), PatStatus::Active);
         assert_eq!(p.status(t(200), ninety), PatStatus::Expired);
         p.revoked_at = Some(t(5));
@@ -315,20 +323,31 @@ mod tests {
     #[test]
     fn first_use_after_window_does_not_revive() {
         let mut p = pat();
-        p.last_used = Some(LastUse { at: t(100), source_ip: None, user_agent: None });
-        assert_eq!(p.status(t(120), Some(Duration::days(90))), PatStatus::Inactive);
+        p.last_used = Some(LastUse {
+            at: t(100),
+            source_ip: None,
+            user_agent: None,
+        });
+        assert_eq!(
+            p.status(t(120), Some(Duration::days(90))),
+            PatStatus::Inactive
+        );
     }
 
     #[test]
     fn display_names() {
         assert!(Uuid::parse_str(DisplayName::parse(None).unwrap().as_str()).is_ok());
         assert!(Uuid::parse_str(DisplayName::parse(Some("")).unwrap().as_str()).is_ok());
-        assert_eq!(DisplayName::parse(Some("   ")), Err(PatRuleError::DisplayNameRequired));
+        assert_eq!(
+            DisplayName::parse(Some("   ")),
+            Err(PatRuleError::DisplayNameRequired)
+        );
         assert!(DisplayName::parse(Some(&"x".repeat(257))).is_err());
         assert!(DisplayName::parse(Some(&"x".repeat(256))).is_ok());
         assert!(DisplayName::parse(Some("a\u{0}b")).is_err());
         assert_eq!(DisplayName::parse(Some(" ci ")).unwrap().as_str(), "ci");
-        let tok = "SyntheticTestKeyForPatServiceDoNotUse0123456789abcdeJQQJ99BFACAAAAASNFZ4AAASAZDO10AW";
+        let tok =
+            "SyntheticTestKeyForPatServiceDoNotUse0123456789abcdeJQQJ99BFACAAAAASNFZ4AAASAZDO10AW";
         assert!(DisplayName::parse(Some(&format!("my token {tok}"))).is_err());
         assert!(DisplayName::parse(Some("git: https://host/org on MACHINE")).is_ok());
         assert!(!display_name_warnings("token for alice@example.com").is_empty());
@@ -339,13 +358,27 @@ mod tests {
     fn lifetimes() {
         let p = LifetimePolicy::default();
         let now = t(0);
-        assert_eq!(p.resolve_create(None, now).unwrap(), now + Duration::days(30));
-        let unset = DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z").unwrap().to_utc();
+        assert_eq!(
+            p.resolve_create(None, now).unwrap(),
+            now + Duration::days(30)
+        );
+        let unset = DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
         assert!(is_unset_date(&unset));
-        assert_eq!(p.resolve_create(Some(unset), now).unwrap(), now + Duration::days(30));
-        assert_eq!(p.resolve_create(Some(t(1000)), now).unwrap(), now + Duration::days(365));
+        assert_eq!(
+            p.resolve_create(Some(unset), now).unwrap(),
+            now + Duration::days(30)
+        );
+        assert_eq!(
+            p.resolve_create(Some(t(1000)), now).unwrap(),
+            now + Duration::days(365)
+        );
         assert_eq!(p.resolve_create(Some(t(7)), now).unwrap(), t(7));
-        assert_eq!(p.resolve_create(Some(t(-1)), now), Err(PatRuleError::InvalidValidTo));
+        assert_eq!(
+            p.resolve_create(Some(t(-1)), now),
+            Err(PatRuleError::InvalidValidTo)
+        );
         assert_eq!(p.resolve_update(None, t(9), now).unwrap(), t(9));
         assert_eq!(p.resolve_update(Some(unset), t(9), now).unwrap(), t(9));
         assert_eq!(p.resolve_update(Some(t(3)), t(9), now).unwrap(), t(3));

@@ -26,6 +26,8 @@ pub struct Config {
     pub auth: AuthSection,
     #[serde(default)]
     pub organizations: OrganizationsSection,
+    #[serde(default)]
+    pub verify: VerifySection,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -87,7 +89,9 @@ fn default_db() -> PathBuf {
 
 impl Default for DatabaseSection {
     fn default() -> Self {
-        Self { sqlite_path: default_db() }
+        Self {
+            sqlite_path: default_db(),
+        }
     }
 }
 
@@ -179,7 +183,185 @@ fn yes() -> bool {
 
 impl Default for OrganizationsSection {
     fn default() -> Self {
-        Self { names: Vec::new(), auto_join: true }
+        Self {
+            names: Vec::new(),
+            auto_join: true,
+        }
+    }
+}
+
+/// The verify path: forward-auth, introspection, cache and failure limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySection {
+    /// Verified PATs kept in memory (0 turns the cache off).
+    #[serde(default = "default_cache_capacity")]
+    pub cache_capacity: usize,
+    /// How long a cached answer is trusted: the bound within which a change
+    /// made through another replica is seen (this replica sees its own at once).
+    #[serde(default = "default_cache_ttl")]
+    pub cache_ttl_secs: u64,
+    /// Failed verifications allowed per source address per window.
+    #[serde(default = "default_ip_failures")]
+    pub max_failures_per_ip: u32,
+    /// Failed verifications allowed per presented token per window.
+    #[serde(default = "default_token_failures")]
+    pub max_failures_per_token: u32,
+    /// Length of the failure-counting window.
+    #[serde(default = "default_failure_window")]
+    pub failure_window_secs: u64,
+    /// Most addresses and tokens tracked by the failure limiter.
+    #[serde(default = "default_limiter_capacity")]
+    pub limiter_capacity: usize,
+    /// Last-use records are written at least this often…
+    #[serde(default = "default_usage_flush_ms")]
+    pub usage_flush_interval_ms: u64,
+    /// …or as soon as this many are waiting.
+    #[serde(default = "default_usage_batch")]
+    pub usage_batch_size: usize,
+    /// Services allowed to call the introspection endpoint.
+    #[serde(default)]
+    pub resource_servers: Vec<ResourceServerRef>,
+}
+
+fn default_cache_capacity() -> usize {
+    10_000
+}
+fn default_cache_ttl() -> u64 {
+    5
+}
+fn default_ip_failures() -> u32 {
+    10
+}
+fn default_token_failures() -> u32 {
+    100
+}
+fn default_failure_window() -> u64 {
+    60
+}
+fn default_limiter_capacity() -> usize {
+    100_000
+}
+fn default_usage_flush_ms() -> u64 {
+    1000
+}
+fn default_usage_batch() -> usize {
+    256
+}
+
+impl Default for VerifySection {
+    fn default() -> Self {
+        Self {
+            cache_capacity: default_cache_capacity(),
+            cache_ttl_secs: default_cache_ttl(),
+            max_failures_per_ip: default_ip_failures(),
+            max_failures_per_token: default_token_failures(),
+            failure_window_secs: default_failure_window(),
+            limiter_capacity: default_limiter_capacity(),
+            usage_flush_interval_ms: default_usage_flush_ms(),
+            usage_batch_size: default_usage_batch(),
+            resource_servers: Vec::new(),
+        }
+    }
+}
+
+/// A registered resource server (introspection caller) and where its secret lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceServerRef {
+    pub client_id: String,
+    /// Environment variable holding the client secret.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// File holding the client secret (surrounding whitespace ignored).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+}
+
+impl VerifySection {
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.cache_ttl_secs > 300 {
+            bail!("verify.cache_ttl_secs must be at most 300");
+        }
+        if self.max_failures_per_ip == 0 || self.max_failures_per_token == 0 {
+            bail!(
+                "verify.max_failures_per_ip and verify.max_failures_per_token must be at least 1"
+            );
+        }
+        if self.failure_window_secs == 0 || self.failure_window_secs > 86_400 {
+            bail!("verify.failure_window_secs must be between 1 and 86400");
+        }
+        if self.limiter_capacity == 0 {
+            bail!("verify.limiter_capacity must be at least 1");
+        }
+        if self.usage_flush_interval_ms == 0 || self.usage_batch_size == 0 {
+            bail!("verify.usage_flush_interval_ms and verify.usage_batch_size must be at least 1");
+        }
+        for (i, rs) in self.resource_servers.iter().enumerate() {
+            let id_ok = !rs.client_id.is_empty()
+                && rs.client_id.len() <= 128
+                && rs
+                    .client_id
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b':');
+            if !id_ok {
+                bail!(
+                    "verify.resource_servers: client_id '{}' is not valid",
+                    rs.client_id
+                );
+            }
+            if self.resource_servers[..i]
+                .iter()
+                .any(|o| o.client_id == rs.client_id)
+            {
+                bail!(
+                    "verify.resource_servers: duplicate client_id '{}'",
+                    rs.client_id
+                );
+            }
+            if rs.secret_env.is_some() == rs.secret_file.is_some() {
+                bail!(
+                    "resource server '{}' needs exactly one of `secret_env` or `secret_file`",
+                    rs.client_id
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolve every resource server's secret: `(client_id, secret)`.
+    pub fn resource_server_secrets(&self) -> anyhow::Result<Vec<(String, secrecy::SecretString)>> {
+        let mut out = Vec::new();
+        for rs in &self.resource_servers {
+            let text = match (&rs.secret_env, &rs.secret_file) {
+                (Some(var), None) => std::env::var(var).with_context(|| {
+                    format!(
+                        "resource server '{}': environment variable {var} is not set",
+                        rs.client_id
+                    )
+                })?,
+                (None, Some(path)) => std::fs::read_to_string(path).with_context(|| {
+                    format!(
+                        "resource server '{}': reading {}",
+                        rs.client_id,
+                        path.display()
+                    )
+                })?,
+                _ => bail!(
+                    "resource server '{}' needs exactly one of `secret_env` or `secret_file`",
+                    rs.client_id
+                ),
+            };
+            let secret = text.trim().to_owned();
+            if secret.len() < 16 {
+                bail!(
+                    "resource server '{}': the secret must be at least 16 characters",
+                    rs.client_id
+                );
+            }
+            out.push((rs.client_id.clone(), secrecy::SecretString::from(secret)));
+        }
+        Ok(out)
     }
 }
 
@@ -190,7 +372,8 @@ impl Config {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .with_context(|| format!("reading config file {}", p.display()))?;
-                toml::from_str(&text).with_context(|| format!("parsing config file {}", p.display()))?
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", p.display()))?
             }
             None => toml::from_str("")?,
         };
@@ -238,7 +421,7 @@ impl Config {
                 bail!("organization name '{n}' is not valid");
             }
         }
-        Ok(())
+        self.verify.validate()
     }
 
     /// Resolve the server keys: `PATROL_SERVER_KEY` / `PATROL_SERVER_KEY_FILE`
@@ -254,10 +437,15 @@ impl Config {
         }
         for k in &self.keys.server_keys {
             let text = match (&k.env, &k.file) {
-                (Some(var), None) => std::env::var(var)
-                    .with_context(|| format!("server key '{}': environment variable {var} is not set", k.id))?,
-                (None, Some(path)) => std::fs::read_to_string(path)
-                    .with_context(|| format!("server key '{}': reading {}", k.id, path.display()))?,
+                (Some(var), None) => std::env::var(var).with_context(|| {
+                    format!(
+                        "server key '{}': environment variable {var} is not set",
+                        k.id
+                    )
+                })?,
+                (None, Some(path)) => std::fs::read_to_string(path).with_context(|| {
+                    format!("server key '{}': reading {}", k.id, path.display())
+                })?,
                 _ => bail!("server key '{}' needs exactly one of `env` or `file`", k.id),
             };
             keys.push(ServerKey::new(&k.id, decode_key(&text)?)?);
@@ -272,7 +460,7 @@ impl Config {
 /// Hex (64+ characters) or standard base64.
 pub fn decode_key(text: &str) -> anyhow::Result<Vec<u8>> {
     let t = text.trim();
-    if t.len() >= 64 && t.len() % 2 == 0 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if t.len() >= 64 && t.len().is_multiple_of(2) && t.bytes().all(|b| b.is_ascii_hexdigit()) {
         let bytes = (0..t.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&t[i..i + 2], 16))
@@ -318,6 +506,41 @@ mod tests {
         let mut cfg: Config = toml::from_str("").unwrap();
         cfg.tokens.signature = "1BAD".into();
         assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn verify_section() {
+        let cfg: Config = toml::from_str("").unwrap();
+        assert_eq!(cfg.verify.cache_capacity, 10_000);
+        assert_eq!(cfg.verify.cache_ttl_secs, 5);
+        assert_eq!(cfg.verify.max_failures_per_ip, 10);
+        assert_eq!(cfg.verify.max_failures_per_token, 100);
+        let dir = std::env::temp_dir().join(format!("patrol-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("rs-secret");
+        std::fs::write(&f, "0123456789abcdef-secret\n").unwrap();
+        let text = format!(
+            "[verify]\ncache_ttl_secs = 2\n[[verify.resource_servers]]\nclient_id = \"gw\"\nsecret_file = {:?}\n",
+            f.display().to_string()
+        );
+        let cfg: Config = toml::from_str(&text).unwrap();
+        cfg.validate().unwrap();
+        let secrets = cfg.verify.resource_server_secrets().unwrap();
+        assert_eq!(secrets.len(), 1);
+        assert_eq!(secrets[0].0, "gw");
+        let dup =
+            format!("{text}[[verify.resource_servers]]\nclient_id = \"gw\"\nsecret_env = \"X\"\n");
+        assert!(toml::from_str::<Config>(&dup).unwrap().validate().is_err());
+        let both = "[[verify.resource_servers]]\nclient_id = \"a\"\nsecret_env = \"X\"\nsecret_file = \"y\"\n";
+        assert!(toml::from_str::<Config>(both).unwrap().validate().is_err());
+        assert!(
+            toml::from_str::<Config>("[verify]\nmax_failures_per_ip = 0\n")
+                .unwrap()
+                .validate()
+                .is_err()
+        );
+        assert!(toml::from_str::<Config>("[verify]\nbogus = 1\n").is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

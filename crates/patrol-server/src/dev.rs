@@ -13,6 +13,8 @@ use patrol_core::hashing::ServerKey;
 
 use crate::config::{decode_key, Config};
 
+/// The issuer name `patrol dev` users are keyed under, whatever the port.
+pub const USER_ISSUER: &str = "patrol-dev";
 pub const DEV_ORGS: &[&str] = &["fabrikam", "contoso"];
 pub const DEFAULT_DATA_DIR: &str = ".patrol-dev";
 const SERVER_KEY_FILE: &str = "server-key";
@@ -44,7 +46,11 @@ pub fn issuer_config(issuer: &str) -> IssuerConfig {
 fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(contents)?;
     Ok(())
 }
@@ -62,15 +68,18 @@ pub fn server_key(data_dir: &Path) -> anyhow::Result<ServerKey> {
         let mut k = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut k);
         let hex: String = k.iter().map(|b| format!("{b:02x}")).collect();
-        write_private(&path, hex.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        write_private(&path, hex.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok(ServerKey::new("dev", decode_key(&text)?)?)
 }
 
 /// The configuration `patrol dev` runs with.
 pub fn config(data_dir: &Path, port: u16) -> anyhow::Result<Config> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let mut cfg = Config::load(None)?;
     cfg.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     cfg.database.sqlite_path = data_dir.join("patrol.db");
@@ -80,17 +89,23 @@ pub fn config(data_dir: &Path, port: u16) -> anyhow::Result<Config> {
 
 pub fn write_info(data_dir: &Path, info: &DevServerInfo) -> anyhow::Result<()> {
     let path = data_dir.join(STATE_FILE);
-    std::fs::write(&path, serde_json::to_vec_pretty(info)?).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(&path, serde_json::to_vec_pretty(info)?)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn read_info(data_dir: &Path) -> anyhow::Result<DevServerInfo> {
     let path = data_dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&path).with_context(|| {
-        format!("no running `patrol dev` found in {} (start one with `patrol dev`)", data_dir.display())
+        format!(
+            "no running `patrol dev` found in {} (start one with `patrol dev`)",
+            data_dir.display()
+        )
     })?;
     serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
 }
 
 pub fn default_data_dir() -> PathBuf {
-    std::env::var_os("PATROL_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    std::env::var_os("PATROL_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
 }

@@ -49,7 +49,9 @@ fn prometheus() -> anyhow::Result<PrometheusHandle> {
         return Ok(h.clone());
     }
     let handle = PrometheusBuilder::new()
-        .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+        .set_buckets(&[
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ])
         .context("metrics buckets")?
         .install_recorder()
         .context("installing the metrics recorder")?;
@@ -58,7 +60,11 @@ fn prometheus() -> anyhow::Result<PrometheusHandle> {
 
 impl Application {
     /// Bind, open the store, load keys, seed organizations, build the router.
-    pub async fn build(config: Config, keys: Vec<ServerKey>, dev: Option<DevMode>) -> anyhow::Result<Self> {
+    pub async fn build(
+        config: Config,
+        keys: Vec<ServerKey>,
+        dev: Option<DevMode>,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("binding {}", config.server.listen))?;
@@ -70,7 +76,8 @@ impl Application {
         let mut dev_issuer_url = None;
         let mut dev_state = None;
         if let Some(d) = &dev {
-            let issuer = DevIssuer::load_or_create(&d.data_dir).context("loading the development issuer")?;
+            let issuer =
+                DevIssuer::load_or_create(&d.data_dir).context("loading the development issuer")?;
             let url = DevIssuer::issuer_url(&format!("http://{addr}"));
             issuers.push(dev::issuer_config(&url));
             extra = Some(axum::Router::new().nest("/oidc", issuer.router(url.clone())));
@@ -92,13 +99,16 @@ impl Application {
             }
         }
         for name in &org_names {
-            store.ensure_org(name, now).await.with_context(|| format!("creating organization {name}"))?;
+            store
+                .ensure_org(name, now)
+                .await
+                .with_context(|| format!("creating organization {name}"))?;
         }
-        if let (Some(url), Some(_)) = (&dev_issuer_url, &dev_state) {
+        if dev_state.is_some() {
             let orgs = store.list_orgs().await?;
             for u in dev_issuer::dev_users() {
                 let claims = UserClaims {
-                    issuer: url.clone(),
+                    issuer: dev::USER_ISSUER.to_owned(),
                     subject: u.oid.to_owned(),
                     display_name: u.name.to_owned(),
                     email: Some(u.email.to_owned()),
@@ -140,9 +150,21 @@ impl Application {
             accept_user_impersonation: config.auth.accept_user_impersonation,
             trusted_proxies: Arc::new(config.server.trusted_proxies.clone()),
             public_url: config.server.public_url.clone(),
+            issuer_aliases: Arc::new(
+                dev_issuer_url
+                    .iter()
+                    .map(|u| (u.clone(), dev::USER_ISSUER.to_owned()))
+                    .collect(),
+            ),
         };
         let router = http::router(state.clone(), config.server.max_body_bytes, extra);
-        Ok(Self { listener, router, addr, state, dev_issuer: dev_issuer_url })
+        Ok(Self {
+            listener,
+            router,
+            addr,
+            state,
+            dev_issuer: dev_issuer_url,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -150,13 +172,19 @@ impl Application {
     }
 
     /// Serve until `shutdown` completes, then drain in-flight requests.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         use axum::ServiceExt;
         use tower::Layer;
-        let service = tower::util::MapRequestLayer::new(http::rewrite_request_uri).layer(self.router);
+        let service =
+            tower::util::MapRequestLayer::new(http::rewrite_request_uri).layer(self.router);
         axum::serve(
             self.listener,
-            ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(service),
+            ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
+                service,
+            ),
         )
         .with_graceful_shutdown(shutdown)
         .await

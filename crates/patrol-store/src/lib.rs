@@ -84,6 +84,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_orgs(&self) -> StoreResult<Vec<Organization>>;
     async fn add_member(&self, user: Uuid, org: Uuid) -> StoreResult<()>;
     async fn is_member(&self, user: Uuid, org: Uuid) -> StoreResult<bool>;
+    /// The organizations `user` belongs to, by name.
+    async fn member_orgs(&self, user: Uuid) -> StoreResult<Vec<Organization>>;
 
     // --- PATs; each change is written together with its audit record ---
     async fn create_pat(&self, pat: &Pat, hash: &KeyedHash, audit: &AuditEvent) -> StoreResult<()>;
@@ -92,11 +94,22 @@ pub trait Store: Send + Sync + 'static {
     /// Replace the mutable metadata (name, scopes, target, validTo).
     async fn update_pat(&self, pat: &Pat, audit: &AuditEvent) -> StoreResult<()>;
     /// Swap the secret's hash; the old secret stops matching at once.
-    async fn replace_secret(&self, id: Uuid, hash: &KeyedHash, audit: &AuditEvent) -> StoreResult<()>;
+    async fn replace_secret(
+        &self,
+        id: Uuid,
+        hash: &KeyedHash,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
     /// Mark revoked at `at`; false when it does not exist or already was.
-    async fn revoke_pat(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> StoreResult<bool>;
+    async fn revoke_pat(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
     /// Look a presented secret up by its candidate hashes (one per server key).
-    async fn find_by_hash(&self, candidates: &[KeyedHash]) -> StoreResult<Option<(Pat, KeyedHash)>>;
+    async fn find_by_hash(&self, candidates: &[KeyedHash])
+        -> StoreResult<Option<(Pat, KeyedHash)>>;
     async fn record_usage(&self, batch: &[UsageRecord]) -> StoreResult<()>;
     async fn count_by_status(&self, now: DateTime<Utc>) -> StoreResult<StatusCounts>;
 

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
@@ -26,7 +28,9 @@ pub struct SqliteStore {
 fn backend(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(d.message().to_owned()),
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(d.message().to_owned())
+        }
         _ => StoreError::Backend(e.to_string()),
     }
 }
@@ -88,6 +92,15 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// The journal mode in effect (`wal` for file databases).
+    pub async fn journal_mode(&self) -> StoreResult<String> {
+        let row = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.try_get::<String, _>(0).map_err(backend)
+    }
+
     fn pat_from_row(row: &SqliteRow) -> StoreResult<Pat> {
         let scopes: String = row.try_get("scopes").map_err(backend)?;
         let target: Option<String> = row.try_get("target_orgs").map_err(backend)?;
@@ -95,7 +108,10 @@ impl SqliteStore {
             None => OrgTarget::All,
             Some(t) => OrgTarget::Orgs(t.split_whitespace().map(uuid).collect::<StoreResult<_>>()?),
         };
-        let last_used = match row.try_get::<Option<i64>, _>("last_used_at_us").map_err(backend)? {
+        let last_used = match row
+            .try_get::<Option<i64>, _>("last_used_at_us")
+            .map_err(backend)?
+        {
             None => None,
             Some(at) => Some(LastUse {
                 at: from_us(at)?,
@@ -104,10 +120,14 @@ impl SqliteStore {
             }),
         };
         Ok(Pat {
-            authorization_id: uuid(row.try_get::<&str, _>("authorization_id").map_err(backend)?)?,
+            authorization_id: uuid(
+                row.try_get::<&str, _>("authorization_id")
+                    .map_err(backend)?,
+            )?,
             owner: uuid(row.try_get::<&str, _>("owner_id").map_err(backend)?)?,
             display_name: row.try_get("display_name").map_err(backend)?,
-            scopes: ScopeSet::parse(&scopes).map_err(|e| StoreError::Corrupt(format!("scopes: {e}")))?,
+            scopes: ScopeSet::parse(&scopes)
+                .map_err(|e| StoreError::Corrupt(format!("scopes: {e}")))?,
             target,
             valid_from: from_us(row.try_get("valid_from_us").map_err(backend)?)?,
             valid_to: from_us(row.try_get("valid_to_us").map_err(backend)?)?,
@@ -138,7 +158,12 @@ impl SqliteStore {
 fn target_text(t: &OrgTarget) -> Option<String> {
     match t {
         OrgTarget::All => None,
-        OrgTarget::Orgs(ids) => Some(ids.iter().map(Uuid::to_string).collect::<Vec<_>>().join(" ")),
+        OrgTarget::Orgs(ids) => Some(
+            ids.iter()
+                .map(Uuid::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
     }
 }
 
@@ -168,13 +193,17 @@ where
     Ok(())
 }
 
-const PAT_COLUMNS: &str = "authorization_id, owner_id, display_name, scopes, target_orgs, valid_from_us, \
+const PAT_COLUMNS: &str =
+    "authorization_id, owner_id, display_name, scopes, target_orgs, valid_from_us, \
      valid_to_us, created_at_us, revoked_at_us, last_used_at_us, last_used_ip, last_used_agent";
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
@@ -267,12 +296,14 @@ impl Store for SqliteStore {
     }
 
     async fn add_member(&self, user: Uuid, org: Uuid) -> StoreResult<()> {
-        sqlx::query("INSERT INTO memberships (user_id, org_id) VALUES (?,?) ON CONFLICT DO NOTHING")
-            .bind(user.to_string())
-            .bind(org.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO memberships (user_id, org_id) VALUES (?,?) ON CONFLICT DO NOTHING",
+        )
+        .bind(user.to_string())
+        .bind(org.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
         Ok(())
     }
 
@@ -284,6 +315,25 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         Ok(row.is_some())
+    }
+
+    async fn member_orgs(&self, user: Uuid) -> StoreResult<Vec<Organization>> {
+        let rows = sqlx::query(
+            "SELECT o.id, o.name FROM organizations o JOIN memberships m ON m.org_id = o.id \
+             WHERE m.user_id = ? ORDER BY o.name_lower",
+        )
+        .bind(user.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Organization {
+                    id: uuid(r.try_get::<&str, _>("id").map_err(backend)?)?,
+                    name: r.try_get("name").map_err(backend)?,
+                })
+            })
+            .collect()
     }
 
     async fn create_pat(&self, pat: &Pat, hash: &KeyedHash, audit: &AuditEvent) -> StoreResult<()> {
@@ -311,11 +361,13 @@ impl Store for SqliteStore {
     }
 
     async fn get_pat(&self, id: Uuid) -> StoreResult<Option<Pat>> {
-        let row = sqlx::query(&format!("SELECT {PAT_COLUMNS} FROM pats WHERE authorization_id = ?"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
+        let row = sqlx::query(&format!(
+            "SELECT {PAT_COLUMNS} FROM pats WHERE authorization_id = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
         row.as_ref().map(Self::pat_from_row).transpose()
     }
 
@@ -371,15 +423,21 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn replace_secret(&self, id: Uuid, hash: &KeyedHash, audit: &AuditEvent) -> StoreResult<()> {
+    async fn replace_secret(
+        &self,
+        id: Uuid,
+        hash: &KeyedHash,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let r = sqlx::query("UPDATE pats SET key_id = ?, token_hash = ? WHERE authorization_id = ?")
-            .bind(&hash.key_id)
-            .bind(&hash.digest.as_bytes()[..])
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let r =
+            sqlx::query("UPDATE pats SET key_id = ?, token_hash = ? WHERE authorization_id = ?")
+                .bind(&hash.key_id)
+                .bind(&hash.digest.as_bytes()[..])
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -387,7 +445,12 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn revoke_pat(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> StoreResult<bool> {
+    async fn revoke_pat(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let r = sqlx::query(
             "UPDATE pats SET revoked_at_us = ? WHERE authorization_id = ? AND revoked_at_us IS NULL",
@@ -402,7 +465,10 @@ impl Store for SqliteStore {
         Ok(r.rows_affected() > 0)
     }
 
-    async fn find_by_hash(&self, candidates: &[KeyedHash]) -> StoreResult<Option<(Pat, KeyedHash)>> {
+    async fn find_by_hash(
+        &self,
+        candidates: &[KeyedHash],
+    ) -> StoreResult<Option<(Pat, KeyedHash)>> {
         for c in candidates {
             let row = sqlx::query(&format!(
                 "SELECT {PAT_COLUMNS}, key_id, token_hash FROM pats WHERE token_hash = ? AND key_id = ?"
@@ -417,7 +483,13 @@ impl Store for SqliteStore {
                 let digest: Vec<u8> = row.try_get("token_hash").map_err(backend)?;
                 let digest = TokenDigest::from_slice(&digest)
                     .ok_or_else(|| StoreError::Corrupt("token_hash length".into()))?;
-                return Ok(Some((pat, KeyedHash { key_id: c.key_id.clone(), digest })));
+                return Ok(Some((
+                    pat,
+                    KeyedHash {
+                        key_id: c.key_id.clone(),
+                        digest,
+                    },
+                )));
             }
         }
         Ok(None)
@@ -460,7 +532,11 @@ impl Store for SqliteStore {
         let get = |c: &str| -> StoreResult<u64> {
             Ok(u64::try_from(row.try_get::<i64, _>(c).map_err(backend)?).unwrap_or(0))
         };
-        Ok(StatusCounts { active: get("active")?, expired: get("expired")?, revoked: get("revoked")? })
+        Ok(StatusCounts {
+            active: get("active")?,
+            expired: get("expired")?,
+            revoked: get("revoked")?,
+        })
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
@@ -493,7 +569,11 @@ impl Store for SqliteStore {
                     target_user: opt_uuid(r.try_get("target_user").map_err(backend)?)?,
                     source_ip: r.try_get("source_ip").map_err(backend)?,
                     request_id: r.try_get("request_id").map_err(backend)?,
-                    outcome: if outcome == "success" { Outcome::Success } else { Outcome::Failure },
+                    outcome: if outcome == "success" {
+                        Outcome::Success
+                    } else {
+                        Outcome::Failure
+                    },
                     detail: r.try_get("detail").map_err(backend)?,
                 })
             })

@@ -13,7 +13,11 @@ use patrol_server::config::{Config, LogFormat, EXAMPLE_CONFIG};
 use patrol_server::{dev, telemetry, Application, DevMode};
 
 #[derive(Parser)]
-#[command(name = "patrol", version, about = "Self-hosted personal access tokens, Azure DevOps-compatible")]
+#[command(
+    name = "patrol",
+    version,
+    about = "Self-hosted personal access tokens, Azure DevOps-compatible"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -73,7 +77,11 @@ enum DevCmd {
     /// Print a fresh access token from the running dev server's issuer.
     Token {
         /// Dev user to issue for: alice, bob or admin.
-        #[arg(long, conflicts_with = "service_principal", required_unless_present = "service_principal")]
+        #[arg(
+            long,
+            conflicts_with = "service_principal",
+            required_unless_present = "service_principal"
+        )]
         user: Option<String>,
         /// Delegated scopes (`scp`).
         #[arg(long, default_value = "vso.pats vso.pats_manage")]
@@ -94,6 +102,7 @@ enum TokenCmd {
     /// Check a token's format and checksum offline; `-` reads it from stdin.
     /// Exit status 0 only for a well-formed, checksum-valid token.
     Inspect {
+        #[arg(allow_hyphen_values = true)]
         token: String,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -131,14 +140,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 run_dev(args.port, args.data_dir, args.log_format)?;
                 Ok(ExitCode::SUCCESS)
             }
-            Some(DevCmd::Token { user, scope, service_principal, lifetime, data_dir }) => {
+            Some(DevCmd::Token {
+                user,
+                scope,
+                service_principal,
+                lifetime,
+                data_dir,
+            }) => {
                 let info = dev::read_info(&data_dir)?;
-                let issuer = DevIssuer::load_or_create(&data_dir).context("loading the development issuer")?;
+                let issuer = DevIssuer::load_or_create(&data_dir)
+                    .context("loading the development issuer")?;
                 let jwt = if service_principal {
                     issuer.mint_sp_token(&info.issuer, lifetime)?
                 } else {
                     let name = user.unwrap_or_default();
-                    let Some(u) = dev_users().iter().find(|u| u.username.eq_ignore_ascii_case(&name)) else {
+                    let Some(u) = dev_users()
+                        .iter()
+                        .find(|u| u.username.eq_ignore_ascii_case(&name))
+                    else {
                         let known: Vec<&str> = dev_users().iter().map(|u| u.username).collect();
                         anyhow::bail!("unknown dev user '{name}' (known: {})", known.join(", "));
                     };
@@ -148,7 +167,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
         },
-        Cmd::Token { cmd: TokenCmd::Inspect { token, json } } => Ok(inspect(&token, json)),
+        Cmd::Token {
+            cmd: TokenCmd::Inspect { token, json },
+        } => Ok(inspect(&token, json)),
         Cmd::PrintConfig => {
             print!("{EXAMPLE_CONFIG}");
             Ok(ExitCode::SUCCESS)
@@ -157,7 +178,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn run_dev(port: u16, data_dir: PathBuf, log_format: Option<LogFmt>) -> anyhow::Result<()> {
@@ -228,7 +252,9 @@ fn inspect(arg: &str, as_json: bool) -> ExitCode {
                 println!("{v}");
             } else {
                 let desc = match info.format {
-                    TokenFormat::Cask84 => "84-character identifiable key (common annotated security key)",
+                    TokenFormat::Cask84 => {
+                        "84-character identifiable key (common annotated security key)"
+                    }
                     TokenFormat::Cask88 => "88-character identifiable key (long form)",
                     TokenFormat::Legacy52 => "52-character legacy Azure DevOps PAT (base32)",
                 };
@@ -255,7 +281,10 @@ fn inspect(arg: &str, as_json: bool) -> ExitCode {
         }
         Err(e) => {
             if as_json {
-                println!("{}", serde_json::json!({"valid": false, "reason": e.to_string()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"valid": false, "reason": e.to_string()})
+                );
             } else {
                 println!("valid:      no");
                 println!("reason:     {e}");

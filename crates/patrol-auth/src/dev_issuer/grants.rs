@@ -159,12 +159,24 @@ mod tests {
         let mut g = Grants::default();
         let alice = &dev_users()[0];
         assert!(g.new_family("r1", "cli", alice, "openid", 0));
-        assert_eq!(g.rotate("r1", "r2", "other").err(), Some(RefreshError::WrongClient));
+        assert_eq!(
+            g.rotate("r1", "r2", "other").err(),
+            Some(RefreshError::WrongClient)
+        );
         assert!(g.rotate("r1", "r2", "cli").is_ok());
-        assert_eq!(g.rotate("nope", "x", "cli").err(), Some(RefreshError::Unknown));
+        assert_eq!(
+            g.rotate("nope", "x", "cli").err(),
+            Some(RefreshError::Unknown)
+        );
         // r1 reused: family revoked, so r2 stops working too.
-        assert_eq!(g.rotate("r1", "r3", "cli").err(), Some(RefreshError::Reused));
-        assert_eq!(g.rotate("r2", "r4", "cli").err(), Some(RefreshError::Unknown));
+        assert_eq!(
+            g.rotate("r1", "r3", "cli").err(),
+            Some(RefreshError::Reused)
+        );
+        assert_eq!(
+            g.rotate("r2", "r4", "cli").err(),
+            Some(RefreshError::Unknown)
+        );
     }
 
     #[test]

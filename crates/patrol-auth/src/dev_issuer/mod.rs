@@ -11,6 +11,7 @@
 mod grants;
 mod page;
 mod routes;
+mod token;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -238,7 +239,11 @@ impl DevIssuer {
     }
 
     /// Mints an app-only token for the demo service principal (`idtyp: app`, roles, no `scp`).
-    pub fn mint_sp_token(&self, issuer: &str, lifetime_secs: i64) -> Result<String, DevIssuerError> {
+    pub fn mint_sp_token(
+        &self,
+        issuer: &str,
+        lifetime_secs: i64,
+    ) -> Result<String, DevIssuerError> {
         let now = chrono::Utc::now().timestamp();
         let claims = json!({
             "iss": issuer,

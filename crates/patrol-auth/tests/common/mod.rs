@@ -176,6 +176,10 @@ impl MockIdp {
         self.state.lock().unwrap().keys = keys.iter().map(|k| k.jwk.clone()).collect();
     }
 
+    pub fn set_raw_keys(&self, keys: Vec<Value>) {
+        self.state.lock().unwrap().keys = keys;
+    }
+
     pub fn set_up(&self, up: bool) {
         self.state.lock().unwrap().up = up;
     }

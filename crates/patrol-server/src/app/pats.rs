@@ -88,7 +88,11 @@ impl App {
             owner: caller.user.id,
             display_name: name.into_string(),
             scopes,
-            target: if req.all_orgs { OrgTarget::All } else { OrgTarget::Orgs(vec![org.id]) },
+            target: if req.all_orgs {
+                OrgTarget::All
+            } else {
+                OrgTarget::Orgs(vec![org.id])
+            },
             valid_from: now,
             valid_to,
             created_at: now,
@@ -97,7 +101,13 @@ impl App {
         };
         let secret = self.mint()?;
         let hash = self.hasher.hash(&secret);
-        let audit = caller.audit("pat.create", now, Some(pat.authorization_id), Outcome::Success, None);
+        let audit = caller.audit(
+            "pat.create",
+            now,
+            Some(pat.authorization_id),
+            Outcome::Success,
+            None,
+        );
         self.store.create_pat(&pat, &hash, &audit).await?;
         Ok((pat, secret))
     }
@@ -122,10 +132,18 @@ impl App {
             .await?;
         let more = pats.len() > limit as usize;
         pats.truncate(limit as usize);
-        Ok(ListPage { pats, next_offset: more.then(|| req.offset + u64::from(limit)) })
+        Ok(ListPage {
+            pats,
+            next_offset: more.then(|| req.offset + u64::from(limit)),
+        })
     }
 
-    pub async fn update_pat(&self, caller: &Caller, org: &Organization, req: UpdatePat) -> Result<Pat, AppError> {
+    pub async fn update_pat(
+        &self,
+        caller: &Caller,
+        org: &Organization,
+        req: UpdatePat,
+    ) -> Result<Pat, AppError> {
         let now = self.now();
         let mut pat = self.owned(caller, req.authorization_id).await?;
         if pat.revoked_at.is_some() {
@@ -143,7 +161,10 @@ impl App {
             pat.scopes = ScopeSet::parse(s)?;
             changed.push("scope");
         }
-        let valid_to = self.policy.lifetime.resolve_update(req.valid_to, pat.valid_to, now)?;
+        let valid_to = self
+            .policy
+            .lifetime
+            .resolve_update(req.valid_to, pat.valid_to, now)?;
         if valid_to != pat.valid_to {
             pat.valid_to = valid_to;
             changed.push("validTo");
@@ -160,7 +181,13 @@ impl App {
             }
         }
         let detail = (!changed.is_empty()).then(|| changed.join(","));
-        let audit = caller.audit("pat.update", now, Some(pat.authorization_id), Outcome::Success, detail);
+        let audit = caller.audit(
+            "pat.update",
+            now,
+            Some(pat.authorization_id),
+            Outcome::Success,
+            detail,
+        );
         self.store.update_pat(&pat, &audit).await?;
         Ok(pat)
     }
@@ -191,7 +218,10 @@ impl App {
     pub async fn revoke_pat(&self, caller: &Caller, id: Uuid) -> Result<(), AppError> {
         let now = self.now();
         let pat = self.owned(caller, id).await?;
-        let detail = pat.revoked_at.is_some().then(|| "already revoked".to_owned());
+        let detail = pat
+            .revoked_at
+            .is_some()
+            .then(|| "already revoked".to_owned());
         let audit = caller.audit("pat.revoke", now, Some(id), Outcome::Success, detail);
         self.store.revoke_pat(id, now, &audit).await?;
         Ok(())

@@ -17,8 +17,8 @@ use super::error::{pat_token_error, ApiError};
 use super::query::Query;
 use super::version::negotiate;
 use super::wire::{
-    decode_continuation, encode_continuation, parse_bool, PagedPatTokens, PatToken, PatTokenCreateRequest,
-    PatTokenResult, PatTokenUpdateRequest,
+    decode_continuation, encode_continuation, parse_bool, PagedPatTokens, PatToken,
+    PatTokenCreateRequest, PatTokenResult, PatTokenUpdateRequest,
 };
 use super::AppState;
 use crate::app::{AppError, Caller, CreatePat, ListRequest, UpdatePat};
@@ -45,26 +45,42 @@ impl<S: Send + Sync> FromRequestParts<S> for Q {
 
 fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
     let mut r = (status, Json(body)).into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     r
 }
 
 /// A secret is in this body: never cache it anywhere.
 fn with_secret(mut r: Response) -> Response {
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     r
 }
 
 fn ok_result(token: PatToken) -> Response {
-    json(StatusCode::OK, &PatTokenResult { pat_token: Some(token), pat_token_error: "none".into() })
+    json(
+        StatusCode::OK,
+        &PatTokenResult {
+            pat_token: Some(token),
+            pat_token_error: "none".into(),
+        },
+    )
 }
 
 /// `patTokenError` failures are 200s in Azure DevOps; the rest are HTTP errors.
 fn result_error(e: AppError) -> Result<Response, ApiError> {
     match pat_token_error(&e) {
-        Some(code) => Ok(json(StatusCode::OK, &PatTokenResult { pat_token: None, pat_token_error: code.into() })),
+        Some(code) => Ok(json(
+            StatusCode::OK,
+            &PatTokenResult {
+                pat_token: None,
+                pat_token_error: code.into(),
+            },
+        )),
         None => Err(e.into()),
     }
 }
@@ -74,7 +90,9 @@ fn authorization_id(q: &Query) -> Result<Option<Uuid>, ApiError> {
         None => Ok(None),
         Some(s) => match Uuid::parse_str(s.trim()) {
             Ok(id) if !id.is_nil() => Ok(Some(id)),
-            _ => Err(ApiError::bad_request("authorizationId is not a valid Guid.")),
+            _ => Err(ApiError::bad_request(
+                "authorizationId is not a valid Guid.",
+            )),
         },
     }
 }
@@ -93,7 +111,11 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
 }
 
 async fn org(state: &AppState, caller: &Caller, name: &str) -> Result<Organization, ApiError> {
-    state.app.resolve_org(caller, name).await.map_err(ApiError::from)
+    state
+        .app
+        .resolve_org(caller, name)
+        .await
+        .map_err(ApiError::from)
 }
 
 /// List the caller's PATs, or get one with `?authorizationId=`.
@@ -135,15 +157,20 @@ pub async fn get_or_list(
     }
     let filter = match q.get("displayFilterOption").filter(|s| !s.is_empty()) {
         None => ListFilter::default(),
-        Some(s) => ListFilter::parse(s).ok_or_else(|| ApiError::bad_request("displayFilterOption is not valid."))?,
+        Some(s) => ListFilter::parse(s)
+            .ok_or_else(|| ApiError::bad_request("displayFilterOption is not valid."))?,
     };
     let sort = match q.get("sortByOption").filter(|s| !s.is_empty()) {
         None => SortBy::default(),
-        Some(s) => SortBy::parse(s).ok_or_else(|| ApiError::bad_request("sortByOption is not valid."))?,
+        Some(s) => {
+            SortBy::parse(s).ok_or_else(|| ApiError::bad_request("sortByOption is not valid."))?
+        }
     };
     let ascending = match q.get("isSortAscending").filter(|s| !s.is_empty()) {
         None => true,
-        Some(s) => parse_bool(s).ok_or_else(|| ApiError::bad_request("isSortAscending is not valid."))?,
+        Some(s) => {
+            parse_bool(s).ok_or_else(|| ApiError::bad_request("isSortAscending is not valid."))?
+        }
     };
     let offset = decode_continuation(q.get("continuationToken").unwrap_or(""))
         .ok_or_else(|| ApiError::bad_request("continuationToken is not valid."))?;
@@ -156,11 +183,27 @@ pub async fn get_or_list(
     };
     let page = state
         .app
-        .list_pats(&caller, ListRequest { filter, sort, ascending, offset, limit })
+        .list_pats(
+            &caller,
+            ListRequest {
+                filter,
+                sort,
+                ascending,
+                offset,
+                limit,
+            },
+        )
         .await?;
     let body = PagedPatTokens {
-        continuation_token: page.next_offset.map(encode_continuation).unwrap_or_default(),
-        pat_tokens: page.pats.iter().map(|p| PatToken::from_pat(p, None)).collect(),
+        continuation_token: page
+            .next_offset
+            .map(encode_continuation)
+            .unwrap_or_default(),
+        pat_tokens: page
+            .pats
+            .iter()
+            .map(|p| PatToken::from_pat(p, None))
+            .collect(),
     };
     Ok(json(StatusCode::OK, &body))
 }
@@ -196,7 +239,10 @@ pub async fn create(
         all_orgs: req.all_orgs.unwrap_or(false),
     };
     match state.app.create_pat(&caller, &org, create).await {
-        Ok((pat, secret)) => Ok(with_secret(ok_result(PatToken::from_pat(&pat, Some(secret.expose().to_owned()))))),
+        Ok((pat, secret)) => Ok(with_secret(ok_result(PatToken::from_pat(
+            &pat,
+            Some(secret.expose().to_owned()),
+        )))),
         Err(e) => result_error(e),
     }
 }
@@ -226,7 +272,10 @@ pub async fn update(
     let Some(id) = req.authorization_id.filter(|id| !id.is_nil()) else {
         return Ok(json(
             StatusCode::OK,
-            &PatTokenResult { pat_token: None, pat_token_error: "invalidAuthorizationId".into() },
+            &PatTokenResult {
+                pat_token: None,
+                pat_token_error: "invalidAuthorizationId".into(),
+            },
         ));
     };
     let update = UpdatePat {
@@ -265,7 +314,8 @@ pub async fn revoke(
     Q(q): Q,
 ) -> Result<Response, ApiError> {
     org(&state, &caller, &org_name).await?;
-    let id = authorization_id(&q)?.ok_or_else(|| ApiError::bad_request("authorizationId is required."))?;
+    let id = authorization_id(&q)?
+        .ok_or_else(|| ApiError::bad_request("authorizationId is required."))?;
     state.app.revoke_pat(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -294,11 +344,17 @@ pub async fn regenerate(
     let Some(id) = authorization_id(&q)? else {
         return Ok(json(
             StatusCode::OK,
-            &PatTokenResult { pat_token: None, pat_token_error: "invalidAuthorizationId".into() },
+            &PatTokenResult {
+                pat_token: None,
+                pat_token_error: "invalidAuthorizationId".into(),
+            },
         ));
     };
     match state.app.regenerate_pat(&caller, &org, id).await {
-        Ok((pat, secret)) => Ok(with_secret(ok_result(PatToken::from_pat(&pat, Some(secret.expose().to_owned()))))),
+        Ok((pat, secret)) => Ok(with_secret(ok_result(PatToken::from_pat(
+            &pat,
+            Some(secret.expose().to_owned()),
+        )))),
         Err(e) => result_error(e),
     }
 }

@@ -28,9 +28,10 @@ fn looks_like_jwt(s: &str) -> bool {
     let parts: Vec<&str> = s.split('.').collect();
     parts.len() == 3
         && parts[..2].iter().all(|p| !p.is_empty())
-        && parts
-            .iter()
-            .all(|p| p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        && parts.iter().all(|p| {
+            p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 fn presented(parts: &Parts) -> Result<Presented, ApiError> {
@@ -47,14 +48,20 @@ fn presented(parts: &Parts) -> Result<Presented, ApiError> {
                 .map_err(|_| ApiError::InvalidToken)?;
             let text = String::from_utf8(raw).map_err(|_| ApiError::InvalidToken)?;
             // `az devops` sends an Entra token as the Basic password.
-            text.split_once(':').map(|(_, p)| p.to_owned()).unwrap_or(text)
+            text.split_once(':')
+                .map(|(_, p)| p.to_owned())
+                .unwrap_or(text)
         }
         _ => return Err(ApiError::InvalidToken),
     };
     if cred.is_empty() {
         return Err(ApiError::Unauthenticated);
     }
-    Ok(if looks_like_jwt(&cred) { Presented::Jwt(cred) } else { Presented::NotJwt })
+    Ok(if looks_like_jwt(&cred) {
+        Presented::Jwt(cred)
+    } else {
+        Presented::NotJwt
+    })
 }
 
 /// Reads need `vso.pats`; changes need `vso.pats_manage`.
@@ -101,18 +108,25 @@ impl FromRequestParts<AppState> for Owner {
             reason,
         };
         if let PrincipalKind::NonHuman(why) = verified.principal {
-            state.app.record_rejection(&reject(format!("non-human caller: {why}"))).await;
+            state
+                .app
+                .record_rejection(&reject(format!("non-human caller: {why}")))
+                .await;
             return Err(ApiError::NonHuman);
         }
         let needed = required_scope(&parts.method);
         let scp = verified.claims.scp.as_deref().unwrap_or("");
-        let impersonation = state.accept_user_impersonation && token_scopes_grant(scp, "user_impersonation");
+        let impersonation =
+            state.accept_user_impersonation && token_scopes_grant(scp, "user_impersonation");
         if !token_scopes_grant(scp, needed) && !impersonation {
-            state.app.record_rejection(&reject(format!("missing scope {needed}"))).await;
+            state
+                .app
+                .record_rejection(&reject(format!("missing scope {needed}")))
+                .await;
             return Err(ApiError::InsufficientScope(needed));
         }
         let claims = UserClaims {
-            issuer: verified.issuer.clone(),
+            issuer: state.user_issuer(&verified.issuer).to_owned(),
             subject: verified.subject.clone(),
             display_name: verified
                 .claims
@@ -128,7 +142,12 @@ impl FromRequestParts<AppState> for Owner {
                 message: "This user is disabled.".into(),
             });
         }
-        Ok(Owner(Caller { user, client_id, source_ip, request_id }))
+        Ok(Owner(Caller {
+            user,
+            client_id,
+            source_ip,
+            request_id,
+        }))
     }
 }
 
@@ -140,7 +159,9 @@ mod tests {
     fn jwt_shape() {
         assert!(looks_like_jwt("eyJhbGciOi.eyJzdWIi.c2ln"));
         assert!(looks_like_jwt("eyJhbGciOi.eyJzdWIi."));
-        assert!(!looks_like_jwt("SyntheticTestKeyForPatServiceDoNotUse0123456789abcdeJQQJ99BFACAAAAASNFZ4AAASAZDO10AW"));
+        assert!(!looks_like_jwt(
+            "SyntheticTestKeyForPatServiceDoNotUse0123456789abcdeJQQJ99BFACAAAAASNFZ4AAASAZDO10AW"
+        ));
         assert!(!looks_like_jwt("a.b"));
         assert!(!looks_like_jwt("a.b.c.d"));
         assert!(!looks_like_jwt("a+b.c.d"));

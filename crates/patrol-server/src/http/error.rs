@@ -46,16 +46,28 @@ pub enum ApiError {
     /// The identity provider cannot be reached and no keys are cached.
     IdpUnavailable,
     /// A 400 in the ADO shape.
-    BadRequest { type_key: &'static str, message: String },
-    NotFound { type_key: &'static str, message: String },
-    Forbidden { type_key: &'static str, message: String },
+    BadRequest {
+        type_key: &'static str,
+        message: String,
+    },
+    NotFound {
+        type_key: &'static str,
+        message: String,
+    },
+    Forbidden {
+        type_key: &'static str,
+        message: String,
+    },
     /// 5xx: the cause is logged, the body stays generic.
     Internal(String),
 }
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::BadRequest { type_key: "ArgumentException", message: message.into() }
+        ApiError::BadRequest {
+            type_key: "ArgumentException",
+            message: message.into(),
+        }
     }
 }
 
@@ -95,7 +107,13 @@ fn challenge(extra: &str) -> HeaderValue {
 fn unauthorized(www: HeaderValue, text: &'static str) -> Response {
     (
         StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, www), (header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
+        [
+            (header::WWW_AUTHENTICATE, www),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+        ],
         text,
     )
         .into_response()
@@ -106,11 +124,15 @@ impl IntoResponse for ApiError {
         match self {
             ApiError::Unauthenticated => unauthorized(challenge(""), "Authentication required."),
             ApiError::PatNotAccepted => unauthorized(
-                challenge("error=\"invalid_token\", error_description=\"OIDC access token required\""),
+                challenge(
+                    "error=\"invalid_token\", error_description=\"OIDC access token required\"",
+                ),
                 "OIDC access token required.",
             ),
             ApiError::InvalidToken => unauthorized(
-                challenge("error=\"invalid_token\", error_description=\"The access token is invalid\""),
+                challenge(
+                    "error=\"invalid_token\", error_description=\"The access token is invalid\"",
+                ),
                 "The access token is invalid.",
             ),
             ApiError::InsufficientScope(scope) => {
@@ -125,19 +147,30 @@ impl IntoResponse for ApiError {
                 );
                 r
             }
-            ApiError::NonHuman => wrapped(StatusCode::FORBIDDEN, "InvalidAccessException", SP_MESSAGE.into()),
+            ApiError::NonHuman => wrapped(
+                StatusCode::FORBIDDEN,
+                "InvalidAccessException",
+                SP_MESSAGE.into(),
+            ),
             ApiError::IdpUnavailable => {
                 let mut r = wrapped(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ServiceUnavailableException",
                     "The identity provider cannot be reached; try again later.".into(),
                 );
-                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
                 r
             }
-            ApiError::BadRequest { type_key, message } => wrapped(StatusCode::BAD_REQUEST, type_key, message),
-            ApiError::NotFound { type_key, message } => wrapped(StatusCode::NOT_FOUND, type_key, message),
-            ApiError::Forbidden { type_key, message } => wrapped(StatusCode::FORBIDDEN, type_key, message),
+            ApiError::BadRequest { type_key, message } => {
+                wrapped(StatusCode::BAD_REQUEST, type_key, message)
+            }
+            ApiError::NotFound { type_key, message } => {
+                wrapped(StatusCode::NOT_FOUND, type_key, message)
+            }
+            ApiError::Forbidden { type_key, message } => {
+                wrapped(StatusCode::FORBIDDEN, type_key, message)
+            }
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 wrapped(
@@ -169,7 +202,9 @@ impl From<AppError> for ApiError {
             AppError::BadRequest(m) => ApiError::bad_request(m),
             AppError::Rule(r) => ApiError::bad_request(r.to_string()),
             AppError::Scope(s) => ApiError::bad_request(s.to_string()),
-            AppError::TokenRevoked => ApiError::bad_request("The personal access token is revoked."),
+            AppError::TokenRevoked => {
+                ApiError::bad_request("The personal access token is revoked.")
+            }
             AppError::WrongOrganization => {
                 ApiError::bad_request("The personal access token belongs to another organization.")
             }
@@ -203,11 +238,17 @@ mod tests {
             (ApiError::Unauthenticated, StatusCode::UNAUTHORIZED),
             (ApiError::PatNotAccepted, StatusCode::UNAUTHORIZED),
             (ApiError::InvalidToken, StatusCode::UNAUTHORIZED),
-            (ApiError::InsufficientScope("vso.pats"), StatusCode::FORBIDDEN),
+            (
+                ApiError::InsufficientScope("vso.pats"),
+                StatusCode::FORBIDDEN,
+            ),
             (ApiError::NonHuman, StatusCode::FORBIDDEN),
             (ApiError::IdpUnavailable, StatusCode::SERVICE_UNAVAILABLE),
             (ApiError::bad_request("x"), StatusCode::BAD_REQUEST),
-            (ApiError::Internal("boom".into()), StatusCode::INTERNAL_SERVER_ERROR),
+            (
+                ApiError::Internal("boom".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
         ];
         for (e, s) in cases {
             assert_eq!(e.into_response().status(), s);
@@ -217,20 +258,38 @@ mod tests {
     #[test]
     fn challenges() {
         let r = ApiError::Unauthenticated.into_response();
-        assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer realm=\"patrol\"");
+        assert_eq!(
+            r.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"patrol\""
+        );
         let r = ApiError::PatNotAccepted.into_response();
-        let v = r.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().to_owned();
+        let v = r.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(v.contains("error=\"invalid_token\"") && v.contains("OIDC access token required"));
         let r = ApiError::InsufficientScope("vso.pats_manage").into_response();
-        let v = r.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().to_owned();
+        let v = r.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(v.contains("insufficient_scope") && v.contains("scope=\"vso.pats_manage\""));
     }
 
     #[test]
     fn pat_token_errors() {
-        assert_eq!(pat_token_error(&AppError::TokenNotFound), Some("tokenNotFound"));
-        assert_eq!(pat_token_error(&AppError::TokenRevoked), Some("invalidToken"));
-        assert_eq!(pat_token_error(&AppError::WrongOrganization), Some("invalidTargetAccounts"));
+        assert_eq!(
+            pat_token_error(&AppError::TokenNotFound),
+            Some("tokenNotFound")
+        );
+        assert_eq!(
+            pat_token_error(&AppError::TokenRevoked),
+            Some("invalidToken")
+        );
+        assert_eq!(
+            pat_token_error(&AppError::WrongOrganization),
+            Some("invalidTargetAccounts")
+        );
         assert_eq!(pat_token_error(&AppError::OrgNotFound("x".into())), None);
     }
 }

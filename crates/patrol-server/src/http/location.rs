@@ -26,23 +26,81 @@ fn location(id: &str, area: &str, resource: &str, route: &str, min: &str, releas
 /// Every resource Patrol serves (TokenAdmin is registered now so discovery is complete).
 pub fn locations() -> Vec<Value> {
     vec![
-        location("e81700f7-3be2-46de-8624-2eb35882fcaa", "Location", "ResourceAreas", "_apis/{resource}/{areaId}", "3.2", "0.0"),
-        location("00d9565f-ed9c-4a06-9a50-00e7896ccab4", "Location", "ConnectionData", "_apis/{resource}", "1.0", "0.0"),
-        location(PATS_LOCATION_ID, "Tokens", "Pats", "_apis/{area}/{resource}", "6.1", "0.0"),
+        location(
+            "e81700f7-3be2-46de-8624-2eb35882fcaa",
+            "Location",
+            "ResourceAreas",
+            "_apis/{resource}/{areaId}",
+            "3.2",
+            "0.0",
+        ),
+        location(
+            "00d9565f-ed9c-4a06-9a50-00e7896ccab4",
+            "Location",
+            "ConnectionData",
+            "_apis/{resource}",
+            "1.0",
+            "0.0",
+        ),
+        location(
+            PATS_LOCATION_ID,
+            "Tokens",
+            "Pats",
+            "_apis/{area}/{resource}",
+            "6.1",
+            "0.0",
+        ),
         // The unmerged Go client commit uses the area id as the location id.
-        location(TOKENS_AREA_ID, "Tokens", "Pats", "_apis/{area}/{resource}", "6.1", "0.0"),
-        location(PATS_REGENERATE_LOCATION_ID, "Tokens", "PatsRegenerate", "_apis/{area}/pats/regenerate", "6.1", "0.0"),
-        location(TOKEN_ADMIN_AREA_ID, "TokenAdmin", "PersonalAccessTokens", "_apis/{area}/{resource}/{subjectDescriptor}", "5.0", "7.1"),
-        location("a9c08b2c-5466-4e22-8626-1ff304ffdf0f", "TokenAdmin", "Revocations", "_apis/{area}/{resource}", "5.0", "7.1"),
-        location("ee4afb16-e7ab-4ed8-9d4b-4ef3e78f97e4", "TokenAdmin", "RevocationRules", "_apis/{area}/{resource}", "5.0", "7.1"),
+        location(
+            TOKENS_AREA_ID,
+            "Tokens",
+            "Pats",
+            "_apis/{area}/{resource}",
+            "6.1",
+            "0.0",
+        ),
+        location(
+            PATS_REGENERATE_LOCATION_ID,
+            "Tokens",
+            "PatsRegenerate",
+            "_apis/{area}/pats/regenerate",
+            "6.1",
+            "0.0",
+        ),
+        location(
+            TOKEN_ADMIN_AREA_ID,
+            "TokenAdmin",
+            "PersonalAccessTokens",
+            "_apis/{area}/{resource}/{subjectDescriptor}",
+            "5.0",
+            "7.1",
+        ),
+        location(
+            "a9c08b2c-5466-4e22-8626-1ff304ffdf0f",
+            "TokenAdmin",
+            "Revocations",
+            "_apis/{area}/{resource}",
+            "5.0",
+            "7.1",
+        ),
+        location(
+            "ee4afb16-e7ab-4ed8-9d4b-4ef3e78f97e4",
+            "TokenAdmin",
+            "RevocationRules",
+            "_apis/{area}/{resource}",
+            "5.0",
+            "7.1",
+        ),
     ]
 }
 
 fn json_response(body: Value) -> Response {
     let mut r = (StatusCode::OK, axum::Json(body)).into_response();
     // .NET insists on exactly `application/json` as the media type.
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     r
 }
 
@@ -88,12 +146,17 @@ pub async fn resource_area(
         _ => {
             return super::error::ApiError::NotFound {
                 type_key: "ResourceAreaNotFoundException",
-                message: format!("The resource area {} is not registered on this server.", area.chars().take(40).collect::<String>()),
+                message: format!(
+                    "The resource area {} is not registered on this server.",
+                    area.chars().take(40).collect::<String>()
+                ),
             }
             .into_response()
         }
     };
-    json_response(json!({ "id": area, "name": name, "locationUrl": base_url(&state, &headers, org) }))
+    json_response(
+        json!({ "id": area, "name": name, "locationUrl": base_url(&state, &headers, org) }),
+    )
 }
 
 /// `GET /_apis/connectionData`: an on-premises service owner, so the .NET
@@ -105,7 +168,14 @@ pub async fn connection_data(
 ) -> Response {
     let org_name = org.map(|Path(o)| o);
     let instance = match &org_name {
-        Some(o) => state.app.store.org_by_name(o).await.ok().flatten().map(|o| o.id),
+        Some(o) => state
+            .app
+            .store
+            .org_by_name(o)
+            .await
+            .ok()
+            .flatten()
+            .map(|o| o.id),
         None => None,
     };
     let base = base_url(&state, &headers, org_name.as_deref());

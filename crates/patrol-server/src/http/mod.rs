@@ -39,6 +39,19 @@ pub struct AppState {
     pub accept_user_impersonation: bool,
     pub trusted_proxies: Arc<Vec<IpAddr>>,
     pub public_url: Option<String>,
+    /// Issuer URL → the stable name users are keyed under. `patrol dev`'s
+    /// issuer URL changes with its port; its users must not.
+    pub issuer_aliases: Arc<std::collections::HashMap<String, String>>,
+}
+
+impl AppState {
+    /// The issuer name users of this issuer are keyed under.
+    pub fn user_issuer<'a>(&'a self, issuer: &'a str) -> &'a str {
+        self.issuer_aliases
+            .get(issuer)
+            .map(String::as_str)
+            .unwrap_or(issuer)
+    }
 }
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -63,7 +76,11 @@ pub fn normalize_path(path: &str) -> Option<String> {
     let mut out = String::with_capacity(path.len());
     let mut in_api = false;
     let mut changed = false;
-    let trimmed = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    let trimmed = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
     if trimmed.len() != path.len() {
         changed = true;
     }
@@ -118,19 +135,26 @@ async fn track_metrics(req: Request, next: Next) -> Response {
     let status = resp.status().as_u16().to_string();
     let labels = [("route", route), ("method", method), ("status", status)];
     metrics::counter!("patrol_http_requests_total", &labels).increment(1);
-    metrics::histogram!("patrol_http_request_duration_seconds", &labels[..2]).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("patrol_http_request_duration_seconds", &labels[..2])
+        .record(start.elapsed().as_secs_f64());
     resp
 }
 
 async fn not_found() -> Response {
-    error::ApiError::NotFound { type_key: "NotFoundException", message: "The resource cannot be found.".into() }
-        .into_response()
+    error::ApiError::NotFound {
+        type_key: "NotFoundException",
+        message: "The resource cannot be found.".into(),
+    }
+    .into_response()
 }
 
 /// The whole HTTP surface. `extra` holds routes mounted beside it (the dev issuer).
 pub fn router(state: AppState, max_body: usize, extra: Option<Router>) -> Router {
     let options = MethodFilter::OPTIONS;
-    let pats = get(ado::get_or_list).post(ado::create).put(ado::update).delete(ado::revoke);
+    let pats = get(ado::get_or_list)
+        .post(ado::create)
+        .put(ado::update)
+        .delete(ado::revoke);
     let api = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -138,23 +162,45 @@ pub fn router(state: AppState, max_body: usize, extra: Option<Router>) -> Router
         .route("/_apis", on(options, location::options))
         .route("/{organization}/_apis", on(options, location::options))
         .route("/_apis/{area}", on(options, location::options))
-        .route("/{organization}/_apis/{area}", on(options, location::options))
+        .route(
+            "/{organization}/_apis/{area}",
+            on(options, location::options),
+        )
         .route("/_apis/resourceareas", get(location::resource_areas))
-        .route("/{organization}/_apis/resourceareas", get(location::resource_areas))
-        .route("/_apis/resourceareas/{area_id}", get(location::resource_area))
-        .route("/{organization}/_apis/resourceareas/{area_id}", get(location::resource_area))
+        .route(
+            "/{organization}/_apis/resourceareas",
+            get(location::resource_areas),
+        )
+        .route(
+            "/_apis/resourceareas/{area_id}",
+            get(location::resource_area),
+        )
+        .route(
+            "/{organization}/_apis/resourceareas/{area_id}",
+            get(location::resource_area),
+        )
         .route("/_apis/connectiondata", get(location::connection_data))
-        .route("/{organization}/_apis/connectiondata", get(location::connection_data))
+        .route(
+            "/{organization}/_apis/connectiondata",
+            get(location::connection_data),
+        )
         .route("/{organization}/_apis/tokens/pats", pats)
-        .route("/{organization}/_apis/tokens/pats/regenerate", axum::routing::post(ado::regenerate))
+        .route(
+            "/{organization}/_apis/tokens/pats/regenerate",
+            axum::routing::post(ado::regenerate),
+        )
         .route_layer(middleware::from_fn(track_metrics))
         .with_state(state);
     let mut app = api.merge(docs::router());
     if let Some(extra) = extra {
         app = app.merge(extra);
     }
-    let sensitive: Arc<[HeaderName]> =
-        Arc::from(vec![header::AUTHORIZATION, header::PROXY_AUTHORIZATION, header::COOKIE, header::SET_COOKIE]);
+    let sensitive: Arc<[HeaderName]> = Arc::from(vec![
+        header::AUTHORIZATION,
+        header::PROXY_AUTHORIZATION,
+        header::COOKIE,
+        header::SET_COOKIE,
+    ]);
     app.fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(
@@ -187,10 +233,19 @@ mod tests {
 
     #[test]
     fn path_normalisation() {
-        assert_eq!(normalize_path("/MyOrg/_apis/Tokens/Pats").as_deref(), Some("/MyOrg/_apis/tokens/pats"));
+        assert_eq!(
+            normalize_path("/MyOrg/_apis/Tokens/Pats").as_deref(),
+            Some("/MyOrg/_apis/tokens/pats")
+        );
         assert_eq!(normalize_path("/myorg/_apis/tokens/pats"), None);
-        assert_eq!(normalize_path("/myorg/_APIS/").as_deref(), Some("/myorg/_apis"));
-        assert_eq!(normalize_path("/_apis/ResourceAreas").as_deref(), Some("/_apis/resourceareas"));
+        assert_eq!(
+            normalize_path("/myorg/_APIS/").as_deref(),
+            Some("/myorg/_apis")
+        );
+        assert_eq!(
+            normalize_path("/_apis/ResourceAreas").as_deref(),
+            Some("/_apis/resourceareas")
+        );
         assert_eq!(
             normalize_path("/o/_apis/TokenAdmin/PersonalAccessTokens/aad.AbC").as_deref(),
             Some("/o/_apis/tokenadmin/personalaccesstokens/aad.AbC")

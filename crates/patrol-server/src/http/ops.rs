@@ -19,8 +19,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         state.verifier.refresh_all().await;
     }
     let keys_ok = state.verifier.has_keys();
-    let status = if store_ok && keys_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(json!({"store": store_ok, "issuerKeys": keys_ok, "serverKeys": true}))).into_response()
+    let status = if store_ok && keys_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(json!({"store": store_ok, "issuerKeys": keys_ok, "serverKeys": true})),
+    )
+        .into_response()
 }
 
 /// Prometheus text format; token counts by status are read at scrape time.
@@ -33,7 +41,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     }
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()

@@ -8,8 +8,12 @@ pub struct Query(Vec<(String, String)>);
 impl Query {
     pub fn parse(raw: Option<&str>) -> Self {
         Self(
-            raw.map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-                .unwrap_or_default(),
+            raw.map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default(),
         )
     }
 

@@ -31,13 +31,21 @@ impl ApiVersion {
             Some(r) => {
                 let lower = r.to_ascii_lowercase();
                 let tail = lower.strip_prefix("preview")?;
-                if !(tail.is_empty() || tail.strip_prefix('.').is_some_and(|n| n.parse::<u32>().is_ok())) {
+                if !(tail.is_empty()
+                    || tail
+                        .strip_prefix('.')
+                        .is_some_and(|n| n.parse::<u32>().is_ok()))
+                {
                     return None;
                 }
                 true
             }
         };
-        Some(Self { major, minor, preview })
+        Some(Self {
+            major,
+            minor,
+            preview,
+        })
     }
 
     fn key(&self) -> (u32, u32) {
@@ -111,7 +119,15 @@ mod tests {
 
     #[test]
     fn parses_every_form() {
-        for s in ["6.1-preview", "6.1-preview.1", "7.0", "7.1-preview.1", "7.1", "7.2-preview.1", "7.1-Preview.1"] {
+        for s in [
+            "6.1-preview",
+            "6.1-preview.1",
+            "7.0",
+            "7.1-preview.1",
+            "7.1",
+            "7.2-preview.1",
+            "7.1-Preview.1",
+        ] {
             assert!(ApiVersion::parse(s).is_some(), "{s}");
         }
         for s in ["", "x", "7.1-beta", "7.1-preview.x", "7.x"] {
@@ -124,25 +140,56 @@ mod tests {
         let r = (6, 1);
         let m = (7, 2);
         assert!(negotiate(&parts("/x?api-version=6.1-preview", None, None), r, m).is_ok());
-        assert!(negotiate(&parts("/x", Some("application/json;api-version=7.1-preview.1"), None), r, m).is_ok());
-        assert!(negotiate(&parts("/x", Some("application/json; api-version=7.2-preview.1"), None), r, m).is_ok());
         assert!(negotiate(
-            &parts("/x", Some("*/*"), Some("application/json; charset=utf-8; api-version=7.2-preview.1")),
+            &parts(
+                "/x",
+                Some("application/json;api-version=7.1-preview.1"),
+                None
+            ),
+            r,
+            m
+        )
+        .is_ok());
+        assert!(negotiate(
+            &parts(
+                "/x",
+                Some("application/json; api-version=7.2-preview.1"),
+                None
+            ),
+            r,
+            m
+        )
+        .is_ok());
+        assert!(negotiate(
+            &parts(
+                "/x",
+                Some("*/*"),
+                Some("application/json; charset=utf-8; api-version=7.2-preview.1")
+            ),
             r,
             m
         )
         .is_ok());
         assert!(matches!(
             negotiate(&parts("/x", None, None), r, m),
-            Err(ApiError::BadRequest { type_key: "VssVersionNotSpecifiedException", .. })
+            Err(ApiError::BadRequest {
+                type_key: "VssVersionNotSpecifiedException",
+                ..
+            })
         ));
         assert!(matches!(
             negotiate(&parts("/x?api-version=9.0", None, None), r, m),
-            Err(ApiError::BadRequest { type_key: "VssVersionOutOfRangeException", .. })
+            Err(ApiError::BadRequest {
+                type_key: "VssVersionOutOfRangeException",
+                ..
+            })
         ));
         assert!(matches!(
             negotiate(&parts("/x?api-version=5.0", None, None), r, m),
-            Err(ApiError::BadRequest { type_key: "VssVersionOutOfRangeException", .. })
+            Err(ApiError::BadRequest {
+                type_key: "VssVersionOutOfRangeException",
+                ..
+            })
         ));
     }
 }

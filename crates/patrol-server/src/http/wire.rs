@@ -122,7 +122,12 @@ pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(d.to_utc());
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(s, f) {
             return Some(n.and_utc());
         }
@@ -151,9 +156,9 @@ fn lenient_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>
     match Option::<serde_json::Value>::deserialize(d)? {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(serde_json::Value::String(s)) => parse_date(&s)
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom(format!("validTo '{}' is not a date", truncate(&s)))),
+        Some(serde_json::Value::String(s)) => parse_date(&s).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!("validTo '{}' is not a date", truncate(&s)))
+        }),
         Some(_) => Err(serde::de::Error::custom("validTo must be a date string")),
     }
 }
@@ -190,7 +195,9 @@ fn lenient_uuid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Erro
         Some(serde_json::Value::String(s)) => Uuid::parse_str(s.trim())
             .map(Some)
             .map_err(|_| serde::de::Error::custom("authorizationId is not a valid Guid")),
-        Some(_) => Err(serde::de::Error::custom("authorizationId is not a valid Guid")),
+        Some(_) => Err(serde::de::Error::custom(
+            "authorizationId is not a valid Guid",
+        )),
     }
 }
 
@@ -211,7 +218,9 @@ pub fn decode_continuation(token: &str) -> Option<u64> {
     }
     let raw = base64::engine::general_purpose::STANDARD
         .decode(t)
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(t.trim_end_matches('=')))
+        .or_else(|_| {
+            base64::engine::general_purpose::STANDARD_NO_PAD.decode(t.trim_end_matches('='))
+        })
         .ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (row, suffix) = text.split_once('-')?;
@@ -229,7 +238,8 @@ mod tests {
 
     #[test]
     fn dates_out() {
-        let d = Utc.with_ymd_and_hms(2020, 11, 2, 22, 56, 52).unwrap() + chrono::Duration::microseconds(103_300);
+        let d = Utc.with_ymd_and_hms(2020, 11, 2, 22, 56, 52).unwrap()
+            + chrono::Duration::microseconds(103_300);
         assert_eq!(format_date(&d), "2020-11-02T22:56:52.1033Z");
         let d = Utc.with_ymd_and_hms(2018, 7, 19, 0, 0, 0).unwrap();
         assert_eq!(format_date(&d), "2018-07-19T00:00:00Z");
@@ -242,8 +252,12 @@ mod tests {
         assert_eq!(parse_date("2026-01-02T03:04:05").unwrap(), z);
         assert_eq!(parse_date("2026-01-02T04:04:05+01:00").unwrap(), z);
         assert_eq!(
-            parse_date("2018-07-18T00:51:26.5557358-07:00").unwrap().timestamp(),
-            Utc.with_ymd_and_hms(2018, 7, 18, 7, 51, 26).unwrap().timestamp()
+            parse_date("2018-07-18T00:51:26.5557358-07:00")
+                .unwrap()
+                .timestamp(),
+            Utc.with_ymd_and_hms(2018, 7, 18, 7, 51, 26)
+                .unwrap()
+                .timestamp()
         );
         assert!(parse_date("0001-01-01T00:00:00").is_some());
         assert!(parse_date("2026-02-30").is_none());
@@ -252,8 +266,10 @@ mod tests {
 
     #[test]
     fn loose_bodies() {
-        let r: PatTokenCreateRequest =
-            serde_json::from_str(r#"{"displayName":"x","allOrgs":"True","validTo":null,"owner":"evil"}"#).unwrap();
+        let r: PatTokenCreateRequest = serde_json::from_str(
+            r#"{"displayName":"x","allOrgs":"True","validTo":null,"owner":"evil"}"#,
+        )
+        .unwrap();
         assert_eq!(r.all_orgs, Some(true));
         let r: PatTokenCreateRequest = serde_json::from_str(r#"{"allOrgs":false}"#).unwrap();
         assert_eq!(r.all_orgs, Some(false));
@@ -264,7 +280,9 @@ mod tests {
         .unwrap();
         assert!(u.authorization_id.is_some());
         assert!(patrol_core::pat::is_unset_date(&u.valid_to.unwrap()));
-        assert!(serde_json::from_str::<PatTokenUpdateRequest>(r#"{"authorizationId":"nope"}"#).is_err());
+        assert!(
+            serde_json::from_str::<PatTokenUpdateRequest>(r#"{"authorizationId":"nope"}"#).is_err()
+        );
     }
 
     #[test]
@@ -274,6 +292,9 @@ mod tests {
         assert_eq!(decode_continuation("MjEtcGF0YXBpdG9rZW4"), Some(20));
         assert_eq!(decode_continuation(""), Some(0));
         assert_eq!(decode_continuation("garbage!"), None);
-        assert_eq!(decode_continuation(&base64::engine::general_purpose::STANDARD.encode("0-patapitoken")), None);
+        assert_eq!(
+            decode_continuation(&base64::engine::general_purpose::STANDARD.encode("0-patapitoken")),
+            None
+        );
     }
 }

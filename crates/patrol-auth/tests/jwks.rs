@@ -1,0 +1,188 @@
+//! JWKS handling over real HTTP (security.md item 14): rotation without restart, rate-limited
+//! unknown-kid refetches, provider outages with and without cached keys, key removal.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use patrol_auth::{AuthError, IssuerConfig, OidcVerifier};
+
+fn verifier(cfgs: Vec<IssuerConfig>) -> OidcVerifier {
+    OidcVerifier::new(cfgs, http())
+}
+
+fn invalid_reason(r: Result<patrol_auth::VerifiedToken, AuthError>) -> &'static str {
+    match r {
+        Err(AuthError::Invalid(reason)) => reason,
+        Err(AuthError::Unavailable) => "UNAVAILABLE",
+        Ok(_) => "ACCEPTED",
+    }
+}
+
+#[tokio::test]
+async fn new_kid_after_rotation_without_restart() {
+    let idp = MockIdp::start(&[key_a()]).await;
+    let v = verifier(vec![idp.config()]).with_min_refetch_interval(Duration::from_millis(800));
+    let claims = good_claims(&idp.issuer);
+    assert!(v.verify(&sign(key_a(), &claims)).await.is_ok());
+    idp.set_keys(&[key_a(), key_b()]);
+    // Inside the refetch interval the new kid is not fetched yet...
+    assert_eq!(
+        invalid_reason(v.verify(&sign(key_b(), &claims)).await),
+        "unknown kid"
+    );
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    // ...after it, one refetch picks it up; the old key keeps working.
+    assert!(v.verify(&sign(key_b(), &claims)).await.is_ok());
+    assert!(v.verify(&sign(key_a(), &claims)).await.is_ok());
+}
+
+#[tokio::test]
+async fn unknown_kid_flood_refetches_at_most_once() {
+    let idp = MockIdp::start(&[key_a()]).await;
+    let v = verifier(vec![idp.config()]).with_min_refetch_interval(Duration::from_millis(500));
+    v.refresh_all().await;
+    assert!(v.has_keys());
+    let warm = v.jwks_fetch_count();
+    assert_eq!(warm, 2, "discovery + JWKS");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let claims = good_claims(&idp.issuer);
+    let flood = |v: OidcVerifier| {
+        let claims = claims.clone();
+        async move {
+            let tasks: Vec<_> = (0..50)
+                .map(|_| {
+                    let v = v.clone();
+                    let t = sign_with(key_a(), &claims, |h| {
+                        h.kid = Some(uuid::Uuid::new_v4().to_string())
+                    });
+                    tokio::spawn(async move { v.verify(&t).await })
+                })
+                .collect();
+            for t in tasks {
+                assert_eq!(invalid_reason(t.await.unwrap()), "unknown kid");
+            }
+        }
+    };
+    flood(v.clone()).await;
+    assert_eq!(
+        v.jwks_fetch_count() - warm,
+        1,
+        "one JWKS refetch for 50 random kids"
+    );
+    flood(v.clone()).await;
+    assert_eq!(
+        v.jwks_fetch_count() - warm,
+        1,
+        "no refetch within the interval"
+    );
+    // Default interval is 60 s: a fresh verifier refetches nothing after its first fetch.
+    let v60 = verifier(vec![idp.config()]);
+    flood(v60.clone()).await;
+    assert_eq!(
+        v60.jwks_fetch_count(),
+        2,
+        "cold start: a single discovery + JWKS fetch"
+    );
+    assert!(v60.verify(&sign(key_a(), &claims)).await.is_ok());
+    assert_eq!(v60.jwks_fetch_count(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_cold_start_fetches_once() {
+    let idp = MockIdp::start(&[key_a()]).await;
+    let v = verifier(vec![idp.config()]);
+    let token = sign(key_a(), &good_claims(&idp.issuer));
+    let tasks: Vec<_> = (0..30)
+        .map(|_| {
+            let (v, t) = (v.clone(), token.clone());
+            tokio::spawn(async move { v.verify(&t).await.is_ok() })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap());
+    }
+    assert_eq!(v.jwks_fetch_count(), 2);
+}
+
+#[tokio::test]
+async fn provider_down_keeps_cached_keys() {
+    let idp = MockIdp::start(&[key_a()]).await;
+    let v = verifier(vec![idp.config()]).with_min_refetch_interval(Duration::ZERO);
+    let claims = good_claims(&idp.issuer);
+    assert!(v.verify(&sign(key_a(), &claims)).await.is_ok());
+    idp.set_up(false);
+    // A refetch attempt fails, the cache survives, known keys keep working.
+    let unknown = sign_with(key_a(), &claims, |h| h.kid = Some("rotated?".into()));
+    assert_eq!(invalid_reason(v.verify(&unknown).await), "unknown kid");
+    assert!(v.verify(&sign(key_a(), &claims)).await.is_ok());
+    v.refresh_all().await;
+    assert!(v.has_keys());
+    assert!(v.verify(&sign(key_a(), &claims)).await.is_ok());
+}
+
+#[tokio::test]
+async fn no_keys_and_provider_down_is_unavailable() {
+    let idp = MockIdp::start(&[key_a()]).await;
+    idp.set_up(false);
+    let v = verifier(vec![idp.config()]);
+    v.refresh_all().await;
+    assert!(!v.has_keys());
+    let token = sign(key_a(), &good_claims(&idp.issuer));
+    assert!(matches!(
+        v.verify(&token).await,
+        Err(AuthError::Unavailable)
+    ));
+    assert!(matches!(
+        v.verify(&token).await,
+        Err(AuthError::Unavailable)
+    ));
+    // Token problems that need no keys are still reported as invalid.
+    assert!(matches!(
+        v.verify("garbage").await,
+        Err(AuthError::Invalid(_))
+    ));
+
+    // Provider reachable on a closed port: same answer, never acceptance.
+    let (listener, base) = bind().await;
+    drop(listener);
+    let closed = verifier(vec![IssuerConfig {
+        issuer: base.clone(),
+        ..idp.config()
+    }]);
+    let token = sign(key_a(), &good_claims(&base));
+    assert!(matches!(
+        closed.verify(&token).await,
+        Err(AuthError::Unavailable)
+    ));
+
+    // A discovery document naming another issuer is not trusted either.
+    idp.set_up(true);
+    idp.set_discovery_issuer("https://someone-else.example");
+    let mismatched = verifier(vec![idp.config()]);
+    let token = sign(key_a(), &good_claims(&idp.issuer));
+    assert!(matches!(
+        mismatched.verify(&token).await,
+        Err(AuthError::Unavailable)
+    ));
+}
+
+#[tokio::test]
+async fn removed_key_rejected_after_refetch() {
+    let idp = MockIdp::start(&[key_a(), key_b()]).await;
+    let v = verifier(vec![idp.config()]).with_min_refetch_interval(Duration::from_millis(300));
+    let claims = good_claims(&idp.issuer);
+    assert!(v.verify(&sign(key_b(), &claims)).await.is_ok());
+    idp.set_keys(&[key_a()]);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Any unknown kid triggers a refetch, which replaces the whole set.
+    let probe = sign_with(key_a(), &claims, |h| h.kid = Some("probe".into()));
+    assert_eq!(invalid_reason(v.verify(&probe).await), "unknown kid");
+    assert_eq!(
+        invalid_reason(v.verify(&sign(key_b(), &claims)).await),
+        "unknown kid"
+    );
+    assert!(v.verify(&sign(key_a(), &claims)).await.is_ok());
+}

@@ -1,0 +1,168 @@
+//! Failed-verification limits: at most `max` failures per key (a source
+//! address, or a presented token's keyed hash) in a fixed window that starts
+//! at the key's first failure. Memory is bounded: expired windows are swept
+//! when the map fills, and if it is still full the oldest windows go.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Duration, Utc};
+
+struct Window {
+    start: DateTime<Utc>,
+    failures: u32,
+}
+
+pub struct FailureLimiter<K> {
+    map: Mutex<HashMap<K, Window>>,
+    /// Mirrors `map.len()`, so the common case (no failures) takes no lock.
+    len: AtomicUsize,
+    max: u32,
+    window: Duration,
+    capacity: usize,
+}
+
+/// Addresses are limited as the network a single client controls: an IPv4
+/// address, or an IPv6 /64 (IPv4-mapped IPv6 counts as IPv4).
+pub fn ip_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+impl<K: Hash + Eq + Clone> FailureLimiter<K> {
+    pub fn new(max: u32, window: Duration, capacity: usize) -> Self {
+        Self { map: Mutex::new(HashMap::new()), len: AtomicUsize::new(0), max: max.max(1), window, capacity: capacity.max(1) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<K, Window>> {
+        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn live(&self, w: &Window, now: DateTime<Utc>) -> bool {
+        w.start <= now && now < w.start + self.window
+    }
+
+    /// `Err(seconds)` when `key` has used up its failures in the current window.
+    pub fn check(&self, key: &K, now: DateTime<Utc>) -> Result<(), u64> {
+        if self.len.load(Ordering::Relaxed) == 0 {
+            return Ok(());
+        }
+        let map = self.lock();
+        match map.get(key) {
+            Some(w) if self.live(w, now) && w.failures >= self.max => {
+                let left = (w.start + self.window - now).num_milliseconds();
+                Err(u64::try_from((left + 999) / 1000).unwrap_or(1).max(1))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn record_failure(&self, key: K, now: DateTime<Utc>) {
+        let mut map = self.lock();
+        if let Some(w) = map.get_mut(&key) {
+            if self.live(w, now) {
+                w.failures = w.failures.saturating_add(1);
+            } else {
+                *w = Window { start: now, failures: 1 };
+            }
+            return;
+        }
+        if map.len() >= self.capacity {
+            map.retain(|_, w| self.live(w, now));
+            if map.len() >= self.capacity {
+                let drop = (self.capacity / 8).max(1);
+                let mut starts: Vec<(DateTime<Utc>, K)> = map.iter().map(|(k, w)| (w.start, k.clone())).collect();
+                starts.sort_by_key(|(s, _)| *s);
+                for (_, k) in starts.into_iter().take(drop) {
+                    map.remove(&k);
+                }
+            }
+        }
+        map.insert(key, Window { start: now, failures: 1 });
+        self.len.store(map.len(), Ordering::Relaxed);
+    }
+
+    /// A success clears the key's count.
+    pub fn reset(&self, key: &K) {
+        if self.len.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut map = self.lock();
+        if map.remove(key).is_some() {
+            self.len.store(map.len(), Ordering::Relaxed);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::seconds(s)
+    }
+
+    #[test]
+    fn limit_retry_after_and_recovery() {
+        let l = FailureLimiter::new(3, Duration::seconds(60), 100);
+        for _ in 0..3 {
+            assert_eq!(l.check(&"a", t(0)), Ok(()));
+            l.record_failure("a", t(0));
+        }
+        assert_eq!(l.check(&"a", t(0)), Err(60));
+        assert_eq!(l.check(&"a", t(59)), Err(1));
+        assert_eq!(l.check(&"b", t(1)), Ok(()));
+        assert_eq!(l.check(&"a", t(60)), Ok(()));
+        l.record_failure("a", t(60));
+        assert_eq!(l.check(&"a", t(61)), Ok(()));
+    }
+
+    #[test]
+    fn success_resets() {
+        let l = FailureLimiter::new(2, Duration::seconds(60), 100);
+        l.record_failure("a", t(0));
+        l.record_failure("a", t(0));
+        assert!(l.check(&"a", t(1)).is_err());
+        l.reset(&"a");
+        assert_eq!(l.check(&"a", t(1)), Ok(()));
+        assert_eq!(l.len(), 0);
+    }
+
+    #[test]
+    fn bounded_memory() {
+        let l = FailureLimiter::new(2, Duration::seconds(60), 64);
+        for i in 0..10_000u32 {
+            l.record_failure(i, t(i64::from(i % 30)));
+            assert!(l.len() <= 64);
+        }
+        // Expired windows are swept first.
+        l.record_failure(1_000_000, t(1000));
+        assert_eq!(l.len(), 1);
+    }
+
+    #[test]
+    fn address_keys() {
+        let v6a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(ip_key(v6a), ip_key(v6b));
+        assert_ne!(ip_key(v6a), ip_key("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(ip_key("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(ip_key("10.0.0.1".parse().unwrap()), "10.0.0.1".parse::<IpAddr>().unwrap());
+    }
+}

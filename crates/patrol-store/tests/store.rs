@@ -1,0 +1,489 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The store contract, run against SQLite (the same suite will run against
+//! PostgreSQL when that implementation lands).
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use uuid::Uuid;
+
+use patrol_core::hashing::{ServerKey, TokenHasher};
+use patrol_core::pat::{LastUse, ListFilter, OrgTarget, Pat, SortBy};
+use patrol_core::scope::ScopeSet;
+use patrol_core::token::{mint, MintOptions};
+use patrol_core::user::{AuditEvent, Outcome, UserClaims};
+use patrol_store::{AuditQuery, PatQuery, SqliteStore, Store, UsageRecord};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
+}
+
+fn claims(iss: &str, sub: &str) -> UserClaims {
+    UserClaims {
+        issuer: iss.into(),
+        subject: sub.into(),
+        display_name: format!("User {sub}"),
+        email: Some(format!("{sub}@example.test")),
+    }
+}
+
+fn audit(action: &str, pat: Option<Uuid>) -> AuditEvent {
+    AuditEvent {
+        id: Uuid::new_v4(),
+        at: t0(),
+        action: action.into(),
+        actor_user: None,
+        actor: "test".into(),
+        client_id: None,
+        target_pat: pat,
+        target_user: None,
+        source_ip: Some("127.0.0.1".into()),
+        request_id: None,
+        outcome: Outcome::Success,
+        detail: None,
+    }
+}
+
+fn hasher() -> TokenHasher {
+    TokenHasher::new(vec![ServerKey::new("k1", vec![7; 32]).unwrap()]).unwrap()
+}
+
+fn pat(owner: Uuid, name: &str, valid_to: DateTime<Utc>) -> Pat {
+    Pat {
+        authorization_id: Uuid::new_v4(),
+        owner,
+        display_name: name.into(),
+        scopes: ScopeSet::parse("vso.code vso.packaging").unwrap(),
+        target: OrgTarget::All,
+        valid_from: t0(),
+        valid_to,
+        created_at: t0(),
+        revoked_at: None,
+        last_used: None,
+    }
+}
+
+async fn open() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
+    (dir, s)
+}
+
+#[tokio::test]
+async fn users_are_keyed_by_issuer_and_subject() {
+    let (_d, s) = open().await;
+    let a = s
+        .upsert_user(&claims("https://idp-a", "42"), t0())
+        .await
+        .unwrap();
+    let b = s
+        .upsert_user(&claims("https://idp-b", "42"), t0())
+        .await
+        .unwrap();
+    assert_ne!(a.id, b.id, "same sub at two issuers is two users");
+    let mut c = claims("https://idp-a", "42");
+    c.email = Some("renamed@example.test".into());
+    c.display_name = "Renamed".into();
+    let a2 = s.upsert_user(&c, t0() + Duration::hours(1)).await.unwrap();
+    assert_eq!(a2.id, a.id, "changing email keeps the user");
+    assert_eq!(a2.email.as_deref(), Some("renamed@example.test"));
+    assert_eq!(a2.created_at, a.created_at);
+    assert_eq!(a2.last_sign_in, t0() + Duration::hours(1));
+    assert_eq!(
+        s.get_user(a.id).await.unwrap().unwrap().display_name,
+        "Renamed"
+    );
+    s.set_user_disabled(a.id, true).await.unwrap();
+    assert!(s.get_user(a.id).await.unwrap().unwrap().disabled);
+}
+
+#[tokio::test]
+async fn organizations_and_membership() {
+    let (_d, s) = open().await;
+    let f = s.ensure_org("Fabrikam", t0()).await.unwrap();
+    let again = s.ensure_org("fabrikam", t0()).await.unwrap();
+    assert_eq!(f.id, again.id);
+    assert_eq!(s.org_by_name("FABRIKAM").await.unwrap().unwrap().id, f.id);
+    assert!(s.org_by_name("contoso").await.unwrap().is_none());
+    let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
+    assert!(!s.is_member(u.id, f.id).await.unwrap());
+    s.add_member(u.id, f.id).await.unwrap();
+    s.add_member(u.id, f.id).await.unwrap();
+    assert!(s.is_member(u.id, f.id).await.unwrap());
+}
+
+#[tokio::test]
+async fn pat_lifecycle_with_one_audit_record_per_change() {
+    let (_d, s) = open().await;
+    let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
+    let org = s.ensure_org("fabrikam", t0()).await.unwrap();
+    let h = hasher();
+    let secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
+    let mut p = pat(u.id, "ci", t0() + Duration::days(30));
+    p.target = OrgTarget::Orgs(vec![org.id]);
+    s.create_pat(
+        &p,
+        &h.hash(&secret),
+        &audit("pat.create", Some(p.authorization_id)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.get_pat(p.authorization_id).await.unwrap().unwrap(), p);
+
+    let (found, key) = s
+        .find_by_hash(&h.candidates(secret.expose()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.authorization_id, p.authorization_id);
+    assert!(h.verify(secret.expose(), &key));
+    assert!(s
+        .find_by_hash(&h.candidates("not-the-secret"))
+        .await
+        .unwrap()
+        .is_none());
+
+    p.display_name = "renamed".into();
+    p.scopes = ScopeSet::parse("vso.code").unwrap();
+    p.target = OrgTarget::All;
+    s.update_pat(&p, &audit("pat.update", Some(p.authorization_id)))
+        .await
+        .unwrap();
+    assert_eq!(s.get_pat(p.authorization_id).await.unwrap().unwrap(), p);
+
+    let new_secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
+    s.replace_secret(
+        p.authorization_id,
+        &h.hash(&new_secret),
+        &audit("pat.regenerate", Some(p.authorization_id)),
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.find_by_hash(&h.candidates(secret.expose()))
+            .await
+            .unwrap()
+            .is_none(),
+        "old secret gone"
+    );
+    assert!(s
+        .find_by_hash(&h.candidates(new_secret.expose()))
+        .await
+        .unwrap()
+        .is_some());
+
+    assert!(s
+        .revoke_pat(
+            p.authorization_id,
+            t0(),
+            &audit("pat.revoke", Some(p.authorization_id))
+        )
+        .await
+        .unwrap());
+    assert!(!s
+        .revoke_pat(
+            p.authorization_id,
+            t0(),
+            &audit("pat.revoke", Some(p.authorization_id))
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        s.get_pat(p.authorization_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(t0())
+    );
+
+    let events = s
+        .list_audit(&AuditQuery {
+            target_pat: Some(p.authorization_id),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
+    actions.sort_unstable();
+    assert_eq!(
+        actions,
+        [
+            "pat.create",
+            "pat.regenerate",
+            "pat.revoke",
+            "pat.revoke",
+            "pat.update"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn key_rotation_keeps_old_hashes_findable_until_removed() {
+    let (_d, s) = open().await;
+    let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
+    let old = TokenHasher::new(vec![ServerKey::new("old", vec![1; 32]).unwrap()]).unwrap();
+    let secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
+    let p = pat(u.id, "x", t0() + Duration::days(1));
+    s.create_pat(&p, &old.hash(&secret), &audit("pat.create", None))
+        .await
+        .unwrap();
+    let both = TokenHasher::new(vec![
+        ServerKey::new("new", vec![2; 32]).unwrap(),
+        ServerKey::new("old", vec![1; 32]).unwrap(),
+    ])
+    .unwrap();
+    assert!(s
+        .find_by_hash(&both.candidates(secret.expose()))
+        .await
+        .unwrap()
+        .is_some());
+    let only_new = TokenHasher::new(vec![ServerKey::new("new", vec![2; 32]).unwrap()]).unwrap();
+    assert!(s
+        .find_by_hash(&only_new.candidates(secret.expose()))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn listing_filters_sorts_and_pages() {
+    let (_d, s) = open().await;
+    let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
+    let other = s.upsert_user(&claims("i", "other"), t0()).await.unwrap();
+    let h = hasher();
+    let now = t0() + Duration::days(10);
+    let mut ids = Vec::new();
+    for (i, name) in ["delta", "Alpha", "charlie", "bravo", "echo"]
+        .iter()
+        .enumerate()
+    {
+        let valid_to = t0() + Duration::days(5 * i as i64 + 1); // 1, 6, 11, 16, 21
+        let p = pat(u.id, name, valid_to);
+        let secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
+        s.create_pat(&p, &h.hash(&secret), &audit("pat.create", None))
+            .await
+            .unwrap();
+        ids.push(p.authorization_id);
+    }
+    // echo (valid to day 21) revoked; delta (1) and Alpha (6) expired at day 10.
+    s.revoke_pat(ids[4], now, &audit("pat.revoke", None))
+        .await
+        .unwrap();
+    let foreign = pat(other.id, "zulu", t0() + Duration::days(30));
+    let secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
+    s.create_pat(&foreign, &h.hash(&secret), &audit("pat.create", None))
+        .await
+        .unwrap();
+
+    let q = |filter, sort, ascending, offset, limit| PatQuery {
+        owner: u.id,
+        filter,
+        sort,
+        ascending,
+        offset,
+        limit,
+        now,
+    };
+    let names = |v: Vec<Pat>| v.into_iter().map(|p| p.display_name).collect::<Vec<_>>();
+
+    assert_eq!(
+        names(
+            s.list_pats(&q(ListFilter::All, SortBy::DisplayName, true, 0, 10))
+                .await
+                .unwrap()
+        ),
+        ["Alpha", "bravo", "charlie", "delta", "echo"]
+    );
+    assert_eq!(
+        names(
+            s.list_pats(&q(ListFilter::All, SortBy::DisplayName, false, 0, 10))
+                .await
+                .unwrap()
+        ),
+        ["echo", "delta", "charlie", "bravo", "Alpha"]
+    );
+    assert_eq!(
+        names(
+            s.list_pats(&q(ListFilter::Active, SortBy::DisplayName, true, 0, 10))
+                .await
+                .unwrap()
+        ),
+        ["bravo", "charlie"]
+    );
+    assert_eq!(
+        names(
+            s.list_pats(&q(ListFilter::Expired, SortBy::DisplayName, true, 0, 10))
+                .await
+                .unwrap()
+        ),
+        ["Alpha", "delta"]
+    );
+    assert_eq!(
+        names(
+            s.list_pats(&q(ListFilter::Revoked, SortBy::DisplayName, true, 0, 10))
+                .await
+                .unwrap()
+        ),
+        ["echo"]
+    );
+    assert_eq!(
+        names(
+            s.list_pats(&q(ListFilter::All, SortBy::DisplayDate, true, 0, 10))
+                .await
+                .unwrap()
+        ),
+        ["delta", "Alpha", "charlie", "bravo", "echo"]
+    );
+    assert_eq!(
+        names(
+            s.list_pats(&q(ListFilter::All, SortBy::DisplayDate, false, 0, 10))
+                .await
+                .unwrap()
+        ),
+        ["echo", "bravo", "charlie", "Alpha", "delta"]
+    );
+    // status order: active, expired, revoked
+    assert_eq!(
+        names(
+            s.list_pats(&q(ListFilter::All, SortBy::Status, true, 0, 10))
+                .await
+                .unwrap()
+        ),
+        ["bravo", "charlie", "Alpha", "delta", "echo"]
+    );
+    assert_eq!(
+        names(
+            s.list_pats(&q(ListFilter::All, SortBy::Status, false, 0, 10))
+                .await
+                .unwrap()
+        ),
+        ["echo", "delta", "Alpha", "charlie", "bravo"]
+    );
+    // paging
+    assert_eq!(
+        names(
+            s.list_pats(&q(ListFilter::All, SortBy::DisplayName, true, 0, 2))
+                .await
+                .unwrap()
+        ),
+        ["Alpha", "bravo"]
+    );
+    assert_eq!(
+        names(
+            s.list_pats(&q(ListFilter::All, SortBy::DisplayName, true, 2, 2))
+                .await
+                .unwrap()
+        ),
+        ["charlie", "delta"]
+    );
+    assert_eq!(
+        names(
+            s.list_pats(&q(ListFilter::All, SortBy::DisplayName, true, 4, 2))
+                .await
+                .unwrap()
+        ),
+        ["echo"]
+    );
+
+    let counts = s.count_by_status(now).await.unwrap();
+    assert_eq!((counts.active, counts.expired, counts.revoked), (3, 2, 1));
+}
+
+#[tokio::test]
+async fn usage_is_recorded_and_never_goes_backwards() {
+    let (_d, s) = open().await;
+    let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
+    let p = pat(u.id, "x", t0() + Duration::days(1));
+    let secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
+    s.create_pat(&p, &hasher().hash(&secret), &audit("pat.create", None))
+        .await
+        .unwrap();
+    let use_at = |at, ip: &str| UsageRecord {
+        authorization_id: p.authorization_id,
+        last_use: LastUse {
+            at,
+            source_ip: Some(ip.into()),
+            user_agent: Some("git/2.47".into()),
+        },
+    };
+    s.record_usage(&[
+        use_at(t0() + Duration::hours(2), "10.0.0.2"),
+        use_at(t0() + Duration::hours(1), "10.0.0.1"),
+    ])
+    .await
+    .unwrap();
+    let lu = s
+        .get_pat(p.authorization_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_used
+        .unwrap();
+    assert_eq!(lu.at, t0() + Duration::hours(2));
+    assert_eq!(lu.source_ip.as_deref(), Some("10.0.0.2"));
+    assert_eq!(lu.user_agent.as_deref(), Some("git/2.47"));
+}
+
+/// A minted token's text must never be written to the database file, its
+/// WAL or its shared-memory file — only its keyed hash.
+#[tokio::test]
+async fn database_files_never_contain_token_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let s = SqliteStore::open(&path).await.unwrap();
+    let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
+    let h = hasher();
+    let mut secrets = Vec::new();
+    for i in 0..50 {
+        let secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
+        let p = pat(u.id, &format!("t{i}"), t0() + Duration::days(1));
+        s.create_pat(
+            &p,
+            &h.hash(&secret),
+            &audit("pat.create", Some(p.authorization_id)),
+        )
+        .await
+        .unwrap();
+        secrets.push(secret);
+    }
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    assert!(bytes.len() > 4096, "database files were written");
+    for secret in &secrets {
+        let text = secret.expose().as_bytes();
+        assert!(
+            !bytes.windows(text.len()).any(|w| w == text),
+            "token text found in the database files"
+        );
+        // Not even the random part alone.
+        let random = &text[..52];
+        assert!(!bytes.windows(52).any(|w| w == random));
+    }
+}
+
+#[tokio::test]
+async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
+    let (_d, s) = open().await;
+    let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
+    // A PAT for a user that does not exist is refused by the foreign key.
+    let p = pat(Uuid::new_v4(), "orphan", t0() + Duration::days(1));
+    let secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
+    assert!(s
+        .create_pat(&p, &hasher().hash(&secret), &audit("pat.create", None))
+        .await
+        .is_err());
+    // and nothing half-written remains: the audit row rolled back with it.
+    let events = s
+        .list_audit(&AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(events.is_empty());
+    assert!(s.get_pat(p.authorization_id).await.unwrap().is_none());
+    let _ = u;
+    assert_eq!(s.journal_mode().await.unwrap(), "wal");
+}

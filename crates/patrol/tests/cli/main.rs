@@ -1,0 +1,7 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Integration tests of the real `patrol` binary (one test binary, modules inside).
+
+mod dev;
+mod inspect;
+mod logs;
+mod support;

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test Patrol has, on a fresh machine or a warm one:
+#   1. installs what the tests need (idempotent: nginx, fcgiwrap, git, a Python
+#      venv with the azure-devops SDK, the npm oidc-provider),
+#   2. checks formatting and lints,
+#   3. builds the workspace once (one shared target dir),
+#   4. runs the Rust unit, property, store and integration tests,
+#   5. runs the end-to-end tests against the real binary and real outside parts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export CARGO_INCREMENTAL=0
+step() { printf '\n==> %s\n' "$*"; }
+start=$(date +%s)
+
+step "installing test dependencies"
+bash scripts/install-test-deps.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "building"
+cargo build --workspace --all-targets --quiet
+
+step "Rust tests (unit, property, store, integration)"
+cargo test --workspace --quiet
+
+step "end-to-end tests (real binary, oidc-provider, azure-devops SDK, nginx + git)"
+export PATROL_BIN="$CARGO_TARGET_DIR/debug/patrol"
+.e2e/venv/bin/pytest -q tests/e2e
+
+printf '\nall tests passed in %ss\n' "$(( $(date +%s) - start ))"
