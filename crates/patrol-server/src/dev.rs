@@ -7,8 +7,6 @@ use anyhow::Context;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use patrol_auth::dev_issuer::DEV_AUDIENCE;
-use patrol_auth::verifier::IssuerConfig;
 use patrol_core::hashing::ServerKey;
 
 use crate::config::{decode_key, Config};
@@ -26,20 +24,6 @@ pub struct DevServerInfo {
     pub base_url: String,
     pub issuer: String,
     pub pid: u32,
-}
-
-/// How the server trusts its own development issuer: like any other issuer.
-pub fn issuer_config(issuer: &str) -> IssuerConfig {
-    IssuerConfig {
-        issuer: issuer.to_owned(),
-        discovery_url: None,
-        audiences: vec![DEV_AUDIENCE.to_owned()],
-        algorithms: vec!["RS256".to_owned()],
-        leeway_secs: 60,
-        required_typ: Some("at+jwt".to_owned()),
-        tenant_id: None,
-        service_account_username_prefix: None,
-    }
 }
 
 #[cfg(unix)]

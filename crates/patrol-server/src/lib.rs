@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use chrono::Duration;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 use patrol_auth::dev_issuer::{self, DevIssuer};
@@ -26,6 +26,7 @@ pub mod dev;
 pub mod http;
 pub mod telemetry;
 
+use app::verify::{self as verify, ResourceServers, UsageFlusher, VerifySettings, VerifyState};
 use app::{App, Policy};
 use config::Config;
 
@@ -41,6 +42,7 @@ pub struct Application {
     addr: SocketAddr,
     pub state: http::AppState,
     pub dev_issuer: Option<String>,
+    usage: UsageFlusher,
 }
 
 fn prometheus() -> anyhow::Result<PrometheusHandle> {
@@ -53,6 +55,11 @@ fn prometheus() -> anyhow::Result<PrometheusHandle> {
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ])
         .context("metrics buckets")?
+        .set_buckets_for_metric(
+            Matcher::Full("patrol_verify_duration_seconds".into()),
+            &[0.000_005, 0.00001, 0.000_025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1],
+        )
+        .context("verify metrics buckets")?
         .install_recorder()
         .context("installing the metrics recorder")?;
     Ok(HANDLE.get_or_init(|| handle).clone())
@@ -79,7 +86,7 @@ impl Application {
             let issuer =
                 DevIssuer::load_or_create(&d.data_dir).context("loading the development issuer")?;
             let url = DevIssuer::issuer_url(&format!("http://{addr}"));
-            issuers.push(dev::issuer_config(&url));
+            issuers.push(DevIssuer::verifier_config(&url));
             extra = Some(axum::Router::new().nest("/oidc", issuer.router(url.clone())));
             dev_issuer_url = Some(url);
             dev_state = Some(issuer);
@@ -132,11 +139,27 @@ impl Application {
                 .then(|| Duration::days(config.tokens.inactive_after_days)),
             auto_join: config.organizations.auto_join,
         };
+        let vcfg = &config.verify;
+        let settings = VerifySettings {
+            cache_capacity: vcfg.cache_capacity,
+            cache_ttl: Duration::seconds(i64::try_from(vcfg.cache_ttl_secs).unwrap_or(0)),
+            max_failures_per_ip: vcfg.max_failures_per_ip,
+            max_failures_per_token: vcfg.max_failures_per_token,
+            failure_window: Duration::seconds(i64::try_from(vcfg.failure_window_secs).unwrap_or(60)),
+            limiter_capacity: vcfg.limiter_capacity,
+        };
+        let resource_servers = ResourceServers::new(vcfg.resource_server_secrets()?);
+        let (usage_sender, usage) = verify::spawn_usage_writer(
+            store.clone(),
+            std::time::Duration::from_millis(vcfg.usage_flush_interval_ms),
+            vcfg.usage_batch_size,
+        );
         let app = App {
             store,
             hasher: Arc::new(TokenHasher::new(keys)?),
             clock,
             policy: Arc::new(policy),
+            verify: Arc::new(VerifyState::new(settings, resource_servers, usage_sender)),
         };
         let http_client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(5))
@@ -164,6 +187,7 @@ impl Application {
             addr,
             state,
             dev_issuer: dev_issuer_url,
+            usage,
         })
     }
 
@@ -171,7 +195,8 @@ impl Application {
         self.addr
     }
 
-    /// Serve until `shutdown` completes, then drain in-flight requests.
+    /// Serve until `shutdown` completes, then drain in-flight requests and
+    /// write the last queued last-use records.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -180,7 +205,7 @@ impl Application {
         use tower::Layer;
         let service =
             tower::util::MapRequestLayer::new(http::rewrite_request_uri).layer(self.router);
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
                 service,
@@ -188,7 +213,9 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await
-        .context("serving HTTP")
+        .context("serving HTTP");
+        self.usage.stop().await;
+        served
     }
 }
 

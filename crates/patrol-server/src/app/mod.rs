@@ -16,9 +16,11 @@ use patrol_store::{Store, StoreError};
 
 mod error;
 mod pats;
+pub mod verify;
 
 pub use error::AppError;
 pub use pats::{CreatePat, ListPage, ListRequest, UpdatePat};
+pub use verify::{VerifiedPat, VerifyFailure, VerifyRequest};
 
 /// Settings the use cases need, resolved from configuration once.
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct App {
     pub hasher: Arc<TokenHasher>,
     pub clock: Arc<dyn Clock>,
     pub policy: Arc<Policy>,
+    /// The verify path: cache, failure limits, last-use writer, resource servers.
+    pub verify: Arc<verify::VerifyState>,
 }
 
 /// Who is asking, and from where; every use case takes one.

@@ -189,6 +189,7 @@ impl App {
             detail,
         );
         self.store.update_pat(&pat, &audit).await?;
+        self.forget_verified(pat.authorization_id);
         Ok(pat)
     }
 
@@ -211,6 +212,7 @@ impl App {
         let hash = self.hasher.hash(&secret);
         let audit = caller.audit("pat.regenerate", now, Some(id), Outcome::Success, None);
         self.store.replace_secret(id, &hash, &audit).await?;
+        self.forget_verified(id);
         Ok((pat, secret))
     }
 
@@ -224,6 +226,7 @@ impl App {
             .then(|| "already revoked".to_owned());
         let audit = caller.audit("pat.revoke", now, Some(id), Outcome::Success, detail);
         self.store.revoke_pat(id, now, &audit).await?;
+        self.forget_verified(id);
         Ok(())
     }
 }
