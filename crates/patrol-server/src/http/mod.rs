@@ -27,6 +27,7 @@ pub mod error;
 pub mod location;
 pub mod ops;
 pub mod query;
+pub mod verify;
 pub mod version;
 pub mod wire;
 
@@ -76,7 +77,10 @@ pub fn normalize_path(path: &str) -> Option<String> {
     let mut out = String::with_capacity(path.len());
     let mut in_api = false;
     let mut changed = false;
-    let trimmed = if path.len() > 1 {
+    // Only API paths lose a trailing slash (`/_apis/` from .NET); others, like
+    // the docs UI at `/docs/`, keep theirs.
+    let is_api = path.split('/').any(|s| s.eq_ignore_ascii_case("_apis"));
+    let trimmed = if is_api && path.len() > 1 {
         path.trim_end_matches('/')
     } else {
         path
@@ -189,6 +193,11 @@ pub fn router(state: AppState, max_body: usize, extra: Option<Router>) -> Router
             "/{organization}/_apis/tokens/pats/regenerate",
             axum::routing::post(ado::regenerate),
         )
+        .route("/patrol/v1/verify", get(verify::forward_auth))
+        .route(
+            "/patrol/v1/introspect",
+            axum::routing::post(verify::introspect::introspect),
+        )
         .route_layer(middleware::from_fn(track_metrics))
         .with_state(state);
     let mut app = api.merge(docs::router());
@@ -252,5 +261,7 @@ mod tests {
         );
         assert_eq!(normalize_path("/oidc/Authorize"), None);
         assert_eq!(normalize_path("/"), None);
+        assert_eq!(normalize_path("/docs/"), None);
+        assert_eq!(normalize_path("/_apis/").as_deref(), Some("/_apis"));
     }
 }

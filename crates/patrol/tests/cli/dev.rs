@@ -239,3 +239,28 @@ fn serve_without_a_server_key_is_a_clean_error() {
     assert!(err.contains("no server key"), "{err}");
     assert!(!err.contains("panicked"));
 }
+
+#[test]
+fn openapi_and_embedded_docs_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = DevServer::start(dir.path(), &[]);
+    let http = client();
+    let spec: Value = http.get(format!("{}/openapi.json", srv.base)).send().unwrap().json().unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+    let paths = spec["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/{organization}/_apis/tokens/pats"));
+    assert!(paths.contains_key("/{organization}/_apis/tokens/pats/regenerate"));
+    let pats = &paths["/{organization}/_apis/tokens/pats"];
+    for m in ["get", "post", "put", "delete"] {
+        assert!(pats.get(m).is_some(), "{m} documented");
+    }
+    let page = http.get(format!("{}/docs/", srv.base)).send().unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().unwrap();
+    assert!(html.contains("swagger"), "docs page: {html}");
+    // The UI's script is served by Patrol itself, not a CDN.
+    assert!(!html.contains("cdn.") && !html.contains("unpkg"), "{html}");
+    let js = http.get(format!("{}/docs/swagger-ui-bundle.js", srv.base)).send().unwrap();
+    assert_eq!(js.status(), 200);
+    assert!(js.bytes().unwrap().len() > 100_000);
+}
