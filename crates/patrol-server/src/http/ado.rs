@@ -97,14 +97,23 @@ fn authorization_id(q: &Query) -> Result<Option<Uuid>, ApiError> {
     }
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+/// The raw body, with extraction failures (e.g. too large) in the ADO shape.
+pub type Body = Result<Bytes, axum::extract::rejection::BytesRejection>;
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+    let body = body.map_err(|e| match e {
+        axum::extract::rejection::BytesRejection::FailedToBufferBody(_) => {
+            ApiError::PayloadTooLarge
+        }
+        other => ApiError::bad_request(other.body_text()),
+    })?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest {
             type_key: "ArgumentNullException",
             message: "Value cannot be null. Parameter name: request body".into(),
         });
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
         type_key: "JsonReaderException",
         message: format!("The request body is not valid: {e}"),
     })
@@ -228,10 +237,10 @@ pub async fn create(
     Owner(caller): Owner,
     _v: PatsVersion,
     Path(org_name): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let org = org(&state, &caller, &org_name).await?;
-    let req: PatTokenCreateRequest = parse_body(&body)?;
+    let req: PatTokenCreateRequest = parse_body(body)?;
     let create = CreatePat {
         display_name: req.display_name,
         scope: req.scope,
@@ -265,10 +274,10 @@ pub async fn update(
     Owner(caller): Owner,
     _v: PatsVersion,
     Path(org_name): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let org = org(&state, &caller, &org_name).await?;
-    let req: PatTokenUpdateRequest = parse_body(&body)?;
+    let req: PatTokenUpdateRequest = parse_body(body)?;
     let Some(id) = req.authorization_id.filter(|id| !id.is_nil()) else {
         return Ok(json(
             StatusCode::OK,

@@ -58,6 +58,10 @@ pub enum ApiError {
         type_key: &'static str,
         message: String,
     },
+    /// The body exceeds `server.max_body_bytes`.
+    PayloadTooLarge,
+    /// The route exists but not for this method.
+    MethodNotAllowed,
     /// 5xx: the cause is logged, the body stays generic.
     Internal(String),
 }
@@ -171,6 +175,16 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden { type_key, message } => {
                 wrapped(StatusCode::FORBIDDEN, type_key, message)
             }
+            ApiError::PayloadTooLarge => wrapped(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestTooLargeException",
+                "The request body is too large.".into(),
+            ),
+            ApiError::MethodNotAllowed => wrapped(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowedException",
+                "The requested HTTP method is not allowed for this resource.".into(),
+            ),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 wrapped(

@@ -152,6 +152,10 @@ async fn not_found() -> Response {
     .into_response()
 }
 
+async fn method_not_allowed() -> Response {
+    error::ApiError::MethodNotAllowed.into_response()
+}
+
 /// The whole HTTP surface. `extra` holds routes mounted beside it (the dev issuer).
 pub fn router(state: AppState, max_body: usize, extra: Option<Router>) -> Router {
     let options = MethodFilter::OPTIONS;
@@ -211,6 +215,7 @@ pub fn router(state: AppState, max_body: usize, extra: Option<Router>) -> Router
         header::SET_COOKIE,
     ]);
     app.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(
             TraceLayer::new_for_http()
