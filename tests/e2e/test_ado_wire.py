@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import uuid
 from datetime import timedelta, timezone
 
@@ -413,7 +414,7 @@ def test_expired_token_can_be_extended(srv, alice):
 # =============================================================================================
 
 MALFORMED = [
-    b"{not json", b"", b"   ", b"[]", b"null", b'"a string"', b"42", b'{"displayName": 5}',
+    b"{not json", b"", b"   ", b"null", b'"a string"', b"42", b'{"displayName": 5}',
     b'{"allOrgs": "maybe"}', b'{"validTo": "tomorrow"}', b'{"validTo": 12345}', b'{"scope": ["vso.code"]}',
     b"\xff\xfe\x00garbage", b"[" * 5000 + b"]" * 5000, b'{"displayName": "x"', b'{"displayName": "\\ud800"}',
 ]
@@ -424,6 +425,25 @@ MALFORMED = [
 def test_malformed_body_is_400(alice, method, body):
     r = alice.session.request(method, alice.url(), params={"api-version": "7.1-preview.1"}, data=body,
                               headers={**bearer(alice.token), "Content-Type": "application/json"}, timeout=10)
+    assert_wrapped(r, 400)
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+@pytest.mark.parametrize("body", [b"[]", b'["from-an-array", "vso.code", null, "true"]',
+                                  b'["3d3a4c4e-1c8c-4f5e-9a55-4f6c7d0b9a11", "renamed"]'],
+                         ids=["empty-array", "create-fields-as-array", "update-fields-as-array"])
+def test_json_array_body_is_400(alice, method, body):
+    """Regression (found by this suite, fixed): a JSON *array* was accepted as the request object,
+    its items bound to the fields by position (serde's derived struct visitor accepts sequences).
+    `POST …/_apis/tokens/pats` with `[]` creates a full-access PAT with a GUID name, and with
+    `["from-an-array","vso.code",null,"true"]` creates a *global* PAT named "from-an-array".
+    ADO (Newtonsoft) cannot bind an array to PatTokenCreateRequest -> 400. Expected: 400
+    WrappedException, nothing created."""
+    before = {p["authorizationId"] for p in alice.list_all(displayFilterOption="all")}
+    r = alice.session.request(method, alice.url(), params={"api-version": "7.1-preview.1"}, data=body,
+                              headers={**bearer(alice.token), "Content-Type": "application/json"}, timeout=10)
+    after = {p["authorizationId"] for p in alice.list_all(displayFilterOption="all")}
+    assert after == before, f"a PAT was created from a JSON array body: {r.text}"
     assert_wrapped(r, 400)
 
 
@@ -463,6 +483,50 @@ def test_update_refusals(alice):
     r = alice.update(authorizationId=pat["authorizationId"], scope="vso.nonexistent")
     assert r.status_code == 400 or r.json() == {"patToken": None, "patTokenError": "invalidScope"}, r.text
     assert alice.get(pat["authorizationId"]).json()["patToken"]["scope"] == pat["scope"]
+
+
+def test_update_name_refusals(alice):
+    pat = alice.create_ok(displayName="upd-names")
+    for name, error in (("   ", "displayNameRequired"), ("n" * 257, "invalidDisplayName")):
+        r = alice.update(authorizationId=pat["authorizationId"], displayName=name)
+        assert r.status_code == 400 or r.json() == {"patToken": None, "patTokenError": error}, r.text
+    assert alice.get(pat["authorizationId"]).json()["patToken"]["displayName"] == "upd-names"
+
+
+def test_create_with_unset_valid_to_gets_default_lifetime(alice):
+    for value in ("0001-01-01T00:00:00", None):
+        pat = alice.create_ok(displayName="unset-valid-to", validTo=value)
+        assert close(parse_ado_date(pat["validTo"]), utcnow() + DEFAULT_LIFETIME)
+
+
+def test_guid_case_and_revoke_twice(alice):
+    pat = alice.create_ok(displayName="guid-case")
+    pid = pat["authorizationId"]
+    r = alice.get(pid.upper())
+    assert r.json()["patToken"]["authorizationId"] == pid, "GUIDs compare case-insensitively, answers are lower case"
+    assert alice.revoke(pid.upper()).status_code == 204
+    r = alice.revoke(pid)
+    assert r.status_code == 204 and r.content == b"", "revoking a revoked PAT is not an error"
+
+
+def test_openapi_and_docs(srv):
+    r = requests.get(srv.url("/openapi.json"), timeout=10)
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["openapi"].startswith("3.1")
+    paths = {p.lower(): v for p, v in doc["paths"].items()}
+    pats = paths["/{organization}/_apis/tokens/pats"]
+    assert {"get", "post", "put", "delete"} <= set(pats)
+    assert "post" in paths["/{organization}/_apis/tokens/pats/regenerate"]
+    r = requests.get(srv.url("/docs"), timeout=10)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+    html = r.text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets, "the docs page loads its assets"
+    for a in assets:
+        assert not a.startswith(("http://", "https://", "//")), f"asset from outside the binary: {a}"
+        url = requests.compat.urljoin(srv.url("/docs/"), a)
+        assert requests.get(url, timeout=10).status_code == 200, url
 
 
 def test_mass_assignment_on_create_is_ignored(srv, alice, bob, org_ids):

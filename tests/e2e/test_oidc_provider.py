@@ -217,7 +217,8 @@ def test_forged_tokens_helpers(oidc_provider, alice_tokens):
     resigned = jwt_tools.sign_rs256({**claims, "aud": "api://wrong"}, key)
     assert jwt_tools.verify_rs256(resigned, oidc_provider.jwks())["aud"] == "api://wrong"
     other = gen_key()
-    with pytest.raises(ValueError, match="bad signature"):
+    # another key's signature may even exceed this modulus: both are refusals
+    with pytest.raises(ValueError, match="bad signature|signature out of range"):
         jwt_tools.verify_rs256(jwt_tools.sign_rs256(claims, other, header={"kid": key["kid"]}), oidc_provider.jwks())
     none_token = jwt_tools.unsigned(claims)
     assert jwt_tools.decode_unverified(none_token)[0]["alg"] == "none"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 import sqlite3
 import subprocess
@@ -100,7 +99,7 @@ def serve_config(port: int, data_dir: Path, issuers: list[dict[str, Any]], *, or
 
 
 def start_serve(binary: Path, data_dir: Path, issuers: list[dict[str, Any]], *, server_key: str | None = None,
-                name: str = "patrol-serve", **config_kw: Any) -> PatrolServer:
+                name: str = "patrol-serve", env: Mapping[str, str] | None = None, **config_kw: Any) -> PatrolServer:
     """`patrol serve --config FILE` with PATROL_SERVER_KEY; `.server_key` holds the hex key."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +107,7 @@ def start_serve(binary: Path, data_dir: Path, issuers: list[dict[str, Any]], *, 
     cfg = data_dir / "patrol.toml"
     cfg.write_text(serve_config(port, data_dir, issuers, **config_kw))
     key = server_key or secrets.token_hex(32)
-    srv = PatrolServer(binary, ["serve", "--config", str(cfg)], env={"PATROL_SERVER_KEY": key},
+    srv = PatrolServer(binary, ["serve", "--config", str(cfg)], env={"PATROL_SERVER_KEY": key, **(env or {})},
                        data_dir=data_dir, port=port, name=name)
     srv.server_key = key  # type: ignore[attr-defined]
     return srv
@@ -299,6 +298,3 @@ def wait_until(predicate, timeout: float, interval: float = 0.25):
         value = predicate()
     return value
 
-
-def env_without(*names: str) -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in names}

@@ -113,10 +113,19 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError>
             message: "Value cannot be null. Parameter name: request body".into(),
         });
     }
-    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+    let bad = |e: serde_json::Error| ApiError::BadRequest {
         type_key: "JsonReaderException",
         message: format!("The request body is not valid: {e}"),
-    })
+    };
+    // Only a JSON object is a request (serde would otherwise fill structs from arrays).
+    let value: serde_json::Value = serde_json::from_slice(&body).map_err(bad)?;
+    if !value.is_object() {
+        return Err(ApiError::BadRequest {
+            type_key: "JsonReaderException",
+            message: "The request body must be a JSON object.".into(),
+        });
+    }
+    serde_json::from_value(value).map_err(bad)
 }
 
 async fn org(state: &AppState, caller: &Caller, name: &str) -> Result<Organization, ApiError> {
