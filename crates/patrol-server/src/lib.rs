@@ -47,6 +47,12 @@ pub struct Application {
 
 fn prometheus() -> anyhow::Result<PrometheusHandle> {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    // Serialises first use: applications built concurrently (tests) must not
+    // both try to install the process-wide recorder.
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INSTALL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(h) = HANDLE.get() {
         return Ok(h.clone());
     }
@@ -57,7 +63,10 @@ fn prometheus() -> anyhow::Result<PrometheusHandle> {
         .context("metrics buckets")?
         .set_buckets_for_metric(
             Matcher::Full("patrol_verify_duration_seconds".into()),
-            &[0.000_005, 0.00001, 0.000_025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1],
+            &[
+                0.000_005, 0.00001, 0.000_025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                0.01, 0.1,
+            ],
         )
         .context("verify metrics buckets")?
         .install_recorder()
@@ -145,7 +154,9 @@ impl Application {
             cache_ttl: Duration::seconds(i64::try_from(vcfg.cache_ttl_secs).unwrap_or(0)),
             max_failures_per_ip: vcfg.max_failures_per_ip,
             max_failures_per_token: vcfg.max_failures_per_token,
-            failure_window: Duration::seconds(i64::try_from(vcfg.failure_window_secs).unwrap_or(60)),
+            failure_window: Duration::seconds(
+                i64::try_from(vcfg.failure_window_secs).unwrap_or(60),
+            ),
             limiter_capacity: vcfg.limiter_capacity,
         };
         let resource_servers = ResourceServers::new(vcfg.resource_server_secrets()?);

@@ -51,6 +51,15 @@ pub struct UsageRecord {
     pub last_use: LastUse,
 }
 
+/// What verifying a presented secret needs from the store.
+#[derive(Debug, Clone)]
+pub struct VerifyRecord {
+    pub pat: Pat,
+    pub owner: User,
+    /// The owner's organizations, by name.
+    pub member_of: Vec<Organization>,
+}
+
 /// Token counts by status, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatusCounts {
@@ -110,6 +119,23 @@ pub trait Store: Send + Sync + 'static {
     /// Look a presented secret up by its candidate hashes (one per server key).
     async fn find_by_hash(&self, candidates: &[KeyedHash])
         -> StoreResult<Option<(Pat, KeyedHash)>>;
+    /// The verify path's lookup: the PAT the candidate hashes match, its
+    /// owner and the owner's organizations. Backends answer it in one round
+    /// trip; this default takes three.
+    async fn find_for_verify(&self, candidates: &[KeyedHash]) -> StoreResult<Option<VerifyRecord>> {
+        let Some((pat, _)) = self.find_by_hash(candidates).await? else {
+            return Ok(None);
+        };
+        let Some(owner) = self.get_user(pat.owner).await? else {
+            return Ok(None);
+        };
+        let member_of = self.member_orgs(owner.id).await?;
+        Ok(Some(VerifyRecord {
+            pat,
+            owner,
+            member_of,
+        }))
+    }
     async fn record_usage(&self, batch: &[UsageRecord]) -> StoreResult<()>;
     async fn count_by_status(&self, now: DateTime<Utc>) -> StoreResult<StatusCounts>;
 

@@ -16,7 +16,11 @@ use patrol_core::pat::{LastUse, ListFilter, OrgTarget, Pat, SortBy};
 use patrol_core::scope::ScopeSet;
 use patrol_core::user::{AuditEvent, Organization, Outcome, User, UserClaims};
 
-use crate::{AuditQuery, PatQuery, StatusCounts, Store, StoreError, StoreResult, UsageRecord};
+use crate::{
+    AuditQuery, PatQuery, StatusCounts, Store, StoreError, StoreResult, UsageRecord, VerifyRecord,
+};
+
+mod verify;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -493,6 +497,10 @@ impl Store for SqliteStore {
             }
         }
         Ok(None)
+    }
+
+    async fn find_for_verify(&self, candidates: &[KeyedHash]) -> StoreResult<Option<VerifyRecord>> {
+        verify::find_for_verify(&self.pool, candidates).await
     }
 
     async fn record_usage(&self, batch: &[UsageRecord]) -> StoreResult<()> {

@@ -28,6 +28,7 @@ use super::App;
 mod cache;
 mod clients;
 mod limiter;
+mod measures;
 mod usage;
 
 pub use cache::CachedPat;
@@ -36,6 +37,7 @@ pub use usage::{spawn as spawn_usage_writer, UsageFlusher, UsageSender};
 
 use cache::VerifyCache;
 use limiter::{ip_key, FailureLimiter};
+use measures::LazyMeasures;
 
 /// The verify path's settings, resolved from `[verify]` once.
 #[derive(Debug, Clone, Copy)]
@@ -95,10 +97,15 @@ pub struct VerifyState {
     usage: UsageSender,
     resource_servers: ResourceServers,
     counters: Counters,
+    measures: LazyMeasures,
 }
 
 impl VerifyState {
-    pub fn new(settings: VerifySettings, resource_servers: ResourceServers, usage: UsageSender) -> Self {
+    pub fn new(
+        settings: VerifySettings,
+        resource_servers: ResourceServers,
+        usage: UsageSender,
+    ) -> Self {
         Self {
             cache: VerifyCache::new(settings.cache_capacity, settings.cache_ttl),
             by_ip: FailureLimiter::new(
@@ -114,6 +121,7 @@ impl VerifyState {
             usage,
             resource_servers,
             counters: Counters::default(),
+            measures: LazyMeasures::default(),
         }
     }
 
@@ -169,6 +177,10 @@ impl VerifiedPat {
     pub fn scope(&self) -> &str {
         &self.0.scope
     }
+    /// The owner's user id and the PAT's authorization id, as text.
+    pub fn ids_text(&self) -> (&str, &str) {
+        (&self.0.owner_id, &self.0.authorization_id)
+    }
 }
 
 /// Why a presented PAT is not valid. The caller never learns which.
@@ -217,7 +229,9 @@ impl Forbidden {
             Forbidden::OrganizationNotAllowed(o) if patrol_core::user::valid_org_name(o) => {
                 format!("not valid in organization {o}")
             }
-            Forbidden::OrganizationNotAllowed(_) => "not valid in the requested organization".into(),
+            Forbidden::OrganizationNotAllowed(_) => {
+                "not valid in the requested organization".into()
+            }
         }
     }
 }
@@ -234,17 +248,6 @@ pub enum VerifyFailure {
     Unavailable,
 }
 
-impl VerifyFailure {
-    fn label(&self) -> &'static str {
-        match self {
-            VerifyFailure::Invalid(_) => "invalid",
-            VerifyFailure::Forbidden(_) => "forbidden",
-            VerifyFailure::Limited { .. } => "limited",
-            VerifyFailure::Unavailable => "error",
-        }
-    }
-}
-
 /// Why a resource server was not let in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientAuthFailure {
@@ -255,29 +258,43 @@ pub enum ClientAuthFailure {
 impl App {
     /// Verify a presented PAT (the secret as sent; an unreadable credential
     /// is presented as `""` and fails the format check like any malformed one).
-    pub async fn verify_pat(&self, presented: &str, req: &VerifyRequest) -> Result<VerifiedPat, VerifyFailure> {
+    pub async fn verify_pat(
+        &self,
+        presented: &str,
+        req: &VerifyRequest,
+    ) -> Result<VerifiedPat, VerifyFailure> {
         let started = Instant::now();
         let result = self.verify_inner(presented, req).await;
-        let label = match &result {
-            Ok(_) => "ok",
-            Err(f) => f.label(),
+        let m = self.verify.measures.get();
+        let total = match &result {
+            Ok(_) => &m.ok,
+            Err(VerifyFailure::Invalid(_)) => &m.invalid,
+            Err(VerifyFailure::Forbidden(_)) => &m.forbidden,
+            Err(VerifyFailure::Limited { .. }) => &m.limited,
+            Err(VerifyFailure::Unavailable) => &m.error,
         };
-        metrics::counter!("patrol_verify_total", "result" => label).increment(1);
-        metrics::histogram!("patrol_verify_duration_seconds").record(started.elapsed().as_secs_f64());
+        total.increment(1);
+        m.duration.record(started.elapsed().as_secs_f64());
         result
     }
 
-    async fn verify_inner(&self, presented: &str, req: &VerifyRequest) -> Result<VerifiedPat, VerifyFailure> {
+    async fn verify_inner(
+        &self,
+        presented: &str,
+        req: &VerifyRequest,
+    ) -> Result<VerifiedPat, VerifyFailure> {
         let v = &self.verify;
         let now = self.now();
         let ip = req.source_ip.map(ip_key);
         if let Some(ip) = &ip {
-            v.by_ip.check(ip, now).map_err(|s| VerifyFailure::Limited { retry_after_secs: s })?;
+            v.by_ip.check(ip, now).map_err(|s| VerifyFailure::Limited {
+                retry_after_secs: s,
+            })?;
         }
         // (a) Format and checksum: refused before any store access.
         if token::validate_for(presented, &self.policy.mint.signature).is_err() {
             v.counters.format_rejects.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("patrol_verify_format_rejects_total").increment(1);
+            v.measures.get().format_rejects.increment(1);
             self.count_failure(ip, None, now);
             return Err(VerifyFailure::Invalid(InvalidReason::Malformed));
         }
@@ -288,7 +305,9 @@ impl App {
         };
         v.by_token
             .check(digest.as_bytes(), now)
-            .map_err(|s| VerifyFailure::Limited { retry_after_secs: s })?;
+            .map_err(|s| VerifyFailure::Limited {
+                retry_after_secs: s,
+            })?;
         let cached = match v.cache.get(&digest, now) {
             Some(c) => {
                 v.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
@@ -336,14 +355,16 @@ impl App {
             v.by_ip.reset(ip);
         }
         v.by_token.reset(digest.as_bytes());
-        v.usage.used(UsageRecord {
-            authorization_id: cached.pat.authorization_id,
-            last_use: LastUse {
-                at: now,
-                source_ip: req.source_ip.map(|i| i.to_string()),
-                user_agent: req.user_agent.as_deref().map(bounded_agent),
-            },
-        });
+        if cached.note_use(now) {
+            v.usage.used(UsageRecord {
+                authorization_id: cached.pat.authorization_id,
+                last_use: LastUse {
+                    at: now,
+                    source_ip: req.source_ip.map(|i| i.to_string()),
+                    user_agent: req.user_agent.as_deref().map(bounded_agent),
+                },
+            });
+        }
         Ok(VerifiedPat(cached))
     }
 
@@ -358,19 +379,20 @@ impl App {
         let v = &self.verify;
         let epoch = v.cache.epoch();
         v.counters.store_lookups.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("patrol_verify_store_lookups_total").increment(1);
+        v.measures.get().store_lookups.increment(1);
         let unavailable = |e: patrol_store::StoreError| {
             tracing::error!(error = %e, "verify: store lookup failed");
             VerifyFailure::Unavailable
         };
-        let Some((pat, _)) = self.store.find_by_hash(candidates).await.map_err(unavailable)? else {
+        let Some(found) = self
+            .store
+            .find_for_verify(candidates)
+            .await
+            .map_err(unavailable)?
+        else {
             return Ok(None);
         };
-        let Some(owner) = self.store.get_user(pat.owner).await.map_err(unavailable)? else {
-            return Ok(None);
-        };
-        let orgs = self.store.member_orgs(owner.id).await.map_err(unavailable)?;
-        let cached = Arc::new(CachedPat::new(pat, owner, orgs));
+        let cached = Arc::new(CachedPat::new(found.pat, found.owner, found.member_of));
         v.cache.insert(digest, cached.clone(), now, epoch);
         Ok(Some(cached))
     }
@@ -386,7 +408,13 @@ impl App {
 
     /// The owner's record of why a use of their PAT failed (written in the
     /// background, so a found token answers as fast as an unknown one).
-    fn audit_verify_failure(&self, cached: &CachedPat, req: &VerifyRequest, now: DateTime<Utc>, detail: String) {
+    fn audit_verify_failure(
+        &self,
+        cached: &CachedPat,
+        req: &VerifyRequest,
+        now: DateTime<Utc>,
+        detail: String,
+    ) {
         let actor = match &req.client_id {
             Some(c) => format!("resource-server|{c}"),
             None => "forward-auth".to_owned(),
@@ -419,13 +447,17 @@ impl App {
         let now = self.now();
         let ip = source_ip.map(ip_key);
         if let Some(ip) = &ip {
-            v.by_ip.check(ip, now).map_err(|s| ClientAuthFailure::Limited { retry_after_secs: s })?;
+            v.by_ip
+                .check(ip, now)
+                .map_err(|s| ClientAuthFailure::Limited {
+                    retry_after_secs: s,
+                })?;
         }
         match v.resource_servers.authenticate(client_id, secret) {
             Some(id) => Ok(id.to_owned()),
             None => {
                 self.count_failure(ip, None, now);
-                metrics::counter!("patrol_introspect_client_failures_total").increment(1);
+                v.measures.get().client_failures.increment(1);
                 Err(ClientAuthFailure::Invalid)
             }
         }
@@ -457,12 +489,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn failure_labels_and_details() {
-        assert_eq!(VerifyFailure::Invalid(InvalidReason::Revoked).label(), "invalid");
-        assert_eq!(VerifyFailure::Limited { retry_after_secs: 3 }.label(), "limited");
-        assert_eq!(Forbidden::MissingScope("VSO.CODE_WRITE".into()).detail(), "missing scope vso.code_write");
-        assert_eq!(Forbidden::MissingScope("x\ny".into()).detail(), "missing an unknown scope");
-        assert_eq!(Forbidden::OrganizationNotAllowed("contoso".into()).detail(), "not valid in organization contoso");
+    fn failure_details() {
+        assert_eq!(
+            Forbidden::MissingScope("VSO.CODE_WRITE".into()).detail(),
+            "missing scope vso.code_write"
+        );
+        assert_eq!(
+            Forbidden::MissingScope("x\ny".into()).detail(),
+            "missing an unknown scope"
+        );
+        assert_eq!(
+            Forbidden::OrganizationNotAllowed("contoso".into()).detail(),
+            "not valid in organization contoso"
+        );
         assert_eq!(
             Forbidden::OrganizationNotAllowed("a b\r\n".into()).detail(),
             "not valid in the requested organization"

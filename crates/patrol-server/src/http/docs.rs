@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{ado, wire};
+use super::{ado, verify, wire};
 
 struct BearerAuth;
 
@@ -22,6 +22,21 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        // The verify path: a PAT as a Basic password (any user name) or a
+        // Bearer value; introspection callers use their client id and secret.
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+        components.add_security_scheme(
+            "pat_bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("PAT")
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -33,16 +48,28 @@ impl Modify for BearerAuth {
                        access tokens issued on behalf of a user (scope vso.pats; vso.pats_manage for changes).",
         license(name = "MIT")
     ),
-    paths(ado::get_or_list, ado::create, ado::update, ado::revoke, ado::regenerate),
+    paths(
+        ado::get_or_list,
+        ado::create,
+        ado::update,
+        ado::revoke,
+        ado::regenerate,
+        verify::forward_auth,
+        verify::introspect::introspect
+    ),
     components(schemas(
         wire::PatToken,
         wire::PatTokenResult,
         wire::PagedPatTokens,
         wire::PatTokenCreateRequest,
-        wire::PatTokenUpdateRequest
+        wire::PatTokenUpdateRequest,
+        verify::introspect::Introspection
     )),
     modifiers(&BearerAuth),
-    tags((name = "pats", description = "PAT Lifecycle Management (Azure DevOps wire contract)"))
+    tags(
+        (name = "pats", description = "PAT Lifecycle Management (Azure DevOps wire contract)"),
+        (name = "verify", description = "Using a PAT: forward-auth for reverse proxies, RFC 7662 introspection")
+    )
 )]
 pub struct ApiDoc;
 

@@ -197,14 +197,10 @@ pub fn router(state: AppState, max_body: usize, extra: Option<Router>) -> Router
             "/{organization}/_apis/tokens/pats/regenerate",
             axum::routing::post(ado::regenerate),
         )
-        .route("/patrol/v1/verify", get(verify::forward_auth))
-        .route(
-            "/patrol/v1/introspect",
-            axum::routing::post(verify::introspect::introspect),
-        )
         .route_layer(middleware::from_fn(track_metrics))
-        .with_state(state);
-    let mut app = api.merge(docs::router());
+        .with_state(state.clone());
+    let verify = verify::router(&state).route_layer(middleware::from_fn(track_metrics));
+    let mut app = api.merge(verify).merge(docs::router());
     if let Some(extra) = extra {
         app = app.merge(extra);
     }

@@ -26,6 +26,16 @@ pub struct PatToken {
     pub authorization_id: Uuid,
     /// The secret: only in the create and regenerate answers.
     pub token: Option<String>,
+    /// Patrol extension: when the PAT was last used (absent if never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Patrol extension: the address it was last used from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_ip: Option<String>,
+    /// Patrol extension: the user agent it was last used with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_user_agent: Option<String>,
 }
 
 impl PatToken {
@@ -41,6 +51,9 @@ impl PatToken {
             valid_from: p.valid_from,
             authorization_id: p.authorization_id,
             token,
+            last_used_at: p.last_used.as_ref().map(|u| u.at),
+            last_used_ip: p.last_used.as_ref().and_then(|u| u.source_ip.clone()),
+            last_used_user_agent: p.last_used.as_ref().and_then(|u| u.user_agent.clone()),
         }
     }
 }

@@ -245,7 +245,12 @@ fn openapi_and_embedded_docs_are_served() {
     let dir = tempfile::tempdir().unwrap();
     let srv = DevServer::start(dir.path(), &[]);
     let http = client();
-    let spec: Value = http.get(format!("{}/openapi.json", srv.base)).send().unwrap().json().unwrap();
+    let spec: Value = http
+        .get(format!("{}/openapi.json", srv.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(spec["openapi"], "3.1.0");
     let paths = spec["paths"].as_object().unwrap();
     assert!(paths.contains_key("/{organization}/_apis/tokens/pats"));
@@ -260,7 +265,10 @@ fn openapi_and_embedded_docs_are_served() {
     assert!(html.contains("swagger"), "docs page: {html}");
     // The UI's script is served by Patrol itself, not a CDN.
     assert!(!html.contains("cdn.") && !html.contains("unpkg"), "{html}");
-    let js = http.get(format!("{}/docs/swagger-ui-bundle.js", srv.base)).send().unwrap();
+    let js = http
+        .get(format!("{}/docs/swagger-ui-bundle.js", srv.base))
+        .send()
+        .unwrap();
     assert_eq!(js.status(), 200);
     assert!(js.bytes().unwrap().len() > 100_000);
 }

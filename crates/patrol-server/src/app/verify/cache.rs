@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Duration, Utc};
@@ -28,18 +28,56 @@ pub struct CachedPat {
     pub organizations: Vec<Organization>,
     /// `pat.scopes`, space-separated, for answers.
     pub scope: String,
+    /// `owner.id` and `pat.authorization_id` as text, for answers.
+    pub owner_id: String,
+    pub authorization_id: String,
+    /// When this process last queued a last-use record for it (µs since
+    /// the epoch), so a busy PAT costs the background writer one record a
+    /// second, not one per request.
+    last_noted_us: AtomicI64,
 }
+
+/// Last use is kept to the second.
+const NOTE_USE_EVERY_US: u64 = 1_000_000;
 
 impl CachedPat {
     pub fn new(pat: Pat, owner: User, member_of: Vec<Organization>) -> Self {
-        let organizations = member_of.into_iter().filter(|o| pat.target.allows(o.id)).collect();
+        let organizations = member_of
+            .into_iter()
+            .filter(|o| pat.target.allows(o.id))
+            .collect();
         let scope = pat.scopes.as_string();
-        Self { pat, owner, organizations, scope }
+        let owner_id = owner.id.to_string();
+        let authorization_id = pat.authorization_id.to_string();
+        Self {
+            pat,
+            owner,
+            organizations,
+            scope,
+            owner_id,
+            authorization_id,
+            last_noted_us: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// True at most once a second (per cached entry): whether this use
+    /// should be written as the PAT's last use.
+    pub fn note_use(&self, now: DateTime<Utc>) -> bool {
+        let now_us = now.timestamp_micros();
+        let prev = self.last_noted_us.load(Ordering::Relaxed);
+        // `unsigned_abs`: a clock that stepped back must not silence it.
+        now_us.saturating_sub(prev).unsigned_abs() >= NOTE_USE_EVERY_US
+            && self
+                .last_noted_us
+                .compare_exchange(prev, now_us, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Case-insensitive, as organization names are.
     pub fn allows_org(&self, name: &str) -> bool {
-        self.organizations.iter().any(|o| o.name.eq_ignore_ascii_case(name))
+        self.organizations
+            .iter()
+            .any(|o| o.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -101,7 +139,10 @@ impl VerifyCache {
     /// `capacity` 0 or a zero `ttl` turns caching off.
     pub fn new(capacity: usize, ttl: Duration) -> Self {
         Self {
-            map: RwLock::new(HashMap::with_capacity_and_hasher(capacity.min(1 << 16), BuildKeyHasher)),
+            map: RwLock::new(HashMap::with_capacity_and_hasher(
+                capacity.min(1 << 16),
+                BuildKeyHasher,
+            )),
             capacity,
             ttl,
             epoch: AtomicU64::new(0),
@@ -109,11 +150,15 @@ impl VerifyCache {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, HashMap<Key, Entry, BuildKeyHasher>> {
-        self.map.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, HashMap<Key, Entry, BuildKeyHasher>> {
-        self.map.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn fresh(&self, at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
@@ -134,7 +179,13 @@ impl VerifyCache {
     }
 
     /// Cache a lookup's result, unless an invalidation happened since `epoch`.
-    pub fn insert(&self, digest: TokenDigest, cached: Arc<CachedPat>, now: DateTime<Utc>, epoch: u64) {
+    pub fn insert(
+        &self,
+        digest: TokenDigest,
+        cached: Arc<CachedPat>,
+        now: DateTime<Utc>,
+        epoch: u64,
+    ) {
         if self.capacity == 0 || self.ttl <= Duration::zero() {
             return;
         }
@@ -154,7 +205,14 @@ impl VerifyCache {
                 }
             }
         }
-        map.insert(key, Entry { digest, cached, at: now });
+        map.insert(
+            key,
+            Entry {
+                digest,
+                cached,
+                at: now,
+            },
+        );
     }
 
     fn remove_where(&self, pred: impl Fn(&CachedPat) -> bool) {
@@ -190,8 +248,14 @@ mod tests {
     }
 
     fn cached(owner: Uuid) -> Arc<CachedPat> {
-        let org = Organization { id: Uuid::new_v4(), name: "Fabrikam".into() };
-        let other = Organization { id: Uuid::new_v4(), name: "contoso".into() };
+        let org = Organization {
+            id: Uuid::new_v4(),
+            name: "Fabrikam".into(),
+        };
+        let other = Organization {
+            id: Uuid::new_v4(),
+            name: "contoso".into(),
+        };
         let pat = Pat {
             authorization_id: Uuid::new_v4(),
             owner,
@@ -227,6 +291,16 @@ mod tests {
         assert!(c.allows_org("fabrikam"));
         assert!(!c.allows_org("contoso"));
         assert_eq!(c.scope, "vso.code");
+    }
+
+    #[test]
+    fn last_use_is_noted_once_a_second() {
+        let c = cached(Uuid::new_v4());
+        assert!(c.note_use(t(10)));
+        assert!(!c.note_use(t(10)));
+        assert!(!c.note_use(t(10) + Duration::milliseconds(999)));
+        assert!(c.note_use(t(11)));
+        assert!(c.note_use(t(5)), "a clock stepped back");
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub struct ResourceServers {
 impl std::fmt::Debug for ResourceServers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ids: Vec<&str> = self.clients.iter().map(|(id, _)| id.as_str()).collect();
-        f.debug_struct("ResourceServers").field("client_ids", &ids).finish_non_exhaustive()
+        f.debug_struct("ResourceServers")
+            .field("client_ids", &ids)
+            .finish_non_exhaustive()
     }
 }
 
@@ -26,8 +28,14 @@ impl ResourceServers {
     pub fn new(clients: Vec<(String, SecretString)>) -> Self {
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
-        let mut rs = Self { key, clients: Vec::new() };
-        rs.clients = clients.into_iter().map(|(id, s)| (id, rs.mac(s.expose_secret()))).collect();
+        let mut rs = Self {
+            key,
+            clients: Vec::new(),
+        };
+        rs.clients = clients
+            .into_iter()
+            .map(|(id, s)| (id, rs.mac(s.expose_secret())))
+            .collect();
         rs
     }
 
@@ -68,7 +76,10 @@ mod tests {
             ("gw".into(), SecretString::from("gateway-secret-0123456789")),
             ("ci".into(), SecretString::from("ci-secret-0123456789")),
         ]);
-        assert_eq!(rs.authenticate("gw", "gateway-secret-0123456789"), Some("gw"));
+        assert_eq!(
+            rs.authenticate("gw", "gateway-secret-0123456789"),
+            Some("gw")
+        );
         assert_eq!(rs.authenticate("ci", "ci-secret-0123456789"), Some("ci"));
         assert_eq!(rs.authenticate("gw", "ci-secret-0123456789"), None);
         assert_eq!(rs.authenticate("gw", "gateway-secret-012345678"), None);

@@ -42,11 +42,19 @@ pub fn ip_key(ip: IpAddr) -> IpAddr {
 
 impl<K: Hash + Eq + Clone> FailureLimiter<K> {
     pub fn new(max: u32, window: Duration, capacity: usize) -> Self {
-        Self { map: Mutex::new(HashMap::new()), len: AtomicUsize::new(0), max: max.max(1), window, capacity: capacity.max(1) }
+        Self {
+            map: Mutex::new(HashMap::new()),
+            len: AtomicUsize::new(0),
+            max: max.max(1),
+            window,
+            capacity: capacity.max(1),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<K, Window>> {
-        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn live(&self, w: &Window, now: DateTime<Utc>) -> bool {
@@ -74,7 +82,10 @@ impl<K: Hash + Eq + Clone> FailureLimiter<K> {
             if self.live(w, now) {
                 w.failures = w.failures.saturating_add(1);
             } else {
-                *w = Window { start: now, failures: 1 };
+                *w = Window {
+                    start: now,
+                    failures: 1,
+                };
             }
             return;
         }
@@ -82,14 +93,21 @@ impl<K: Hash + Eq + Clone> FailureLimiter<K> {
             map.retain(|_, w| self.live(w, now));
             if map.len() >= self.capacity {
                 let drop = (self.capacity / 8).max(1);
-                let mut starts: Vec<(DateTime<Utc>, K)> = map.iter().map(|(k, w)| (w.start, k.clone())).collect();
+                let mut starts: Vec<(DateTime<Utc>, K)> =
+                    map.iter().map(|(k, w)| (w.start, k.clone())).collect();
                 starts.sort_by_key(|(s, _)| *s);
                 for (_, k) in starts.into_iter().take(drop) {
                     map.remove(&k);
                 }
             }
         }
-        map.insert(key, Window { start: now, failures: 1 });
+        map.insert(
+            key,
+            Window {
+                start: now,
+                failures: 1,
+            },
+        );
         self.len.store(map.len(), Ordering::Relaxed);
     }
 
@@ -151,7 +169,12 @@ mod tests {
             l.record_failure(i, t(i64::from(i % 30)));
             assert!(l.len() <= 64);
         }
-        // Expired windows are swept first.
+        // When full, expired windows are swept first.
+        let l = FailureLimiter::new(2, Duration::seconds(60), 64);
+        for i in 0..64u32 {
+            l.record_failure(i, t(0));
+        }
+        assert_eq!(l.len(), 64);
         l.record_failure(1_000_000, t(1000));
         assert_eq!(l.len(), 1);
     }
@@ -162,7 +185,13 @@ mod tests {
         let v6b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
         assert_eq!(ip_key(v6a), ip_key(v6b));
         assert_ne!(ip_key(v6a), ip_key("2001:db8:1:3::1".parse().unwrap()));
-        assert_eq!(ip_key("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1".parse::<IpAddr>().unwrap());
-        assert_eq!(ip_key("10.0.0.1".parse().unwrap()), "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            ip_key("::ffff:10.0.0.1".parse().unwrap()),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            ip_key("10.0.0.1".parse().unwrap()),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
     }
 }

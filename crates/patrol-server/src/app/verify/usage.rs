@@ -80,10 +80,20 @@ impl UsageFlusher {
 }
 
 /// Start the writer task (needs a Tokio runtime).
-pub fn spawn(store: Arc<dyn Store>, interval: Duration, batch: usize) -> (UsageSender, UsageFlusher) {
+pub fn spawn(
+    store: Arc<dyn Store>,
+    interval: Duration,
+    batch: usize,
+) -> (UsageSender, UsageFlusher) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let handle = tokio::spawn(run(store, rx, interval, batch.max(1)));
-    (UsageSender { tx: tx.clone(), dropped: Arc::new(AtomicU64::new(0)) }, UsageFlusher { tx, handle })
+    (
+        UsageSender {
+            tx: tx.clone(),
+            dropped: Arc::new(AtomicU64::new(0)),
+        },
+        UsageFlusher { tx, handle },
+    )
 }
 
 #[derive(Default)]
@@ -111,7 +121,10 @@ impl Pending {
             let batch: Vec<UsageRecord> = self
                 .used
                 .drain()
-                .map(|(authorization_id, last_use)| UsageRecord { authorization_id, last_use })
+                .map(|(authorization_id, last_use)| UsageRecord {
+                    authorization_id,
+                    last_use,
+                })
                 .collect();
             // The records hold addresses and user agents: not logged.
             if let Err(e) = store.record_usage(&batch).await {

@@ -1,0 +1,284 @@
+//! The verify path's HTTP edges: forward-auth for reverse proxies
+//! (`GET|HEAD /patrol/v1/verify`) and RFC 7662 introspection for registered
+//! resource servers (`POST /patrol/v1/introspect`, in [`introspect`]).
+//! Handlers translate; the decisions are `App::verify_pat`'s.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use patrol_core::credential::{self, CredentialError};
+use patrol_core::scope;
+
+use super::client_ip::client_ip;
+use super::error::REALM;
+use super::AppState;
+use crate::app::{App, VerifiedPat, VerifyFailure, VerifyRequest};
+
+pub mod introspect;
+
+/// What the verify handlers need: one `Arc` to clone per request, not the
+/// whole [`AppState`] (this path answers on every request of other services).
+pub struct VerifyEdge {
+    pub app: App,
+    pub trusted_proxies: Arc<Vec<IpAddr>>,
+}
+
+/// `/patrol/v1/verify` (GET, HEAD) and `/patrol/v1/introspect` (POST).
+pub fn router(state: &AppState) -> Router {
+    let edge = Arc::new(VerifyEdge {
+        app: state.app.clone(),
+        trusted_proxies: state.trusted_proxies.clone(),
+    });
+    Router::new()
+        .route("/patrol/v1/verify", get(forward_auth))
+        .route("/patrol/v1/introspect", post(introspect::introspect))
+        .with_state(edge)
+}
+
+pub const X_PATROL_USER: HeaderName = HeaderName::from_static("x-patrol-user");
+pub const X_PATROL_USER_ID: HeaderName = HeaderName::from_static("x-patrol-user-id");
+pub const X_PATROL_USER_EMAIL: HeaderName = HeaderName::from_static("x-patrol-user-email");
+pub const X_PATROL_AUTHORIZATION_ID: HeaderName =
+    HeaderName::from_static("x-patrol-authorization-id");
+pub const X_PATROL_SCOPES: HeaderName = HeaderName::from_static("x-patrol-scopes");
+/// Required scopes, as a forwarded header (alternative to `?scope=`).
+pub const X_PATROL_SCOPE: HeaderName = HeaderName::from_static("x-patrol-scope");
+/// Required organization, as a forwarded header (alternative to `?org=`).
+pub const X_PATROL_ORG: HeaderName = HeaderName::from_static("x-patrol-org");
+
+/// Most scopes / organizations one request may require.
+const MAX_REQUIREMENTS: usize = 32;
+
+/// The requirements of a forward-auth request: scopes and organizations from
+/// the query (`scope`, `org`; may repeat; scopes space- or comma-separated)
+/// and from `X-Patrol-Scope` / `X-Patrol-Org`. All of them must hold, so a
+/// client that adds its own headers can only make the check stricter.
+fn requirements(parts: &Parts) -> Result<(Vec<String>, Vec<String>), &'static str> {
+    let mut scopes: Vec<String> = Vec::new();
+    let mut orgs: Vec<String> = Vec::new();
+    let mut add_scopes = |text: &str| -> Result<(), &'static str> {
+        for name in text.split([' ', ',', '\t']).filter(|s| !s.is_empty()) {
+            let info = scope::lookup(name).ok_or("unknown scope")?;
+            if !scopes.iter().any(|s| s == info.name) {
+                scopes.push(info.name.to_owned());
+            }
+        }
+        Ok(())
+    };
+    let mut org_values: Vec<String> = Vec::new();
+    if let Some(q) = parts.uri.query() {
+        for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+            if k.eq_ignore_ascii_case("scope") {
+                add_scopes(&v)?;
+            } else if k.eq_ignore_ascii_case("org") {
+                org_values.push(v.into_owned());
+            }
+        }
+    }
+    for v in parts.headers.get_all(&X_PATROL_SCOPE) {
+        add_scopes(v.to_str().map_err(|_| "unreadable X-Patrol-Scope")?)?;
+    }
+    for v in parts.headers.get_all(&X_PATROL_ORG) {
+        org_values.push(
+            v.to_str()
+                .map_err(|_| "unreadable X-Patrol-Org")?
+                .to_owned(),
+        );
+    }
+    for o in org_values {
+        let o = o.trim();
+        if !o.is_empty() && !orgs.iter().any(|x| x.eq_ignore_ascii_case(o)) {
+            orgs.push(o.to_owned());
+        }
+    }
+    if scopes.len() > MAX_REQUIREMENTS || orgs.len() > MAX_REQUIREMENTS {
+        return Err("too many requirements");
+    }
+    Ok((scopes, orgs))
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// No answer of the verify path may be stored by a cache.
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response {
+    no_store(
+        (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
+            body,
+        )
+            .into_response(),
+    )
+}
+
+/// The one answer for every invalid or missing credential, so git and
+/// browsers prompt for a user name and password.
+fn unauthorized() -> Response {
+    let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized");
+    let challenge = format!("Basic realm=\"{REALM}\"");
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+pub(crate) fn too_many(retry_after_secs: u64, body: Response) -> Response {
+    let mut r = no_store(body);
+    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Display names may be any Unicode: sent as UTF-8 bytes (RFC 9110 obs-text);
+/// a value that cannot be a header is left out.
+fn put(r: &mut Response, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+        r.headers_mut().insert(name, v);
+    }
+}
+
+fn identity(v: &VerifiedPat) -> Response {
+    let mut r = no_store(StatusCode::OK.into_response());
+    let owner = v.owner();
+    let (owner_id, authorization_id) = v.ids_text();
+    put(&mut r, X_PATROL_USER, &owner.display_name);
+    put(&mut r, X_PATROL_USER_ID, owner_id);
+    if let Some(email) = &owner.email {
+        put(&mut r, X_PATROL_USER_EMAIL, email);
+    }
+    put(&mut r, X_PATROL_AUTHORIZATION_ID, authorization_id);
+    put(&mut r, X_PATROL_SCOPES, v.scope());
+    r
+}
+
+/// Forward-auth for nginx `auth_request`, Traefik `ForwardAuth` and Caddy
+/// `forward_auth`: checks the original request's `Authorization` (Basic with
+/// any user name, or Bearer) against the required scopes and organization.
+#[utoipa::path(
+    get,
+    path = "/patrol/v1/verify",
+    tag = "verify",
+    params(
+        ("scope" = Option<String>, Query, description = "Required scope(s), space- or comma-separated; may repeat. Also `X-Patrol-Scope`."),
+        ("org" = Option<String>, Query, description = "Required organization. Also `X-Patrol-Org`."),
+    ),
+    responses(
+        (status = 200, description = "Valid: identity in X-Patrol-User, X-Patrol-User-Id, X-Patrol-User-Email, X-Patrol-Authorization-Id, X-Patrol-Scopes"),
+        (status = 400, description = "An unknown scope was required (a proxy configuration error)"),
+        (status = 401, description = "Missing or invalid PAT; `WWW-Authenticate: Basic realm=\"patrol\"`"),
+        (status = 403, description = "A valid PAT without the required scope or organization"),
+        (status = 429, description = "Too many failures from this address or with this token; see Retry-After"),
+        (status = 503, description = "The store cannot be reached (fail closed)"),
+    ),
+    security(("basic" = []), ("pat_bearer" = []))
+)]
+pub async fn forward_auth(State(state): State<Arc<VerifyEdge>>, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let (required_scopes, orgs) = match requirements(&parts) {
+        Ok(r) => r,
+        Err(why) => {
+            tracing::warn!(why, "forward-auth request with bad requirements");
+            return text(StatusCode::BAD_REQUEST, "Bad Request");
+        }
+    };
+    let auth = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    let presented = match credential::parse_authorization(auth) {
+        Ok(secret) => Some(secret),
+        // No credentials yet: challenge, without counting a failure.
+        Err(CredentialError::Missing) => return unauthorized(),
+        Err(_) => None,
+    };
+    let request = VerifyRequest {
+        required_scopes,
+        orgs,
+        source_ip: client_ip(&parts, &state.trusted_proxies),
+        user_agent: header_text(&parts.headers, header::USER_AGENT),
+        client_id: None,
+        request_id: header_text(&parts.headers, HeaderName::from_static("x-request-id")),
+    };
+    let token = presented.as_ref().map(|s| s.expose()).unwrap_or("");
+    match state.app.verify_pat(token, &request).await {
+        Ok(v) => identity(&v),
+        Err(VerifyFailure::Invalid(_)) => unauthorized(),
+        Err(VerifyFailure::Forbidden(_)) => text(StatusCode::FORBIDDEN, "Forbidden"),
+        Err(VerifyFailure::Limited { retry_after_secs }) => too_many(
+            retry_after_secs,
+            text(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
+        ),
+        Err(VerifyFailure::Unavailable) => {
+            text(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request as HttpRequest;
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut b = HttpRequest::builder().uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn requirements_from_query_and_headers() {
+        let p = parts(
+            "/patrol/v1/verify?scope=vso.code%20VSO.packaging,vso.code&scope=vso.build&org=Fabrikam",
+            &[("x-patrol-scope", "vso.work"), ("x-patrol-org", "fabrikam")],
+        );
+        let (s, o) = requirements(&p).unwrap();
+        assert_eq!(s, ["vso.code", "vso.packaging", "vso.build", "vso.work"]);
+        assert_eq!(o, ["Fabrikam"]);
+        let p = parts("/patrol/v1/verify?org=a&org=b", &[]);
+        assert_eq!(requirements(&p).unwrap().1, ["a", "b"]);
+        assert!(requirements(&parts("/patrol/v1/verify?scope=vso.bogus", &[])).is_err());
+        assert_eq!(
+            requirements(&parts("/patrol/v1/verify", &[])).unwrap(),
+            (vec![], vec![])
+        );
+    }
+
+    #[test]
+    fn answers() {
+        let r = unauthorized();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            r.headers()[header::WWW_AUTHENTICATE],
+            "Basic realm=\"patrol\""
+        );
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        let r = too_many(7, text(StatusCode::OK, "x"));
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "7");
+    }
+}

@@ -1,0 +1,253 @@
+//! RFC 7662 token introspection for registered resource servers, which
+//! authenticate with HTTP Basic (`client_secret_basic`). Anything not valid —
+//! unknown, revoked, expired, inactive, malformed, not allowed in the asked
+//! organization — is only `{"active": false}`.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use patrol_core::credential;
+
+use super::super::client_ip::client_ip;
+use super::super::error::REALM;
+use super::{header_text, too_many, VerifyEdge};
+use crate::app::verify::ClientAuthFailure;
+use crate::app::{VerifiedPat, VerifyFailure, VerifyRequest};
+
+/// Largest introspection request body read.
+const MAX_BODY: usize = 16 * 1024;
+
+/// An active PAT, as RFC 7662 describes it (plus Patrol's fields).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Introspection {
+    pub active: bool,
+    /// The owner's user id.
+    pub sub: Uuid,
+    /// The owner's email, else display name.
+    pub username: String,
+    /// The owner's display name.
+    pub name: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// Names of the organizations the PAT may be used in.
+    pub organizations: Vec<String>,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    /// The resource server that asked.
+    pub client_id: String,
+    /// Always `pat`.
+    pub token_type: &'static str,
+    pub authorization_id: Uuid,
+}
+
+impl Introspection {
+    fn new(v: &VerifiedPat, client_id: String) -> Self {
+        let owner = v.owner();
+        let pat = v.pat();
+        Self {
+            active: true,
+            sub: owner.id,
+            username: owner
+                .email
+                .clone()
+                .unwrap_or_else(|| owner.display_name.clone()),
+            name: owner.display_name.clone(),
+            scope: v.scope().to_owned(),
+            organizations: v.organizations().iter().map(|o| o.name.clone()).collect(),
+            exp: pat.valid_to.timestamp(),
+            iat: pat.created_at.timestamp(),
+            nbf: pat.valid_from.timestamp(),
+            client_id,
+            token_type: "pat",
+            authorization_id: pat.authorization_id,
+        }
+    }
+}
+
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut r = (status, Json(body)).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn invalid_client() -> Response {
+    let mut r = answer(StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"}));
+    if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{REALM}\"")) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+fn invalid_request(description: &'static str) -> Response {
+    answer(
+        StatusCode::BAD_REQUEST,
+        json!({"error": "invalid_request", "error_description": description}),
+    )
+}
+
+fn inactive() -> Response {
+    answer(StatusCode::OK, json!({"active": false}))
+}
+
+/// `application/x-www-form-urlencoded` decoding of one Basic component
+/// (RFC 6749 §2.3.1); text that does not decode is taken as sent.
+fn form_decode(s: &str) -> String {
+    if !s.contains(['%', '+']) {
+        return s.to_owned();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = b
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => return s.to_owned(),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+}
+
+/// RFC 7662 introspection: `token` (required), `token_type_hint` (ignored),
+/// `org` (Patrol: inactive unless the PAT may be used there).
+#[utoipa::path(
+    post,
+    path = "/patrol/v1/introspect",
+    tag = "verify",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "token=…[&token_type_hint=…][&org=…]"),
+    responses(
+        (status = 200, description = "The PAT's facts, or only {\"active\": false}", body = Introspection),
+        (status = 400, description = "{\"error\":\"invalid_request\"}: no token, or not a form"),
+        (status = 401, description = "{\"error\":\"invalid_client\"}: the resource server is not authenticated"),
+        (status = 429, description = "Too many failed client authentications from this address"),
+    ),
+    security(("basic" = []))
+)]
+pub async fn introspect(State(state): State<std::sync::Arc<VerifyEdge>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let source_ip = client_ip(&parts, &state.trusted_proxies);
+    let auth = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    let client_id = match credential::parse_basic(auth) {
+        Err(_) => return invalid_client(),
+        Ok(c) => {
+            let id = form_decode(&c.username);
+            let secret = form_decode(c.password.expose());
+            match state
+                .app
+                .authenticate_resource_server(&id, &secret, source_ip)
+            {
+                Ok(id) => id,
+                Err(ClientAuthFailure::Invalid) => return invalid_client(),
+                Err(ClientAuthFailure::Limited { retry_after_secs }) => {
+                    return too_many(
+                        retry_after_secs,
+                        answer(StatusCode::OK, json!({"error": "too_many_requests"})),
+                    )
+                }
+            }
+        }
+    };
+    let form_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if !form_type {
+        return invalid_request("the body must be application/x-www-form-urlencoded");
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return invalid_request("the body is too large");
+    };
+    let mut token = None;
+    let mut orgs = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(&bytes) {
+        match k.as_ref() {
+            "token" if token.is_none() => {
+                token = Some(patrol_core::secret::PatSecret::new(v.into_owned()))
+            }
+            "org" if !v.trim().is_empty() => orgs.push(v.trim().to_owned()),
+            _ => {}
+        }
+    }
+    let Some(token) = token else {
+        return invalid_request("the token parameter is required");
+    };
+    let request = VerifyRequest {
+        required_scopes: Vec::new(),
+        orgs,
+        // The end client's address is not known here; failures are limited per token.
+        source_ip: None,
+        user_agent: None,
+        client_id: Some(client_id.clone()),
+        request_id: header_text(
+            &parts.headers,
+            header::HeaderName::from_static("x-request-id"),
+        ),
+    };
+    match state.app.verify_pat(token.expose(), &request).await {
+        Ok(v) => {
+            let body = serde_json::to_value(Introspection::new(&v, client_id))
+                .unwrap_or_else(|_| json!({"active": false}));
+            answer(StatusCode::OK, body)
+        }
+        Err(VerifyFailure::Unavailable) => answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "temporarily_unavailable"}),
+        ),
+        Err(_) => inactive(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_components_are_form_decoded() {
+        assert_eq!(form_decode("plain-id"), "plain-id");
+        assert_eq!(form_decode("a%3Ab+c"), "a:b c");
+        assert_eq!(form_decode("100%"), "100%");
+        assert_eq!(form_decode("%zz"), "%zz");
+        assert_eq!(form_decode("%ff"), "%ff");
+    }
+
+    #[test]
+    fn refusals_are_not_cacheable() {
+        let r = invalid_client();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            r.headers()[header::WWW_AUTHENTICATE],
+            "Basic realm=\"patrol\""
+        );
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(inactive().headers()[header::CACHE_CONTROL], "no-store");
+    }
+}

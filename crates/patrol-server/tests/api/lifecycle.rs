@@ -1,0 +1,155 @@
+//! Changes made through the PAT API are seen by the very next verify; expiry
+//! and inactivity are enforced at use time.
+
+use crate::support::{days, TestApp};
+
+#[tokio::test]
+async fn revocation_is_seen_by_the_very_next_verify() {
+    let app = TestApp::spawn().await;
+    let (pat, id) = app.create_pat("vso.code", false).await;
+    assert_eq!(app.verify_status(&pat, "").await, 200);
+    let hits = app.stats().cache_hits;
+    assert_eq!(app.verify_status(&pat, "").await, 200);
+    assert_eq!(
+        app.stats().cache_hits,
+        hits + 1,
+        "the second verify is served from the cache"
+    );
+    app.revoke(id).await;
+    assert_eq!(app.verify_status(&pat, "").await, 401);
+    // And stays refused, without hammering the store.
+    let lookups = app.stats().store_lookups;
+    for _ in 0..5 {
+        assert_eq!(app.verify_status(&pat, "").await, 401);
+    }
+    assert!(app.stats().store_lookups <= lookups + 1);
+    assert_eq!(
+        app.verify_audit(id)
+            .await
+            .iter()
+            .filter(|d| *d == "revoked")
+            .count(),
+        6
+    );
+}
+
+#[tokio::test]
+async fn narrowed_scope_is_seen_at_once() {
+    let app = TestApp::spawn().await;
+    let (pat, id) = app.create_pat("vso.code_write", false).await;
+    assert_eq!(app.verify_status(&pat, "?scope=vso.code_write").await, 200);
+    app.update_scope(id, "vso.code").await;
+    assert_eq!(app.verify_status(&pat, "?scope=vso.code_write").await, 403);
+    assert_eq!(app.verify_status(&pat, "?scope=vso.code").await, 200);
+    let r = app
+        .verify(Some(&crate::support::basic("git", &pat)), "", None)
+        .await;
+    assert_eq!(r.headers()["x-patrol-scopes"], "vso.code");
+}
+
+#[tokio::test]
+async fn regenerate_replaces_the_secret_at_once() {
+    let app = TestApp::spawn().await;
+    let (old, id) = app.create_pat("vso.code", false).await;
+    assert_eq!(app.verify_status(&old, "").await, 200);
+    let new = app.regenerate(id).await;
+    assert_ne!(old, new);
+    assert_eq!(app.verify_status(&old, "").await, 401);
+    assert_eq!(app.verify_status(&new, "").await, 200);
+    let r = app.verify(Some(&format!("Bearer {new}")), "", None).await;
+    assert_eq!(
+        r.headers()["x-patrol-authorization-id"],
+        id.to_string().as_str()
+    );
+}
+
+#[tokio::test]
+async fn expired_pat_is_refused() {
+    let app = TestApp::spawn().await;
+    let (_, like) = app.create_pat("vso.code", false).await;
+    let now = chrono::Utc::now();
+    let (expired, id) = app.insert_pat(like, now - days(30), now - days(1)).await;
+    assert_eq!(app.verify_status(&expired, "").await, 401);
+    assert_eq!(app.verify_audit(id).await, ["expired"]);
+    let (fresh, _) = app.insert_pat(like, now - days(1), now + days(1)).await;
+    assert_eq!(app.verify_status(&fresh, "").await, 200);
+}
+
+#[tokio::test]
+async fn never_used_pat_goes_inactive_after_90_days() {
+    let app = TestApp::spawn().await;
+    let (_, like) = app.create_pat("vso.code", false).await;
+    let now = chrono::Utc::now();
+    let (stale, id) = app.insert_pat(like, now - days(91), now + days(100)).await;
+    assert_eq!(app.verify_status(&stale, "").await, 401);
+    assert_eq!(app.verify_audit(id).await, ["inactive"]);
+    // Inside the window it works, and using it keeps it working.
+    let (young, yid) = app.insert_pat(like, now - days(89), now + days(100)).await;
+    assert_eq!(app.verify_status(&young, "").await, 200);
+    app.state.app.flush_usage().await;
+    let stored = app.state.app.store.get_pat(yid).await.unwrap().unwrap();
+    assert!(stored.last_used.is_some());
+    assert_eq!(
+        stored.status(now + days(5), Some(days(90))),
+        patrol_core::pat::PatStatus::Active
+    );
+}
+
+#[tokio::test]
+async fn inactivity_rule_can_be_turned_off() {
+    let app = TestApp::spawn_with("", "[tokens]\ninactive_after_days = 0").await;
+    let (_, like) = app.create_pat("vso.code", false).await;
+    let now = chrono::Utc::now();
+    let (old, _) = app.insert_pat(like, now - days(200), now + days(100)).await;
+    assert_eq!(app.verify_status(&old, "").await, 200);
+}
+
+#[tokio::test]
+async fn disabled_owner_is_refused() {
+    let app = TestApp::spawn().await;
+    let (pat, id) = app.create_pat("vso.code", false).await;
+    assert_eq!(app.verify_status(&pat, "").await, 200);
+    let store = &app.state.app.store;
+    let owner = store.get_pat(id).await.unwrap().unwrap().owner;
+    store.set_user_disabled(owner, true).await.unwrap();
+    app.state.app.forget_verified_owner(owner);
+    assert_eq!(app.verify_status(&pat, "").await, 401);
+    assert_eq!(app.verify_audit(id).await, ["owner disabled"]);
+}
+
+/// A change made behind this process's back (another replica) is seen
+/// within the cache TTL, and not before: the stated revocation bound.
+#[tokio::test]
+async fn other_replicas_changes_are_seen_within_the_cache_ttl() {
+    let app = TestApp::spawn_with("cache_ttl_secs = 1", "").await;
+    let (pat, id) = app.create_pat("vso.code", false).await;
+    assert_eq!(app.verify_status(&pat, "").await, 200);
+    let audit = patrol_core::user::AuditEvent {
+        id: uuid::Uuid::new_v4(),
+        at: chrono::Utc::now(),
+        action: "pat.revoke".into(),
+        actor_user: None,
+        actor: "replica-b".into(),
+        client_id: None,
+        target_pat: Some(id),
+        target_user: None,
+        source_ip: None,
+        request_id: None,
+        outcome: patrol_core::user::Outcome::Success,
+        detail: None,
+    };
+    let store = &app.state.app.store;
+    assert!(store
+        .revoke_pat(id, chrono::Utc::now(), &audit)
+        .await
+        .unwrap());
+    let started = std::time::Instant::now();
+    while app.verify_status(&pat, "").await == 200 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(1500),
+            "stale beyond the TTL"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.verify_status(&pat, "").await, 401);
+}

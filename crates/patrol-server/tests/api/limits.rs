@@ -1,0 +1,134 @@
+//! Failed-auth limits: per source address and per token, 429 + Retry-After,
+//! other addresses unaffected, success resets, recovery after the window.
+
+use std::time::Duration;
+
+use crate::support::{basic, unknown_token, TestApp};
+
+#[tokio::test]
+async fn eleventh_failure_from_an_address_is_limited() {
+    let app = TestApp::spawn().await;
+    let (pat, _) = app.create_pat("vso.code", false).await;
+    let attacker = Some("203.0.113.7");
+    for i in 0..10 {
+        let bad = if i % 2 == 0 {
+            unknown_token()
+        } else {
+            format!("garbage{i}")
+        };
+        let r = app.verify(Some(&basic("git", &bad)), "", attacker).await;
+        assert_eq!(r.status(), 401, "failure {}", i + 1);
+    }
+    let r = app
+        .verify(Some(&basic("git", &unknown_token())), "", attacker)
+        .await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    // Even a valid PAT is refused from there until the window ends…
+    assert_eq!(
+        app.verify(Some(&basic("git", &pat)), "", attacker)
+            .await
+            .status(),
+        429
+    );
+    // …while other addresses are unaffected.
+    assert_eq!(
+        app.verify(Some(&basic("git", &pat)), "", Some("203.0.113.8"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.verify(Some(&basic("git", &pat)), "", Some("2001:db8::1"))
+            .await
+            .status(),
+        200
+    );
+    // A forwarded address from an untrusted peer would be ignored; the
+    // trusted peer itself (127.0.0.1) is a different client.
+    assert_eq!(
+        app.verify(Some(&basic("git", &pat)), "", None)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn success_resets_and_limits_recover() {
+    let app = TestApp::spawn_with("failure_window_secs = 2", "").await;
+    let (pat, _) = app.create_pat("vso.code", false).await;
+    let from = Some("198.51.100.9");
+    for _ in 0..9 {
+        assert_eq!(
+            app.verify(Some(&basic("git", "nope")), "", from)
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_eq!(
+        app.verify(Some(&basic("git", &pat)), "", from)
+            .await
+            .status(),
+        200
+    );
+    for _ in 0..10 {
+        assert_eq!(
+            app.verify(Some(&basic("git", "nope")), "", from)
+                .await
+                .status(),
+            401
+        );
+    }
+    let r = app.verify(Some(&basic("git", &pat)), "", from).await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry <= 2);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        app.verify(Some(&basic("git", &pat)), "", from)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_token_failing_from_many_addresses_is_limited() {
+    let app = TestApp::spawn_with("max_failures_per_token = 3", "").await;
+    let (pat, id) = app.create_pat("vso.code", false).await;
+    app.revoke(id).await;
+    for i in 0..3 {
+        let ip = format!("192.0.2.{}", 10 + i);
+        assert_eq!(
+            app.verify(Some(&basic("git", &pat)), "", Some(&ip))
+                .await
+                .status(),
+            401
+        );
+    }
+    let r = app
+        .verify(Some(&basic("git", &pat)), "", Some("192.0.2.99"))
+        .await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    // Other tokens from that address are fine.
+    let (other, _) = app.create_pat("vso.code", false).await;
+    assert_eq!(
+        app.verify(Some(&basic("git", &other)), "", Some("192.0.2.99"))
+            .await
+            .status(),
+        200
+    );
+}

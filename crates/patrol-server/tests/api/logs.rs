@@ -1,0 +1,81 @@
+//! No PAT, JWT or Authorization value reaches the logs, even at TRACE
+//! (security checklist item 27), across the whole verify path.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use base64::Engine;
+
+use crate::support::{basic, flipped, TestApp, RS_ID, RS_SECRET};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every log line of this test binary from the first call on, at TRACE.
+fn captured() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let c = Captured::default();
+        let w = c.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("trace")
+            .with_ansi(false)
+            .with_writer(move || w.clone())
+            .try_init();
+        c
+    })
+}
+
+#[tokio::test]
+async fn no_secrets_in_trace_logs() {
+    let logs = captured();
+    let app = TestApp::spawn().await;
+    let (pat, id) = app.create_pat("vso.code", false).await;
+    let mut secrets = vec![pat.clone(), app.jwt().to_owned(), RS_SECRET.to_owned()];
+    for auth in [
+        basic("git", &pat),
+        format!("Bearer {pat}"),
+        basic("git", &flipped(&pat)),
+    ] {
+        app.verify(
+            Some(&auth),
+            "?scope=vso.code&org=fabrikam",
+            Some("192.0.2.50"),
+        )
+        .await;
+        app.verify(Some(&auth), "?scope=vso.build", Some("192.0.2.50"))
+            .await;
+        secrets.push(auth.trim_start_matches("Basic ").to_owned());
+    }
+    app.introspect(Some((RS_ID, RS_SECRET)), &[("token", &pat)])
+        .await;
+    app.introspect(Some((RS_ID, "wrong-wrong-wrong-wrong")), &[("token", &pat)])
+        .await;
+    let new = app.regenerate(id).await;
+    app.verify(Some(&basic("git", &pat)), "", None).await;
+    app.verify(Some(&basic("git", &new)), "", None).await;
+    app.revoke(id).await;
+    app.verify(Some(&basic("git", &new)), "", None).await;
+    app.state.app.flush_usage().await;
+    secrets.push(new);
+    secrets.push(base64::engine::general_purpose::STANDARD.encode(format!("{RS_ID}:{RS_SECRET}")));
+
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(text.contains("/patrol/v1/verify"), "the capture works");
+    for s in &secrets {
+        assert!(!text.contains(s.as_str()), "a secret reached the logs");
+    }
+    if std::env::var_os("TEST_LOG").is_some() {
+        eprintln!("{text}");
+    }
+}

@@ -1,0 +1,12 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! patrol-server's one integration-test binary: the verify path end to end
+//! through the real HTTP surface, with PATs made through the ADO PAT API.
+
+mod bench;
+mod forward_auth;
+mod introspection;
+mod lifecycle;
+mod limits;
+mod logs;
+mod support;
+mod usage;
