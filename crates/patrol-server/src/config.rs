@@ -155,7 +155,7 @@ impl Default for TokensSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSection {
     /// Trusted OIDC issuers for the management API.
@@ -164,6 +164,14 @@ pub struct AuthSection {
     /// Accept Entra's legacy `user_impersonation` scope in place of `vso.pats*`.
     #[serde(default)]
     pub accept_user_impersonation: bool,
+    /// Failed management-API authentications (bad JWT, PAT presented) allowed
+    /// per source address per minute before answering 429.
+    #[serde(default = "auth_failures")]
+    pub max_failures_per_ip: u32,
+}
+
+fn auth_failures() -> u32 {
+    30
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -362,6 +370,16 @@ impl VerifySection {
             out.push((rs.client_id.clone(), secrecy::SecretString::from(secret)));
         }
         Ok(out)
+    }
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            issuers: Vec::new(),
+            accept_user_impersonation: false,
+            max_failures_per_ip: auth_failures(),
+        }
     }
 }
 

@@ -184,6 +184,11 @@ impl Application {
             accept_user_impersonation: config.auth.accept_user_impersonation,
             trusted_proxies: Arc::new(config.server.trusted_proxies.clone()),
             public_url: config.server.public_url.clone(),
+            auth_failures: Arc::new(app::verify::FailureLimiter::new(
+                config.auth.max_failures_per_ip,
+                Duration::seconds(60),
+                100_000,
+            )),
             issuer_aliases: Arc::new(
                 dev_issuer_url
                     .iter()

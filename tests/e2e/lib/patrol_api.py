@@ -91,7 +91,10 @@ def serve_config(port: int, data_dir: Path, issuers: list[dict[str, Any]], *, or
     ]
     for k, v in (tokens or {}).items():
         lines.append(f"{k} = {_toml_value(v)}")
-    lines += ["", "[auth]", f"accept_user_impersonation = {_toml_value(accept_user_impersonation)}"]
+    lines += ["", "[auth]", f"accept_user_impersonation = {_toml_value(accept_user_impersonation)}",
+              # Every negative case here comes from 127.0.0.1; the failure limit itself
+              # (429 + Retry-After) is tested in crates/patrol-server/tests/api/limits.rs.
+              "max_failures_per_ip = 100000"]
     for entry in issuers:
         lines += ["", "[[auth.issuers]]"] + [f"{k} = {_toml_value(v)}" for k, v in entry.items()]
     lines += ["", "[organizations]", f"names = {_toml_value(list(orgs))}", "auto_join = true", ""]

@@ -33,10 +33,10 @@ mod usage;
 
 pub use cache::CachedPat;
 pub use clients::ResourceServers;
+pub use limiter::{ip_key, FailureLimiter};
 pub use usage::{spawn as spawn_usage_writer, UsageFlusher, UsageSender};
 
 use cache::VerifyCache;
-use limiter::{ip_key, FailureLimiter};
 use measures::LazyMeasures;
 
 /// The verify path's settings, resolved from `[verify]` once.

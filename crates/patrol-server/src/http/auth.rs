@@ -13,6 +13,7 @@ use patrol_core::user::UserClaims;
 use super::client_ip::client_ip;
 use super::error::ApiError;
 use super::AppState;
+use crate::app::verify::ip_key;
 use crate::app::{Caller, Rejection};
 
 /// The authenticated owner of the request.
@@ -77,7 +78,28 @@ impl FromRequestParts<AppState> for Owner {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let source_ip = client_ip(parts, &state.trusted_proxies).map(|i| i.to_string());
+        let ip = client_ip(parts, &state.trusted_proxies);
+        let now = state.app.now();
+        if let Some(ip) = ip {
+            if let Err(secs) = state.auth_failures.check(&ip_key(ip), now) {
+                return Err(ApiError::TooManyRequests(secs));
+            }
+        }
+        let result = authenticate(parts, state, ip.map(|i| i.to_string())).await;
+        if let (Err(ApiError::InvalidToken | ApiError::PatNotAccepted), Some(ip)) = (&result, ip) {
+            state.auth_failures.record_failure(ip_key(ip), now);
+        }
+        result
+    }
+}
+
+/// Validate the bearer token and sign its user in.
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+    source_ip: Option<String>,
+) -> Result<Owner, ApiError> {
+    {
         let request_id = parts
             .headers
             .get("x-request-id")

@@ -58,6 +58,8 @@ pub enum ApiError {
         type_key: &'static str,
         message: String,
     },
+    /// Too many failed attempts from this address; retry after this many seconds.
+    TooManyRequests(u64),
     /// The body exceeds `server.max_body_bytes`.
     PayloadTooLarge,
     /// The route exists but not for this method.
@@ -174,6 +176,17 @@ impl IntoResponse for ApiError {
             }
             ApiError::Forbidden { type_key, message } => {
                 wrapped(StatusCode::FORBIDDEN, type_key, message)
+            }
+            ApiError::TooManyRequests(secs) => {
+                let mut r = wrapped(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RequestLimitExceededException",
+                    "Too many failed authentication attempts; try again later.".into(),
+                );
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                r
             }
             ApiError::PayloadTooLarge => wrapped(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -43,6 +43,8 @@ pub struct AppState {
     /// Issuer URL → the stable name users are keyed under. `patrol dev`'s
     /// issuer URL changes with its port; its users must not.
     pub issuer_aliases: Arc<std::collections::HashMap<String, String>>,
+    /// Failed management-API authentications per source address.
+    pub auth_failures: Arc<crate::app::verify::FailureLimiter<IpAddr>>,
 }
 
 impl AppState {

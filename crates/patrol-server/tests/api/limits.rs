@@ -132,3 +132,43 @@ async fn a_token_failing_from_many_addresses_is_limited() {
         200
     );
 }
+
+/// The management API limits failed authentications per address too
+/// (security.md §1: "Too many failures → 429 + Retry-After").
+#[tokio::test]
+async fn management_api_limits_failed_authentication_per_address() {
+    let app = TestApp::spawn().await;
+    let url = format!(
+        "{}/fabrikam/_apis/tokens/pats?api-version=7.1-preview.1",
+        app.base
+    );
+    let (pat, _) = app.create_pat("vso.code", false).await;
+    let send = |auth: String, from: &'static str| {
+        app.client
+            .get(&url)
+            .header("authorization", auth)
+            .header("x-forwarded-for", from)
+            .send()
+    };
+    for i in 0..30 {
+        let auth = if i % 2 == 0 {
+            "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln".to_owned()
+        } else {
+            basic("", &pat)
+        };
+        let r = send(auth, "198.51.100.9").await.unwrap();
+        assert_eq!(r.status(), 401, "failure {}", i + 1);
+    }
+    let r = send(format!("Bearer {}", app.jwt()), "198.51.100.9")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["typeKey"], "RequestLimitExceededException");
+    // Another address is unaffected.
+    let r = send(format!("Bearer {}", app.jwt()), "198.51.100.10")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
