@@ -125,6 +125,10 @@ impl<K: Hash + Eq + Clone> FailureLimiter<K> {
     pub fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[cfg(test)]
