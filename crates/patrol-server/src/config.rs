@@ -129,6 +129,9 @@ pub struct TokensSection {
     /// A PAT never used within this many days of creation stops working (0 = never).
     #[serde(default = "inactive_days")]
     pub inactive_after_days: i64,
+    /// Most active (unrevoked, unexpired) PATs one user may hold.
+    #[serde(default = "max_active")]
+    pub max_active_per_user: u64,
 }
 
 fn default_signature() -> String {
@@ -139,6 +142,9 @@ fn default_lifetime() -> i64 {
 }
 fn max_lifetime() -> i64 {
     365
+}
+fn max_active() -> u64 {
+    500
 }
 fn inactive_days() -> i64 {
     90
@@ -151,6 +157,7 @@ impl Default for TokensSection {
             default_lifetime_days: default_lifetime(),
             max_lifetime_days: max_lifetime(),
             inactive_after_days: inactive_days(),
+            max_active_per_user: max_active(),
         }
     }
 }

@@ -147,6 +147,7 @@ impl Application {
             inactive_after: (config.tokens.inactive_after_days > 0)
                 .then(|| Duration::days(config.tokens.inactive_after_days)),
             auto_join: config.organizations.auto_join,
+            max_active_per_user: config.tokens.max_active_per_user,
         };
         let vcfg = &config.verify;
         let settings = VerifySettings {

@@ -138,6 +138,8 @@ pub trait Store: Send + Sync + 'static {
     }
     async fn record_usage(&self, batch: &[UsageRecord]) -> StoreResult<()>;
     async fn count_by_status(&self, now: DateTime<Utc>) -> StoreResult<StatusCounts>;
+    /// The owner's PATs that are neither revoked nor expired at `now`.
+    async fn count_active_for_owner(&self, owner: Uuid, now: DateTime<Utc>) -> StoreResult<u64>;
 
     // --- audit ---
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;

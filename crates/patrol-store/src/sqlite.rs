@@ -525,6 +525,19 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
+    async fn count_active_for_owner(&self, owner: Uuid, now: DateTime<Utc>) -> StoreResult<u64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM pats WHERE owner_id = ? AND revoked_at_us IS NULL AND valid_to_us > ?",
+        )
+        .bind(owner.to_string())
+        .bind(us(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        let n: i64 = row.try_get(0).map_err(backend)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn count_by_status(&self, now: DateTime<Utc>) -> StoreResult<StatusCounts> {
         let row = sqlx::query(
             "SELECT \

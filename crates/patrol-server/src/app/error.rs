@@ -25,6 +25,9 @@ pub enum AppError {
     NotAMember(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The caller already holds the most active PATs allowed.
+    #[error("you already have {0} active personal access tokens; revoke some first")]
+    TooManyTokens(u64),
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
 }

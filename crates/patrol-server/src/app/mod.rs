@@ -29,6 +29,7 @@ pub struct Policy {
     pub lifetime: LifetimePolicy,
     pub inactive_after: Option<Duration>,
     pub auto_join: bool,
+    pub max_active_per_user: u64,
 }
 
 /// The application core: store, keys, clock and policy.

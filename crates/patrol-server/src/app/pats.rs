@@ -83,6 +83,15 @@ impl App {
         let name = DisplayName::parse(req.display_name.as_deref())?;
         let scopes = ScopeSet::parse_or_full(req.scope.as_deref())?;
         let valid_to = self.policy.lifetime.resolve_create(req.valid_to, now)?;
+        let max = self.policy.max_active_per_user;
+        if self
+            .store
+            .count_active_for_owner(caller.user.id, now)
+            .await?
+            >= max
+        {
+            return Err(AppError::TooManyTokens(max));
+        }
         let pat = Pat {
             authorization_id: Uuid::new_v4(),
             owner: caller.user.id,

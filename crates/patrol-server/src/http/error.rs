@@ -227,6 +227,10 @@ impl From<AppError> for ApiError {
                 message: "The personal access token was not found.".into(),
             },
             AppError::BadRequest(m) => ApiError::bad_request(m),
+            e @ AppError::TooManyTokens(_) => ApiError::BadRequest {
+                type_key: "SessionTokenCreateException",
+                message: e.to_string(),
+            },
             AppError::Rule(r) => ApiError::bad_request(r.to_string()),
             AppError::Scope(s) => ApiError::bad_request(s.to_string()),
             AppError::TokenRevoked => {

@@ -172,3 +172,30 @@ async fn management_api_limits_failed_authentication_per_address() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// security.md item 21: a user cannot hold unboundedly many active PATs.
+#[tokio::test]
+async fn active_pats_per_user_are_capped() {
+    let app = TestApp::spawn_with("", "[tokens]\nmax_active_per_user = 2\n").await;
+    let (_, first) = app.create_pat("vso.code", false).await;
+    app.create_pat("vso.code", false).await;
+    let url = format!(
+        "{}/fabrikam/_apis/tokens/pats?api-version=7.1-preview.1",
+        app.base
+    );
+    let third = app
+        .client
+        .post(&url)
+        .bearer_auth(app.jwt())
+        .json(&serde_json::json!({"displayName": "third", "scope": "vso.code"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.status(), 400);
+    let body: serde_json::Value = third.json().await.unwrap();
+    assert_eq!(body["typeKey"], "SessionTokenCreateException");
+    assert!(body["message"].as_str().unwrap().contains("2 active"));
+    // Revoking one makes room again.
+    app.revoke(first).await;
+    app.create_pat("vso.code", false).await;
+}
