@@ -159,6 +159,13 @@ impl SqliteStore {
     }
 }
 
+fn org_from_row(r: &SqliteRow) -> StoreResult<Organization> {
+    Ok(Organization {
+        id: uuid(r.try_get::<&str, _>("id").map_err(backend)?)?,
+        name: r.try_get("name").map_err(backend)?,
+    })
+}
+
 fn target_text(t: &OrgTarget) -> Option<String> {
     match t {
         OrgTarget::All => None,
@@ -277,10 +284,7 @@ impl Store for SqliteStore {
             .map_err(backend)?;
         match row {
             None => Ok(None),
-            Some(r) => Ok(Some(Organization {
-                id: uuid(r.try_get::<&str, _>("id").map_err(backend)?)?,
-                name: r.try_get("name").map_err(backend)?,
-            })),
+            Some(r) => org_from_row(&r).map(Some),
         }
     }
 
@@ -289,14 +293,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Organization {
-                    id: uuid(r.try_get::<&str, _>("id").map_err(backend)?)?,
-                    name: r.try_get("name").map_err(backend)?,
-                })
-            })
-            .collect()
+        rows.iter().map(org_from_row).collect()
     }
 
     async fn add_member(&self, user: Uuid, org: Uuid) -> StoreResult<()> {
@@ -330,14 +327,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Organization {
-                    id: uuid(r.try_get::<&str, _>("id").map_err(backend)?)?,
-                    name: r.try_get("name").map_err(backend)?,
-                })
-            })
-            .collect()
+        rows.iter().map(org_from_row).collect()
     }
 
     async fn create_pat(&self, pat: &Pat, hash: &KeyedHash, audit: &AuditEvent) -> StoreResult<()> {
