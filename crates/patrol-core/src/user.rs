@@ -81,6 +81,32 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
+impl AuditEvent {
+    /// A record with a fresh id; every optional field empty, to be filled
+    /// with struct-update syntax (`AuditEvent { target_pat: …, ..AuditEvent::new(…) }`).
+    pub fn new(
+        action: &str,
+        at: DateTime<Utc>,
+        actor: impl Into<String>,
+        outcome: Outcome,
+    ) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            at,
+            action: action.to_owned(),
+            actor_user: None,
+            actor: actor.into(),
+            client_id: None,
+            target_pat: None,
+            target_user: None,
+            source_ip: None,
+            request_id: None,
+            outcome,
+            detail: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

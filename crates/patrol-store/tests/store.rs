@@ -27,18 +27,9 @@ fn claims(iss: &str, sub: &str) -> UserClaims {
 
 fn audit(action: &str, pat: Option<Uuid>) -> AuditEvent {
     AuditEvent {
-        id: Uuid::new_v4(),
-        at: t0(),
-        action: action.into(),
-        actor_user: None,
-        actor: "test".into(),
-        client_id: None,
         target_pat: pat,
-        target_user: None,
         source_ip: Some("127.0.0.1".into()),
-        request_id: None,
-        outcome: Outcome::Success,
-        detail: None,
+        ..AuditEvent::new(action, t0(), "test", Outcome::Success)
     }
 }
 

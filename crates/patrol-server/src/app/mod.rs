@@ -61,19 +61,16 @@ impl Caller {
         outcome: Outcome,
         detail: Option<String>,
     ) -> AuditEvent {
+        let actor = format!("{}|{}", self.user.issuer, self.user.subject);
         AuditEvent {
-            id: Uuid::new_v4(),
-            at,
-            action: action.to_owned(),
             actor_user: Some(self.user.id),
-            actor: format!("{}|{}", self.user.issuer, self.user.subject),
             client_id: self.client_id.clone(),
             target_pat,
             target_user: Some(self.user.id),
             source_ip: self.source_ip.clone(),
             request_id: self.request_id.clone(),
-            outcome,
             detail,
+            ..AuditEvent::new(action, at, actor, outcome)
         }
     }
 }
@@ -109,18 +106,11 @@ impl App {
     /// Record a refused request (non-human caller, missing scope, …).
     pub async fn record_rejection(&self, r: &Rejection) {
         let ev = AuditEvent {
-            id: Uuid::new_v4(),
-            at: self.now(),
-            action: "auth.reject".into(),
-            actor_user: None,
-            actor: r.actor.clone(),
             client_id: r.client_id.clone(),
-            target_pat: None,
-            target_user: None,
             source_ip: r.source_ip.clone(),
             request_id: r.request_id.clone(),
-            outcome: Outcome::Failure,
             detail: Some(r.reason.clone()),
+            ..AuditEvent::new("auth.reject", self.now(), r.actor.clone(), Outcome::Failure)
         };
         if let Err(e) = self.store.append_audit(&ev).await {
             tracing::warn!(error = %e, "could not write audit record for a rejection");

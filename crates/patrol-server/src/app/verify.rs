@@ -420,18 +420,13 @@ impl App {
             None => "forward-auth".to_owned(),
         };
         self.verify.usage.audit(AuditEvent {
-            id: Uuid::new_v4(),
-            at: now,
-            action: "pat.verify".into(),
-            actor_user: None,
-            actor,
             client_id: req.client_id.clone(),
             target_pat: Some(cached.pat.authorization_id),
             target_user: Some(cached.owner.id),
             source_ip: req.source_ip.map(|i| i.to_string()),
             request_id: req.request_id.clone(),
-            outcome: Outcome::Failure,
             detail: Some(detail),
+            ..AuditEvent::new("pat.verify", now, actor, Outcome::Failure)
         });
     }
 

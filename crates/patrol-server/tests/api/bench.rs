@@ -48,18 +48,10 @@ async fn verify_latency() {
             last_used: None,
         };
         let audit = AuditEvent {
-            id: Uuid::new_v4(),
-            at: now,
-            action: "pat.create".into(),
             actor_user: Some(owner),
-            actor: "bench".into(),
-            client_id: None,
             target_pat: Some(pat.authorization_id),
             target_user: Some(owner),
-            source_ip: None,
-            request_id: None,
-            outcome: Outcome::Success,
-            detail: None,
+            ..AuditEvent::new("pat.create", now, "bench", Outcome::Success)
         };
         core.store
             .create_pat(&pat, &core.hasher.hash(&secret), &audit)

@@ -125,18 +125,13 @@ async fn other_replicas_changes_are_seen_within_the_cache_ttl() {
     let (pat, id) = app.create_pat("vso.code", false).await;
     assert_eq!(app.verify_status(&pat, "").await, 200);
     let audit = patrol_core::user::AuditEvent {
-        id: uuid::Uuid::new_v4(),
-        at: chrono::Utc::now(),
-        action: "pat.revoke".into(),
-        actor_user: None,
-        actor: "replica-b".into(),
-        client_id: None,
         target_pat: Some(id),
-        target_user: None,
-        source_ip: None,
-        request_id: None,
-        outcome: patrol_core::user::Outcome::Success,
-        detail: None,
+        ..patrol_core::user::AuditEvent::new(
+            "pat.revoke",
+            chrono::Utc::now(),
+            "replica-b",
+            patrol_core::user::Outcome::Success,
+        )
     };
     let store = &app.state.app.store;
     assert!(store

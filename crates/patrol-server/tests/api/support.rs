@@ -240,18 +240,10 @@ impl TestApp {
             last_used: None,
         };
         let audit = AuditEvent {
-            id: Uuid::new_v4(),
-            at: created_at,
-            action: "pat.create".into(),
             actor_user: Some(owner),
-            actor: "test".into(),
-            client_id: None,
             target_pat: Some(pat.authorization_id),
             target_user: Some(owner),
-            source_ip: None,
-            request_id: None,
-            outcome: Outcome::Success,
-            detail: None,
+            ..AuditEvent::new("pat.create", created_at, "test", Outcome::Success)
         };
         store
             .create_pat(&pat, &self.state.app.hasher.hash(&secret), &audit)

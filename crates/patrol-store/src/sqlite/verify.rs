@@ -123,18 +123,10 @@ mod tests {
                 last_used: None,
             };
             let audit = AuditEvent {
-                id: Uuid::new_v4(),
-                at: now,
-                action: "pat.create".into(),
                 actor_user: Some(owner),
-                actor: "t".into(),
-                client_id: None,
                 target_pat: Some(pat.authorization_id),
                 target_user: Some(owner),
-                source_ip: None,
-                request_id: None,
-                outcome: Outcome::Success,
-                detail: None,
+                ..AuditEvent::new("pat.create", now, "t", Outcome::Success)
             };
             store
                 .create_pat(&pat, &hasher.hash(&secret), &audit)
