@@ -158,6 +158,19 @@ impl TokenHasher {
     pub fn key_ids(&self) -> impl Iterator<Item = &str> {
         self.keys.iter().map(|k| k.id.as_str())
     }
+
+    /// A 32-byte subkey of the current server key for another purpose
+    /// (`label` names it, e.g. `"patrol web session seal v1"`), so one
+    /// configured secret never serves two uses directly.
+    pub fn derive_key(&self, label: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(
+            self.keys[0]
+                .mac(&format!("patrol-derive\0{label}"))
+                .as_bytes(),
+        );
+        out
+    }
 }
 
 #[cfg(test)]
@@ -196,6 +209,15 @@ mod tests {
         let removed = TokenHasher::new(vec![key("k2", 2)]).unwrap();
         assert!(!removed.verify("token-text", &stored));
         assert!(!removed.candidates("token-text").contains(&stored));
+    }
+
+    #[test]
+    fn derived_keys_differ_by_label_and_key() {
+        let a = TokenHasher::new(vec![key("a", 1)]).unwrap();
+        let b = TokenHasher::new(vec![key("b", 2)]).unwrap();
+        assert_ne!(a.derive_key("x"), a.derive_key("y"));
+        assert_ne!(a.derive_key("x"), b.derive_key("x"));
+        assert_eq!(a.derive_key("x"), a.derive_key("x"));
     }
 
     #[test]

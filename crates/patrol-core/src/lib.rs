@@ -10,5 +10,6 @@ pub mod hashing;
 pub mod pat;
 pub mod scope;
 pub mod secret;
+pub mod session;
 pub mod token;
 pub mod user;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use patrol_core::hashing::KeyedHash;
 use patrol_core::pat::{LastUse, ListFilter, Pat, SortBy};
+use patrol_core::session::{SessionKey, WebSession};
 use patrol_core::user::{AuditEvent, Organization, User, UserClaims};
 
 mod sqlite;
@@ -140,6 +141,26 @@ pub trait Store: Send + Sync + 'static {
     async fn count_by_status(&self, now: DateTime<Utc>) -> StoreResult<StatusCounts>;
     /// The owner's PATs that are neither revoked nor expired at `now`.
     async fn count_active_for_owner(&self, owner: Uuid, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    // --- web sessions ---
+    /// Store a new session, with its audit record (sign-in).
+    async fn create_session(&self, s: &WebSession, audit: &AuditEvent) -> StoreResult<()>;
+    async fn get_session(&self, key: &SessionKey) -> StoreResult<Option<WebSession>>;
+    /// Save `last_seen`, `access_expires_at` and the sealed refresh token.
+    async fn update_session(&self, s: &WebSession) -> StoreResult<()>;
+    /// Remove a session (sign-out, expiry, failed refresh); the audit record
+    /// is written with it when given. False when there was none.
+    async fn delete_session(
+        &self,
+        key: &SessionKey,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<bool>;
+    /// Remove sessions past their absolute expiry or idle since `idle_before`.
+    async fn purge_sessions(
+        &self,
+        now: DateTime<Utc>,
+        idle_before: DateTime<Utc>,
+    ) -> StoreResult<u64>;
 
     // --- audit ---
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;

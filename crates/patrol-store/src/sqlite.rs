@@ -14,6 +14,7 @@ use uuid::Uuid;
 use patrol_core::hashing::{KeyedHash, TokenDigest};
 use patrol_core::pat::{LastUse, ListFilter, OrgTarget, Pat, SortBy};
 use patrol_core::scope::ScopeSet;
+use patrol_core::session::{SessionKey, WebSession};
 use patrol_core::user::{AuditEvent, Organization, Outcome, User, UserClaims};
 
 use crate::{
@@ -548,6 +549,99 @@ impl Store for SqliteStore {
             expired: get("expired")?,
             revoked: get("revoked")?,
         })
+    }
+
+    async fn create_session(&self, s: &WebSession, audit: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO web_sessions (id_hash, user_id, created_at_us, expires_at_us, last_seen_us, \
+             access_expires_at_us, sealed_refresh_token) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.key.0[..])
+        .bind(s.user_id.to_string())
+        .bind(us(s.created_at))
+        .bind(us(s.expires_at))
+        .bind(us(s.last_seen))
+        .bind(us(s.access_expires_at))
+        .bind(s.sealed_refresh_token.as_deref())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn get_session(&self, key: &SessionKey) -> StoreResult<Option<WebSession>> {
+        let row = sqlx::query("SELECT * FROM web_sessions WHERE id_hash = ?")
+            .bind(&key.0[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|r| {
+            let hash: Vec<u8> = r.try_get("id_hash").map_err(backend)?;
+            Ok(WebSession {
+                key: SessionKey::from_slice(&hash)
+                    .ok_or_else(|| StoreError::Corrupt("session id hash".into()))?,
+                user_id: uuid(r.try_get::<&str, _>("user_id").map_err(backend)?)?,
+                created_at: from_us(r.try_get("created_at_us").map_err(backend)?)?,
+                expires_at: from_us(r.try_get("expires_at_us").map_err(backend)?)?,
+                last_seen: from_us(r.try_get("last_seen_us").map_err(backend)?)?,
+                access_expires_at: from_us(r.try_get("access_expires_at_us").map_err(backend)?)?,
+                sealed_refresh_token: r.try_get("sealed_refresh_token").map_err(backend)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn update_session(&self, s: &WebSession) -> StoreResult<()> {
+        let r = sqlx::query(
+            "UPDATE web_sessions SET last_seen_us = ?, access_expires_at_us = ?, \
+             sealed_refresh_token = ? WHERE id_hash = ?",
+        )
+        .bind(us(s.last_seen))
+        .bind(us(s.access_expires_at))
+        .bind(s.sealed_refresh_token.as_deref())
+        .bind(&s.key.0[..])
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_session(
+        &self,
+        key: &SessionKey,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let r = sqlx::query("DELETE FROM web_sessions WHERE id_hash = ?")
+            .bind(&key.0[..])
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if let Some(a) = audit {
+            insert_audit(&mut *tx, a).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn purge_sessions(
+        &self,
+        now: DateTime<Utc>,
+        idle_before: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let r =
+            sqlx::query("DELETE FROM web_sessions WHERE expires_at_us <= ? OR last_seen_us < ?")
+                .bind(us(now))
+                .bind(us(idle_before))
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(r.rows_affected())
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {

@@ -10,7 +10,7 @@ use patrol_core::pat::{LastUse, ListFilter, OrgTarget, Pat, SortBy};
 use patrol_core::scope::ScopeSet;
 use patrol_core::token::{mint, MintOptions};
 use patrol_core::user::{AuditEvent, Outcome, UserClaims};
-use patrol_store::{AuditQuery, PatQuery, SqliteStore, Store, UsageRecord};
+use patrol_store::{AuditQuery, PatQuery, SqliteStore, Store, StoreError, UsageRecord};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
@@ -477,4 +477,95 @@ async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
     assert!(s.get_pat(p.authorization_id).await.unwrap().is_none());
     let _ = u;
     assert_eq!(s.journal_mode().await.unwrap(), "wal");
+}
+
+#[tokio::test]
+async fn web_sessions_round_trip_update_delete_and_purge() {
+    use patrol_core::session::{SessionKey, WebSession};
+    let (_d, store) = open().await;
+    let user = store
+        .upsert_user(&claims("https://idp", "alice"), t0())
+        .await
+        .unwrap();
+    let s = WebSession {
+        key: SessionKey::of("cookie-value-1"),
+        user_id: user.id,
+        created_at: t0(),
+        expires_at: t0() + Duration::hours(12),
+        last_seen: t0(),
+        access_expires_at: t0() + Duration::hours(1),
+        sealed_refresh_token: Some(vec![1, 2, 3]),
+    };
+    store
+        .create_session(&s, &audit("web.signin", None))
+        .await
+        .unwrap();
+    assert_eq!(store.get_session(&s.key).await.unwrap().as_ref(), Some(&s));
+    assert!(store
+        .get_session(&SessionKey::of("cookie-value-2"))
+        .await
+        .unwrap()
+        .is_none());
+
+    let refreshed = WebSession {
+        last_seen: t0() + Duration::minutes(5),
+        access_expires_at: t0() + Duration::hours(2),
+        sealed_refresh_token: Some(vec![9; 40]),
+        ..s.clone()
+    };
+    store.update_session(&refreshed).await.unwrap();
+    assert_eq!(
+        store.get_session(&s.key).await.unwrap().as_ref(),
+        Some(&refreshed)
+    );
+    let ghost = WebSession {
+        key: SessionKey::of("nobody"),
+        ..s.clone()
+    };
+    assert!(matches!(
+        store.update_session(&ghost).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // A second session idles out; the first one is purged at its absolute end.
+    let idle = WebSession {
+        key: SessionKey::of("cookie-value-3"),
+        ..s.clone()
+    };
+    store
+        .create_session(&idle, &audit("web.signin", None))
+        .await
+        .unwrap();
+    let purged = store
+        .purge_sessions(t0() + Duration::hours(1), t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(purged, 1, "only the idle one (last seen at t0) goes");
+    assert!(store.get_session(&s.key).await.unwrap().is_some());
+    assert_eq!(
+        store
+            .purge_sessions(t0() + Duration::hours(12), t0())
+            .await
+            .unwrap(),
+        1
+    );
+
+    store
+        .create_session(&s, &audit("web.signin", None))
+        .await
+        .unwrap();
+    assert!(store
+        .delete_session(&s.key, Some(&audit("web.signout", None)))
+        .await
+        .unwrap());
+    assert!(!store.delete_session(&s.key, None).await.unwrap());
+    let signouts = store
+        .list_audit(&AuditQuery {
+            action: Some("web.signout".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(signouts.len(), 1);
 }
