@@ -28,6 +28,8 @@ pub struct Config {
     pub organizations: OrganizationsSection,
     #[serde(default)]
     pub verify: VerifySection,
+    #[serde(default)]
+    pub web: WebSection,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -280,6 +282,159 @@ impl Default for VerifySection {
     }
 }
 
+/// How Patrol authenticates to the issuer at its token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WebClientAuth {
+    /// A public client (PKCE only).
+    None,
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// RFC 7523 client assertion signed with `private_key_file`.
+    PrivateKeyJwt,
+}
+
+/// The web page: OIDC sign-in (authorization code + PKCE) and sessions.
+/// `patrol dev` turns it on by itself against the built-in issuer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSection {
+    #[serde(default)]
+    pub enabled: bool,
+    /// The issuer users sign in with; it must also be one of `[[auth.issuers]]`,
+    /// whose rules the access token is checked against, as on the API.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub discovery_url: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_auth: WebClientAuth,
+    /// Environment variable holding the client secret.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// File holding the client secret (surrounding whitespace ignored).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// PEM private key (RSA or EC P-256) for `private_key_jwt`.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// `kid` put in the client assertion's header.
+    #[serde(default)]
+    pub private_key_id: Option<String>,
+    #[serde(default = "default_web_scopes")]
+    pub scopes: String,
+    /// RFC 8707 resource indicator sent on authorize and token requests.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Absolute session lifetime: no refresh extends it.
+    #[serde(default = "default_session_hours")]
+    pub session_max_hours: u64,
+    /// A session unused this long ends.
+    #[serde(default = "default_session_idle")]
+    pub session_idle_minutes: u64,
+}
+
+fn default_web_scopes() -> String {
+    "openid profile email offline_access vso.pats vso.pats_manage".into()
+}
+fn default_session_hours() -> u64 {
+    12
+}
+fn default_session_idle() -> u64 {
+    60
+}
+
+impl Default for WebSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            issuer: None,
+            discovery_url: None,
+            client_id: None,
+            client_auth: WebClientAuth::default(),
+            client_secret_env: None,
+            client_secret_file: None,
+            private_key_file: None,
+            private_key_id: None,
+            scopes: default_web_scopes(),
+            resource: None,
+            session_max_hours: default_session_hours(),
+            session_idle_minutes: default_session_idle(),
+        }
+    }
+}
+
+impl WebSection {
+    fn validate(&self, cfg: &Config) -> anyhow::Result<()> {
+        if self.session_max_hours == 0 || self.session_max_hours > 24 * 90 {
+            bail!("web.session_max_hours must be between 1 and 2160");
+        }
+        if self.session_idle_minutes == 0 {
+            bail!("web.session_idle_minutes must be at least 1");
+        }
+        if !self.scopes.split_whitespace().any(|s| s == "openid") {
+            bail!("web.scopes must include openid");
+        }
+        if !self.enabled {
+            return Ok(());
+        }
+        let Some(issuer) = &self.issuer else {
+            bail!("web.enabled needs web.issuer");
+        };
+        if !cfg.auth.issuers.iter().any(|i| &i.issuer == issuer) {
+            bail!("web.issuer '{issuer}' must also be configured in [[auth.issuers]]");
+        }
+        if self.client_id.as_deref().is_none_or(str::is_empty) {
+            bail!("web.enabled needs web.client_id");
+        }
+        match cfg.server.public_url.as_deref() {
+            Some(u) if u.starts_with("https://") || u.starts_with("http://") => {}
+            _ => bail!("web.enabled needs server.public_url (http:// or https://), the base of the redirect URI"),
+        }
+        let secret = self.client_secret_env.is_some() || self.client_secret_file.is_some();
+        match self.client_auth {
+            WebClientAuth::ClientSecretBasic | WebClientAuth::ClientSecretPost => {
+                if self.client_secret_env.is_some() == self.client_secret_file.is_some() {
+                    bail!("web.client_auth = {:?} needs exactly one of web.client_secret_env or web.client_secret_file", self.client_auth);
+                }
+            }
+            WebClientAuth::PrivateKeyJwt => {
+                if self.private_key_file.is_none() {
+                    bail!("web.client_auth = private_key_jwt needs web.private_key_file");
+                }
+                if secret {
+                    bail!("web: a client secret is not used with private_key_jwt; remove it");
+                }
+            }
+            WebClientAuth::None => {
+                if secret || self.private_key_file.is_some() {
+                    bail!("web.client_auth = none takes no secret or key");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The client secret, from the environment or a file.
+    pub fn client_secret(&self) -> anyhow::Result<Option<secrecy::SecretString>> {
+        let text = match (&self.client_secret_env, &self.client_secret_file) {
+            (Some(var), _) => std::env::var(var)
+                .with_context(|| format!("web: environment variable {var} is not set"))?,
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("web: reading {}", path.display()))?,
+            (None, None) => return Ok(None),
+        };
+        let secret = text.trim().to_owned();
+        if secret.is_empty() {
+            bail!("web: the client secret is empty");
+        }
+        Ok(Some(secrecy::SecretString::from(secret)))
+    }
+}
+
 /// A registered resource server (introspection caller) and where its secret lives.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -446,7 +601,8 @@ impl Config {
                 bail!("organization name '{n}' is not valid");
             }
         }
-        self.verify.validate()
+        self.verify.validate()?;
+        self.web.validate(self)
     }
 
     /// Resolve the server keys: `PATROL_SERVER_KEY` / `PATROL_SERVER_KEY_FILE`

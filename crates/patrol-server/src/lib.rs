@@ -177,7 +177,14 @@ impl Application {
             .timeout(std::time::Duration::from_secs(5))
             .build()
             .context("building the HTTP client")?;
-        let verifier = OidcVerifier::new(issuers, http_client);
+        let verifier = OidcVerifier::new(issuers, http_client.clone());
+        let web = web_state(
+            &config,
+            dev_issuer_url.as_deref(),
+            addr,
+            &app.hasher,
+            http_client,
+        )?;
         let state = http::AppState {
             app,
             verifier,
@@ -190,6 +197,7 @@ impl Application {
                 Duration::seconds(60),
                 100_000,
             )),
+            web,
             issuer_aliases: Arc::new(
                 dev_issuer_url
                     .iter()
@@ -234,6 +242,88 @@ impl Application {
         self.usage.stop().await;
         served
     }
+}
+
+/// The web page's state: `patrol dev` signs in with the built-in issuer as
+/// its public client; `patrol serve` with the `[web]` client.
+fn web_state(
+    config: &Config,
+    dev_issuer_url: Option<&str>,
+    addr: SocketAddr,
+    hasher: &TokenHasher,
+    http: reqwest::Client,
+) -> anyhow::Result<Option<Arc<http::web::WebState>>> {
+    use config::WebClientAuth;
+    use patrol_auth::rp::{ClientAuth, ClientKey, RelyingParty, RpConfig};
+    let w = &config.web;
+    let (rp_cfg, public_url) = if let Some(dev_url) = dev_issuer_url {
+        let public = config
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let cfg = RpConfig {
+            issuer: dev_url.to_owned(),
+            discovery_url: None,
+            client_id: patrol_auth::DEV_PUBLIC_CLIENT_ID.to_owned(),
+            client_auth: ClientAuth::None,
+            redirect_uri: format!("{}/signin/callback", public.trim_end_matches('/')),
+            scopes: w.scopes.clone(),
+            resource: None,
+            extra_authorize_params: Vec::new(),
+        };
+        (cfg, public)
+    } else if w.enabled {
+        let public = config
+            .server
+            .public_url
+            .clone()
+            .context("web.enabled needs server.public_url")?;
+        let client_auth = match w.client_auth {
+            WebClientAuth::None => ClientAuth::None,
+            WebClientAuth::ClientSecretBasic => {
+                ClientAuth::SecretBasic(w.client_secret()?.context("web: no client secret")?)
+            }
+            WebClientAuth::ClientSecretPost => {
+                ClientAuth::SecretPost(w.client_secret()?.context("web: no client secret")?)
+            }
+            WebClientAuth::PrivateKeyJwt => {
+                let path = w
+                    .private_key_file
+                    .as_ref()
+                    .context("web.private_key_file is required for private_key_jwt")?;
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("web: reading {}", path.display()))?;
+                ClientAuth::PrivateKeyJwt(
+                    ClientKey::from_pem(&pem, w.private_key_id.clone())
+                        .map_err(|e| anyhow::anyhow!("web.private_key_file: {e}"))?,
+                )
+            }
+        };
+        let cfg = RpConfig {
+            issuer: w.issuer.clone().context("web.issuer is required")?,
+            discovery_url: w.discovery_url.clone(),
+            client_id: w.client_id.clone().context("web.client_id is required")?,
+            client_auth,
+            redirect_uri: format!("{}/signin/callback", public.trim_end_matches('/')),
+            scopes: w.scopes.clone(),
+            resource: w.resource.clone(),
+            extra_authorize_params: Vec::new(),
+        };
+        (cfg, public)
+    } else {
+        return Ok(None);
+    };
+    let hours = i64::try_from(w.session_max_hours).unwrap_or(12);
+    let idle = i64::try_from(w.session_idle_minutes).unwrap_or(60);
+    let state = http::web::WebState::new(
+        RelyingParty::new(rp_cfg, http),
+        &public_url,
+        Duration::hours(hours),
+        Duration::minutes(idle),
+        hasher,
+    )?;
+    Ok(Some(Arc::new(state)))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

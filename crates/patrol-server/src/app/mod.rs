@@ -16,6 +16,7 @@ use patrol_store::{Store, StoreError};
 
 mod error;
 mod pats;
+mod sessions;
 pub mod verify;
 
 pub use error::AppError;

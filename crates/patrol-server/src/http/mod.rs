@@ -29,6 +29,7 @@ pub mod ops;
 pub mod query;
 pub mod verify;
 pub mod version;
+pub mod web;
 pub mod wire;
 
 /// What every handler can reach.
@@ -45,6 +46,8 @@ pub struct AppState {
     pub issuer_aliases: Arc<std::collections::HashMap<String, String>>,
     /// Failed management-API authentications per source address.
     pub auth_failures: Arc<crate::app::verify::FailureLimiter<IpAddr>>,
+    /// The web page (sign-in and token pages), when enabled.
+    pub web: Option<Arc<web::WebState>>,
 }
 
 impl AppState {
@@ -203,6 +206,9 @@ pub fn router(state: AppState, max_body: usize, extra: Option<Router>) -> Router
         .with_state(state.clone());
     let verify = verify::router(&state).route_layer(middleware::from_fn(track_metrics));
     let mut app = api.merge(verify).merge(docs::router());
+    if state.web.is_some() {
+        app = app.merge(web::router(&state).route_layer(middleware::from_fn(track_metrics)));
+    }
     if let Some(extra) = extra {
         app = app.merge(extra);
     }
