@@ -114,6 +114,17 @@ impl PrincipalKind {
 /// client-credentials tokens); `gty == "client-credentials"` (Auth0); or `preferred_username`
 /// starts with the issuer's configured service-account prefix (Keycloak `service-account-`).
 pub fn classify(claims: &Claims, cfg: &IssuerConfig) -> PrincipalKind {
+    classify_with(claims, cfg, true)
+}
+
+/// [`classify`] for an ID token. ID tokens never carry delegated `scp` while they may carry
+/// the user's app `roles` (Entra), so the "roles without `scp`" rule does not apply; every
+/// other rule does.
+pub fn classify_id_token(claims: &Claims, cfg: &IssuerConfig) -> PrincipalKind {
+    classify_with(claims, cfg, false)
+}
+
+fn classify_with(claims: &Claims, cfg: &IssuerConfig, access_token: bool) -> PrincipalKind {
     if claims
         .idtyp
         .as_deref()
@@ -123,7 +134,7 @@ pub fn classify(claims: &Claims, cfg: &IssuerConfig) -> PrincipalKind {
     }
     let has_scp = claims.scopes().next().is_some();
     let has_roles = claims.roles.as_ref().is_some_and(|r| !r.is_empty());
-    if !has_scp && has_roles {
+    if access_token && !has_scp && has_roles {
         return PrincipalKind::NonHuman("roles without delegated scp");
     }
     if let Some(sub) = non_empty(&claims.sub) {

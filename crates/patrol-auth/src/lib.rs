@@ -1,15 +1,17 @@
-//! Authentication for Patrol's management API: validation of OIDC access tokens from
-//! configured issuers (discovery + JWKS), and the built-in development OIDC issuer used by
-//! `patrol dev`.
+//! Authentication for Patrol: validation of OIDC access and ID tokens from configured issuers
+//! (discovery + JWKS), the OpenID Connect relying party behind the web UI's sign-in ([`rp`]),
+//! and the built-in development OIDC issuer used by `patrol dev`.
 //!
-//! Nothing in this crate logs a token, a JWT or an `Authorization` value.
+//! Nothing in this crate logs a token, a JWT, a client secret, an authorization code, a PKCE
+//! verifier or an `Authorization` value.
 
 pub mod claims;
 pub mod dev_issuer;
 mod jwks;
+pub mod rp;
 pub mod verifier;
 
-pub use claims::{classify, Claims, PrincipalKind};
+pub use claims::{classify, classify_id_token, Claims, PrincipalKind};
 pub use dev_issuer::{
     dev_user, dev_users, DevIssuer, DevIssuerError, DevUser, DEV_AUDIENCE, DEV_PUBLIC_CLIENT_ID,
     DEV_SP_CLIENT_ID, DEV_SP_OBJECT_ID, DEV_TENANT_ID,

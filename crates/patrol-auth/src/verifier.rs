@@ -13,7 +13,9 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
-use crate::claims::{classify, Claims, PrincipalKind};
+use sha2::Digest as _;
+
+use crate::claims::{classify, classify_id_token, Claims, PrincipalKind};
 use crate::jwks::{self, CachedKey};
 
 /// Tokens longer than this are rejected before any parsing.
@@ -175,6 +177,15 @@ impl std::fmt::Debug for OidcVerifier {
     }
 }
 
+/// What a JWT is being validated as.
+#[derive(Clone, Copy)]
+enum Purpose<'a> {
+    /// A bearer access token for the API.
+    Access,
+    /// An OpenID Connect ID token for the relying party `client_id`.
+    IdToken { client_id: &'a str, nonce: &'a str },
+}
+
 /// `mode` of a refresh attempt.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Trigger {
@@ -239,6 +250,50 @@ impl OidcVerifier {
 
     /// Validates a bearer access token.
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+        self.verify_jwt(token, Purpose::Access).await
+    }
+
+    /// Validates an OpenID Connect ID token from a configured issuer, for the relying party
+    /// (web sign-in).
+    ///
+    /// Signature with that issuer's JWKS (same cache and refetch rules as access tokens, same
+    /// pinned algorithms); `iss` exact; `aud` contains `client_id`, and when `aud` has several
+    /// values or `azp` is present, `azp == client_id`; `exp`/`nbf`/`iat` with the issuer's
+    /// leeway; `nonce` present and equal to `expected_nonce` (constant time); `tid` when the
+    /// issuer pins a tenant. The issuer's `required_typ` is not applied; instead a header
+    /// `typ` of `at+jwt` / `application/at+jwt` is refused (an access token is not an ID token).
+    ///
+    /// `subject` is computed as for access tokens (`oid`, else `sub`), so a web sign-in and an
+    /// API call by the same person resolve to the same user.
+    pub async fn verify_id_token(
+        &self,
+        id_token: &str,
+        client_id: &str,
+        expected_nonce: &str,
+    ) -> Result<VerifiedToken, AuthError> {
+        if client_id.is_empty() {
+            return Err(AuthError::Invalid(
+                "no client_id to check the audience against",
+            ));
+        }
+        if expected_nonce.is_empty() {
+            return Err(AuthError::Invalid("no expected nonce"));
+        }
+        self.verify_jwt(
+            id_token,
+            Purpose::IdToken {
+                client_id,
+                nonce: expected_nonce,
+            },
+        )
+        .await
+    }
+
+    async fn verify_jwt(
+        &self,
+        token: &str,
+        purpose: Purpose<'_>,
+    ) -> Result<VerifiedToken, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::Invalid("token too large"));
         }
@@ -260,9 +315,18 @@ impl OidcVerifier {
         if !state.algorithms.contains(&header.alg) {
             return Err(AuthError::Invalid("algorithm not allowed"));
         }
-        if let Some(required) = &state.cfg.required_typ {
-            if !typ_matches(header.typ.as_deref(), required) {
-                return Err(AuthError::Invalid("wrong typ"));
+        match purpose {
+            Purpose::Access => {
+                if let Some(required) = &state.cfg.required_typ {
+                    if !typ_matches(header.typ.as_deref(), required) {
+                        return Err(AuthError::Invalid("wrong typ"));
+                    }
+                }
+            }
+            Purpose::IdToken { .. } => {
+                if typ_matches(header.typ.as_deref(), "at+jwt") {
+                    return Err(AuthError::Invalid("access token presented as ID token"));
+                }
             }
         }
         if header.crit.is_some() {
@@ -287,9 +351,18 @@ impl OidcVerifier {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.validate_aud = true;
-        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         validation.set_issuer(&[state.cfg.issuer.as_str()]);
-        validation.set_audience(&state.cfg.audiences);
+        match purpose {
+            Purpose::Access => {
+                validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+                validation.set_audience(&state.cfg.audiences);
+            }
+            Purpose::IdToken { client_id, .. } => {
+                // `iat` is checked in `check_id_token`.
+                validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+                validation.set_audience(&[client_id]);
+            }
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
             .map_err(|e| AuthError::Invalid(reason(e.kind())))?;
         let claims = data.claims;
@@ -310,11 +383,17 @@ impl OidcVerifier {
                 return Err(AuthError::Invalid("wrong tenant"));
             }
         }
+        let principal = match purpose {
+            Purpose::Access => classify(&claims, &state.cfg),
+            Purpose::IdToken { client_id, nonce } => {
+                check_id_token(&claims, client_id, nonce, state.leeway)?;
+                classify_id_token(&claims, &state.cfg)
+            }
+        };
         let subject = match claims.oid.as_deref() {
             Some(o) if !o.is_empty() => o.to_owned(),
             _ => sub.to_owned(),
         };
-        let principal = classify(&claims, &state.cfg);
         Ok(VerifiedToken {
             issuer: state.cfg.issuer.clone(),
             subject,
@@ -429,6 +508,44 @@ fn unverified_issuer(payload_b64: &str) -> Result<String, AuthError> {
         Some(_) => Err(AuthError::Invalid("malformed iss")),
         None => Err(AuthError::Invalid("missing iss")),
     }
+}
+
+/// The ID-token rules jsonwebtoken does not cover (OpenID Connect Core §3.1.3.7, §15.5.2):
+/// `azp`, `iat` not in the future, and `nonce`.
+fn check_id_token(
+    claims: &Claims,
+    client_id: &str,
+    expected_nonce: &str,
+    leeway: u64,
+) -> Result<(), AuthError> {
+    use subtle::ConstantTimeEq as _;
+    if !claims.aud.iter().any(|a| a == client_id) {
+        return Err(AuthError::Invalid("wrong audience"));
+    }
+    match claims.azp.as_deref() {
+        Some(azp) if azp != client_id => return Err(AuthError::Invalid("wrong azp")),
+        None if claims.aud.len() > 1 => return Err(AuthError::Invalid("missing azp")),
+        _ => {}
+    }
+    let now = chrono::Utc::now().timestamp();
+    let leeway = i64::try_from(leeway).unwrap_or(0);
+    match claims.iat {
+        Some(iat) if iat <= now.saturating_add(leeway) => {}
+        Some(_) => return Err(AuthError::Invalid("issued in the future")),
+        None => return Err(AuthError::Invalid("missing iat")),
+    }
+    let nonce = match claims.extra.get("nonce") {
+        Some(serde_json::Value::String(n)) if !n.is_empty() => n,
+        Some(_) => return Err(AuthError::Invalid("malformed nonce")),
+        None => return Err(AuthError::Invalid("missing nonce")),
+    };
+    // Compare digests so that neither content nor length leaks through timing.
+    let a = sha2::Sha256::digest(nonce.as_bytes());
+    let b = sha2::Sha256::digest(expected_nonce.as_bytes());
+    if !bool::from(a.ct_eq(&b)) {
+        return Err(AuthError::Invalid("wrong nonce"));
+    }
+    Ok(())
 }
 
 fn typ_matches(typ: Option<&str>, required: &str) -> bool {

@@ -149,6 +149,20 @@ impl Grants {
     }
 }
 
+impl Grants {
+    /// RFC 7009: revokes the family of a live refresh token issued to `client_id`. Unknown,
+    /// already retired or foreign tokens are left alone; returns whether a family was revoked.
+    pub(crate) fn revoke(&mut self, token: &str, client_id: &str) -> bool {
+        self.prune();
+        let family = match self.refresh.get(&digest(token)) {
+            Some(g) if g.client_id == client_id => g.family,
+            _ => return false,
+        };
+        self.refresh.retain(|_, r| r.family != family);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +190,27 @@ mod tests {
         assert_eq!(
             g.rotate("r2", "r4", "cli").err(),
             Some(RefreshError::Unknown)
+        );
+    }
+
+    #[test]
+    fn revocation_ends_the_family() {
+        let mut g = Grants::default();
+        let alice = &dev_users()[0];
+        assert!(g.new_family("r1", "cli", alice, "openid", 0));
+        assert!(g.new_family("other", "cli", alice, "openid", 0));
+        assert!(g.rotate("r1", "r2", "cli").is_ok());
+        assert!(!g.revoke("r2", "someone-else"));
+        assert!(!g.revoke("unknown", "cli"));
+        assert!(g.revoke("r2", "cli"));
+        assert!(!g.revoke("r2", "cli"));
+        assert_eq!(
+            g.rotate("r2", "r3", "cli").err(),
+            Some(RefreshError::Unknown)
+        );
+        assert!(
+            g.rotate("other", "other2", "cli").is_ok(),
+            "other families live on"
         );
     }
 

@@ -1,10 +1,11 @@
 //! The built-in development OIDC issuer behind `patrol dev` (like `vault server -dev`).
 //!
 //! A small but real OpenID provider served by the Patrol process itself: discovery, JWKS, an
-//! authorization endpoint where you pick a dev user (no password), and a token endpoint with
+//! authorization endpoint where you pick a dev user (no password), a token endpoint with
 //! authorization_code + PKCE (S256 only), refresh-token rotation and client_credentials for one
-//! demo service principal. The server validates its tokens through the ordinary
-//! [`crate::OidcVerifier`] over HTTP discovery + JWKS, exactly like any other issuer.
+//! demo service principal, and RFC 7009 revocation of refresh tokens. The server validates its
+//! tokens through the ordinary [`crate::OidcVerifier`] over HTTP discovery + JWKS, exactly like
+//! any other issuer.
 //!
 //! Development only: anyone who can reach it can sign in as any dev user.
 

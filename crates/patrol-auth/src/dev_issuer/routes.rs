@@ -44,6 +44,7 @@ pub(crate) fn router(dev: DevIssuer, issuer: String) -> Router {
         .route("/jwks", get(jwks))
         .route("/authorize", get(authorize_get).post(authorize_post))
         .route("/token", post(super::token::token))
+        .route("/revoke", post(super::token::revoke))
         .with_state(state)
 }
 
@@ -53,6 +54,7 @@ async fn discovery(State(s): State<AppState>) -> Response {
         "issuer": i,
         "authorization_endpoint": format!("{i}/authorize"),
         "token_endpoint": format!("{i}/token"),
+        "revocation_endpoint": format!("{i}/revoke"),
         "jwks_uri": format!("{i}/jwks"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -60,6 +62,7 @@ async fn discovery(State(s): State<AppState>) -> Response {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["none"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access", "vso.pats", "vso.pats_manage"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "oid", "tid", "name",

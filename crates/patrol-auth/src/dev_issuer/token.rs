@@ -170,6 +170,26 @@ pub(super) async fn token(State(s): State<AppState>, headers: HeaderMap, body: B
     }
 }
 
+/// RFC 7009 token revocation. Refresh tokens end their whole family; access tokens are
+/// self-contained JWTs that cannot be revoked, and unknown tokens are fine (§2.2): both 200.
+pub(super) async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match revoke_response(&s, &headers, &body) {
+        Ok(()) => no_store_json(StatusCode::OK, json!({})),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn revoke_response(s: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
+    let p = parse_params(body).map_err(|msg| bad("invalid_request", msg))?;
+    let auth = client_auth(headers, &p)?;
+    let client = require_public_client(&auth)?;
+    let token = required(&p, "token")?;
+    if s.dev.grants().revoke(token, client) {
+        tracing::info!(client, "dev issuer: refresh token revoked");
+    }
+    Ok(())
+}
+
 fn token_response(s: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
     let p = parse_params(body).map_err(|msg| bad("invalid_request", msg))?;
     let auth = client_auth(headers, &p)?;
