@@ -316,8 +316,11 @@ fn web_state(
     };
     let hours = i64::try_from(w.session_max_hours).unwrap_or(12);
     let idle = i64::try_from(w.session_idle_minutes).unwrap_or(60);
+    let rp = RelyingParty::new(rp_cfg, http);
+    rp.check_config()
+        .map_err(|e| anyhow::anyhow!("[web] sign-in client: {e}"))?;
     let state = http::web::WebState::new(
-        RelyingParty::new(rp_cfg, http),
+        rp,
         &public_url,
         Duration::hours(hours),
         Duration::minutes(idle),

@@ -10,3 +10,4 @@ mod limits;
 mod logs;
 mod support;
 mod usage;
+mod web;

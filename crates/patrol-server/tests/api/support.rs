@@ -75,11 +75,16 @@ impl TestApp {
     /// `verify` holds extra lines for the `[verify]` section, `sections`
     /// whole extra sections (e.g. `[tokens]`).
     pub async fn spawn_with(verify: &str, sections: &str) -> TestApp {
+        Self::spawn_full("", verify, sections).await
+    }
+
+    /// As [`TestApp::spawn_with`], with extra `[server]` lines too.
+    pub async fn spawn_full(server: &str, verify: &str, sections: &str) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let secret_file = dir.path().join("rs-secret");
         std::fs::write(&secret_file, format!("{RS_SECRET}\n")).unwrap();
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.1\"]\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.1\"]\n{server}\n\
              [database]\nsqlite_path = {db:?}\n\
              [verify]\nusage_flush_interval_ms = 50\n{verify}\n\
              [[verify.resource_servers]]\nclient_id = \"{RS_ID}\"\nsecret_file = {sf:?}\n{sections}\n",
