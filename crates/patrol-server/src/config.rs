@@ -669,6 +669,44 @@ mod tests {
     }
 
     #[test]
+    fn web_section_rules() {
+        let base = |server: &str, web: &str| {
+            let text = format!(
+                "[server]\n{server}\n[[auth.issuers]]\nissuer = \"https://idp.test\"\naudiences = [\"api\"]\n[web]\n{web}\n"
+            );
+            toml::from_str::<Config>(&text).unwrap().validate()
+        };
+        let ok = "enabled = true\nissuer = \"https://idp.test\"\nclient_id = \"web\"\nclient_secret_env = \"X\"";
+        base("public_url = \"https://patrol.test\"", ok).unwrap();
+        let err = |server: &str, web: &str| base(server, web).unwrap_err().to_string();
+        assert!(err("", ok).contains("public_url"));
+        assert!(err(
+            "public_url = \"https://patrol.test\"",
+            &ok.replace("https://idp.test", "https://other.test")
+        )
+        .contains("[[auth.issuers]]"));
+        assert!(err(
+            "public_url = \"https://patrol.test\"",
+            &format!("{ok}\nclient_auth = \"private_key_jwt\"")
+        )
+        .contains("private_key_file"));
+        assert!(err(
+            "public_url = \"https://patrol.test\"",
+            &ok.replace("client_secret_env = \"X\"", "")
+        )
+        .contains("client_secret"));
+        assert!(err(
+            "public_url = \"https://patrol.test\"",
+            &format!("{ok}\nscopes = \"profile\"")
+        )
+        .contains("openid"));
+        // A literal secret is not even a key: secrets come from env or files.
+        assert!(toml::from_str::<Config>("[web]\nclient_secret = \"s3cret\"").is_err());
+        // Disabled: nothing else is required.
+        base("", "enabled = false").unwrap();
+    }
+
+    #[test]
     fn env_overrides_file() {
         let mut cfg: Config = toml::from_str("[server]\nlisten = \"127.0.0.1:1\"\n").unwrap();
         cfg.apply_env(|k| match k {

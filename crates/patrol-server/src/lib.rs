@@ -228,6 +228,22 @@ impl Application {
     ) -> anyhow::Result<()> {
         use axum::ServiceExt;
         use tower::Layer;
+        // Ended web sessions are deleted every ten minutes.
+        let purge = self.state.web.as_ref().map(|web| {
+            let app = self.state.app.clone();
+            let idle = web.session_idle;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+                loop {
+                    tick.tick().await;
+                    match app.purge_sessions(idle).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(sessions = n, "purged ended web sessions"),
+                        Err(e) => tracing::warn!(error = %e, "could not purge web sessions"),
+                    }
+                }
+            })
+        });
         let service =
             tower::util::MapRequestLayer::new(http::rewrite_request_uri).layer(self.router);
         let served = axum::serve(
@@ -239,6 +255,9 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP");
+        if let Some(p) = purge {
+            p.abort();
+        }
         self.usage.stop().await;
         served
     }

@@ -200,6 +200,7 @@ fn run_dev(port: u16, data_dir: PathBuf, log_format: Option<LogFmt>) -> anyhow::
              \n  data directory   {dd}  (SQLite database, server key, issuer signing key; reused next time)\
              \n  OIDC issuer      {issuer}  (users: alice, bob, admin; demo service principal)\
              \n  organizations    fabrikam, contoso  (every dev user is a member of both)\
+             \n  web page         {base}/tokens  (sign in as alice, bob or admin)\
              \n  API docs         {base}/docs\
              \n  health           {base}/healthz   metrics {base}/metrics\
              \n\nNext, in another terminal:\

@@ -79,3 +79,33 @@ async fn no_secrets_in_trace_logs() {
         eprintln!("{text}");
     }
 }
+
+#[tokio::test]
+async fn no_secrets_in_trace_logs_from_the_web_page() {
+    use crate::web::{create, token_of, Browser};
+    let logs = captured();
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in("alice").await.csrf();
+    let pat = token_of(&create(&mut b, &csrf, "logged?", &[("scope_mode", "full")]).await);
+    let id = b.get("/tokens").await.token_ids()[0];
+    let new = token_of(
+        &b.post(&format!("/tokens/{id}/regenerate"), &[("csrf", &csrf)])
+            .await,
+    );
+    let session = b.session_cookie();
+    b.post("/signout", &[("csrf", &csrf)]).await;
+    // Every cookie value Patrol handed out: the sealed sign-in state and the session id.
+    let mut secrets = vec![pat, new, csrf, session];
+    for c in &b.set_cookies {
+        let value = c.split(';').next().unwrap().split_once('=').unwrap().1;
+        if !value.is_empty() {
+            secrets.push(value.to_owned());
+        }
+    }
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(text.contains("/tokens/new"), "the capture works");
+    for s in &secrets {
+        assert!(!text.contains(s.as_str()), "a web secret reached the logs");
+    }
+}

@@ -16,15 +16,15 @@ use crate::support::TestApp;
 
 /// A minimal browser: a cookie jar, redirects followed by hand, `Origin`
 /// and `Sec-Fetch-Site` sent on posts the way Chromium sends them.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
     client: reqwest::Client,
     jar: HashMap<String, String>,
     /// Every `Set-Cookie` seen, raw, for attribute checks.
-    set_cookies: Vec<String>,
+    pub(crate) set_cookies: Vec<String>,
 }
 
-struct Page {
+pub(crate) struct Page {
     status: StatusCode,
     url: String,
     headers: HeaderMap,
@@ -39,12 +39,12 @@ impl Page {
         Some(html_unescape(&rest[..end]))
     }
 
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         self.field("name=\"csrf\" value=\"")
             .expect("page has a csrf field")
     }
 
-    fn token_ids(&self) -> Vec<Uuid> {
+    pub(crate) fn token_ids(&self) -> Vec<Uuid> {
         self.body
             .split("data-token-id=\"")
             .skip(1)
@@ -63,7 +63,7 @@ fn html_unescape(s: &str) -> String {
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         Browser {
             app,
             client: reqwest::Client::builder()
@@ -158,11 +158,11 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&mut self, url: &str) -> Page {
+    pub(crate) async fn get(&mut self, url: &str) -> Page {
         self.go(Method::GET, url, None).await
     }
 
-    async fn post(&mut self, url: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, url: &str, fields: &[(&str, &str)]) -> Page {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
@@ -170,7 +170,7 @@ impl<'a> Browser<'a> {
     }
 
     /// Open /tokens, land on the dev issuer's page, pick `user`.
-    async fn sign_in(&mut self, user: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, user: &str) -> Page {
         let page = self.get("/tokens").await;
         assert!(page.url.contains("/oidc/authorize"), "{}", page.url);
         let mut fields: Vec<(String, String)> = page
@@ -199,12 +199,17 @@ impl<'a> Browser<'a> {
         page
     }
 
-    fn session_cookie(&self) -> String {
+    pub(crate) fn session_cookie(&self) -> String {
         self.jar["patrol_session"].clone()
     }
 }
 
-async fn create(b: &mut Browser<'_>, csrf: &str, name: &str, extra: &[(&str, &str)]) -> Page {
+pub(crate) async fn create(
+    b: &mut Browser<'_>,
+    csrf: &str,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> Page {
     let mut fields = vec![
         ("csrf", csrf),
         ("name", name),
@@ -215,7 +220,7 @@ async fn create(b: &mut Browser<'_>, csrf: &str, name: &str, extra: &[(&str, &st
     b.post("/tokens/new", &fields).await
 }
 
-fn token_of(page: &Page) -> String {
+pub(crate) fn token_of(page: &Page) -> String {
     page.field("id=\"new-token-value\" type=\"text\" readonly value=\"")
         .unwrap_or_else(|| panic!("no token on the page: {}", page.body))
 }
