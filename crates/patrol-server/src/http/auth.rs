@@ -147,16 +147,7 @@ async fn authenticate(
                 .await;
             return Err(ApiError::InsufficientScope(needed));
         }
-        let claims = UserClaims {
-            issuer: state.user_issuer(&verified.issuer).to_owned(),
-            subject: verified.subject.clone(),
-            display_name: verified
-                .claims
-                .display_name()
-                .map(str::to_owned)
-                .unwrap_or_else(|| verified.subject.clone()),
-            email: verified.claims.email().map(str::to_owned),
-        };
+        let claims = user_claims(state, &verified, None);
         let user = state.app.sign_in(&claims).await.map_err(ApiError::from)?;
         if user.disabled {
             return Err(ApiError::Forbidden {
@@ -170,6 +161,31 @@ async fn authenticate(
             source_ip,
             request_id,
         }))
+    }
+}
+
+/// Who a verified access token names, keyed as the API and the web page both
+/// key users; name and email fall back to the ID token's when given.
+pub(crate) fn user_claims(
+    state: &AppState,
+    access: &patrol_auth::VerifiedToken,
+    id: Option<&patrol_auth::VerifiedToken>,
+) -> UserClaims {
+    let id_claims = id.map(|i| &i.claims);
+    UserClaims {
+        issuer: state.user_issuer(&access.issuer).to_owned(),
+        subject: access.subject.clone(),
+        display_name: access
+            .claims
+            .display_name()
+            .or_else(|| id_claims.and_then(|c| c.display_name()))
+            .map(str::to_owned)
+            .unwrap_or_else(|| access.subject.clone()),
+        email: access
+            .claims
+            .email()
+            .or_else(|| id_claims.and_then(|c| c.email()))
+            .map(str::to_owned),
     }
 }
 

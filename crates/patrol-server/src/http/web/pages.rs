@@ -3,7 +3,6 @@
 //! the REST API calls, and renders the result in plain words.
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -14,13 +13,12 @@ use patrol_core::pat::{ListFilter, OrgTarget, Pat, PatRuleError, PatStatus, Sort
 use patrol_core::scope::{self, ScopeSet, FULL_ACCESS};
 use patrol_core::user::Organization;
 
-use super::session::WebUser;
+use super::session::{WebForm, WebUser};
 pub use super::view::SignedOutPage;
 use super::view::{
     Choice, Chrome, ConfirmPage, CreatedPage, ErrorPage, FormPage, ListPage, Row, ScopeArea,
     ScopeChoice, SortLink, Tab,
 };
-use super::{field, form_fields as form_fields_list};
 use crate::app::{AppError, CreatePat, ListRequest, UpdatePat};
 use crate::http::AppState;
 
@@ -635,12 +633,9 @@ fn created(user: &WebUser, heading: &'static str, pat: &Pat, token: String) -> R
 }
 
 /// `POST /tokens/new`.
-pub async fn create(State(state): State<AppState>, user: WebUser, body: Bytes) -> Response {
-    let fields = form_fields_list(&body);
-    if !user.csrf_ok(field(&fields, "csrf")) {
-        return csrf_refused();
-    }
-    let s = submitted(&fields);
+pub async fn create(State(state): State<AppState>, form: WebForm) -> Response {
+    let user = form.user;
+    let s = submitted(&form.fields);
     let member = match member_orgs(&state, &user).await {
         Ok(m) => m,
         Err(e) => return app_error(&user, &e),
@@ -820,14 +815,10 @@ pub async fn edit_form(
 /// `POST /tokens/{id}/edit`.
 pub async fn update(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<String>,
-    body: Bytes,
+    form: WebForm,
 ) -> Response {
-    let fields = form_fields_list(&body);
-    if !user.csrf_ok(field(&fields, "csrf")) {
-        return csrf_refused();
-    }
+    let WebForm { user, fields } = form;
     let (pat, member, own) = match owned_with_org(&state, &user, &id).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -933,14 +924,10 @@ pub async fn confirm_regenerate(
 /// `POST /tokens/{id}/regenerate`.
 pub async fn regenerate(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<String>,
-    body: Bytes,
+    form: WebForm,
 ) -> Response {
-    let fields = form_fields_list(&body);
-    if !user.csrf_ok(field(&fields, "csrf")) {
-        return csrf_refused();
-    }
+    let user = form.user;
     let (pat, member, own) = match owned_with_org(&state, &user, &id).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -986,14 +973,10 @@ pub async fn confirm_revoke(
 /// `POST /tokens/{id}/revoke`.
 pub async fn revoke(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<String>,
-    body: Bytes,
+    form: WebForm,
 ) -> Response {
-    let fields = form_fields_list(&body);
-    if !user.csrf_ok(field(&fields, "csrf")) {
-        return csrf_refused();
-    }
+    let user = form.user;
     let Some(id) = parse_id(&id) else {
         return app_error(&user, &AppError::TokenNotFound);
     };
@@ -1005,6 +988,7 @@ pub async fn revoke(
 
 #[cfg(test)]
 mod tests {
+    use super::super::{field, form_fields as form_fields_list};
     use super::*;
     use chrono::TimeZone;
 

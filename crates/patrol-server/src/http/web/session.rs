@@ -226,6 +226,33 @@ impl FromRequestParts<AppState> for WebUser {
     }
 }
 
+/// A form post from a signed-in user whose anti-CSRF token checked out:
+/// handlers that change anything take this instead of [`WebUser`].
+pub struct WebForm {
+    pub user: WebUser,
+    pub fields: Vec<(String, String)>,
+}
+
+impl axum::extract::FromRequest<AppState> for WebForm {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let user = WebUser::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let req = axum::extract::Request::from_parts(parts, body);
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let fields = super::form_fields(&bytes);
+        if !user.csrf_ok(super::field(&fields, "csrf")) {
+            return Err(super::pages::csrf_refused());
+        }
+        Ok(WebForm { user, fields })
+    }
+}
+
 enum Refresh {
     Ended(&'static str),
     Unavailable,

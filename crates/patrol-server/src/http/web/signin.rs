@@ -13,11 +13,10 @@ use patrol_auth::rp::{random_value, Pkce, RpError};
 use patrol_auth::{AuthError, PrincipalKind};
 use patrol_core::scope::token_scopes_grant;
 use patrol_core::session::{SessionKey, WebSession};
-use patrol_core::user::UserClaims;
 
 use super::pages::{error_page, render, SignedOutPage};
-use super::session::{access_expiry, cookie_value, WebUser, SEAL_LOGIN, SEAL_REFRESH};
-use super::{field, form_fields, WebState};
+use super::session::{access_expiry, cookie_value, WebForm, SEAL_LOGIN, SEAL_REFRESH};
+use super::WebState;
 use crate::app::{Caller, Rejection};
 use crate::http::AppState;
 
@@ -311,21 +310,7 @@ async fn finish(
             "The identity provider did not grant Patrol the vso.pats_manage scope, which managing tokens needs.",
         ));
     }
-    let claims = UserClaims {
-        issuer: state.user_issuer(&access.issuer).to_owned(),
-        subject: access.subject.clone(),
-        display_name: access
-            .claims
-            .display_name()
-            .or(id.claims.display_name())
-            .map(str::to_owned)
-            .unwrap_or_else(|| access.subject.clone()),
-        email: access
-            .claims
-            .email()
-            .or(id.claims.email())
-            .map(str::to_owned),
-    };
+    let claims = crate::http::auth::user_claims(state, &access, Some(&id));
     let user = app.sign_in(&claims).await.map_err(|_| {
         error_page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -372,19 +357,12 @@ async fn finish(
 
 /// `POST /signout`: end the server session (and, where the provider offers
 /// it, revoke the refresh token), then clear the cookie.
-pub async fn signout(
-    State(state): State<AppState>,
-    user: WebUser,
-    body: axum::body::Bytes,
-) -> Response {
+pub async fn signout(State(state): State<AppState>, form: WebForm) -> Response {
     let web = match web(&state) {
         Ok(w) => w,
         Err(r) => return r,
     };
-    let fields = form_fields(&body);
-    if !user.csrf_ok(field(&fields, "csrf")) {
-        return super::pages::csrf_refused();
-    }
+    let user = form.user;
     if let Ok(Some(s)) = state.app.session(&user.key).await {
         if let Some(rt) = s
             .sealed_refresh_token
