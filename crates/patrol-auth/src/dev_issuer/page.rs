@@ -58,7 +58,9 @@ fn html_response(status: StatusCode, body: String) -> Response {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        // `no-referrer` would make browsers send `Origin: null` on this
+        // page's own form post, which the same-origin check refuses.
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,

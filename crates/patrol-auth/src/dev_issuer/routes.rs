@@ -296,6 +296,12 @@ fn same_origin(headers: &HeaderMap, issuer: &str) -> bool {
     let Ok(origin) = origin.to_str() else {
         return false;
     };
+    if origin == "null" {
+        // A blanked origin: trust only the browser's own same-origin claim.
+        return headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"same-origin"));
+    }
     if Url::parse(issuer).is_ok_and(|i| i.origin().ascii_serialization() == origin) {
         return true;
     }
@@ -360,6 +366,45 @@ async fn authorize_post(State(s): State<AppState>, headers: HeaderMap, body: Byt
 
 #[cfg(test)]
 mod tests {
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_rules() {
+        let iss = "http://127.0.0.1:8080/oidc";
+        assert!(same_origin(&headers(&[]), iss));
+        assert!(same_origin(
+            &headers(&[("origin", "http://127.0.0.1:8080")]),
+            iss
+        ));
+        assert!(!same_origin(
+            &headers(&[("origin", "http://evil.test")]),
+            iss
+        ));
+        assert!(!same_origin(
+            &headers(&[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "http://127.0.0.1:8080")
+            ]),
+            iss
+        ));
+        // What a browser sends under a no-referrer policy: trusted only with Sec-Fetch-Site.
+        assert!(same_origin(
+            &headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]),
+            iss
+        ));
+        assert!(!same_origin(&headers(&[("origin", "null")]), iss));
+        assert!(!same_origin(
+            &headers(&[("origin", "null"), ("sec-fetch-site", "same-site")]),
+            iss
+        ));
+    }
+
     use super::*;
 
     #[test]

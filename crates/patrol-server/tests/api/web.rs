@@ -274,7 +274,7 @@ async fn sign_in_create_use_and_revoke_with_a_confirmation() {
         .unwrap()
         .contains("frame-ancestors 'none'"));
     assert_eq!(h["x-content-type-options"], "nosniff");
-    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["referrer-policy"], "same-origin");
     assert!(h.contains_key("strict-transport-security"));
     assert_eq!(h["cache-control"], "no-store");
 
@@ -470,6 +470,30 @@ async fn forged_and_cross_site_posts_change_nothing() {
         .await
         .unwrap();
     assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    // A blanked origin counts only when the browser vouches for same-origin.
+    let null_origin = |site: Option<&'static str>| {
+        let mut req = b
+            .client
+            .post(format!("{}/tokens/{id}/edit", app.base))
+            .header("cookie", b.cookie_header())
+            .header("origin", "null")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "{body}&name=renamed&org=fabrikam&expiry=keep&scope_mode=full"
+            ));
+        if let Some(s) = site {
+            req = req.header("sec-fetch-site", s);
+        }
+        req.send()
+    };
+    assert_eq!(
+        null_origin(None).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        null_origin(Some("same-origin")).await.unwrap().status(),
+        StatusCode::SEE_OTHER
+    );
     // Another session's anti-CSRF token does not fit this one.
     let mut other = Browser::new(&app);
     let other_csrf = other.sign_in("alice").await.csrf();
@@ -498,6 +522,18 @@ async fn forged_and_cross_site_posts_change_nothing() {
     let all = b.get("/tokens?status=all").await;
     assert_eq!(all.token_ids(), vec![id]);
     assert!(!audit_actions(&app).await.iter().any(|a| a == "pat.revoke"));
+    assert_eq!(
+        app.state
+            .app
+            .store
+            .get_pat(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .display_name,
+        "renamed",
+        "only the vouched-for post changed anything"
+    );
 }
 
 #[tokio::test]

@@ -126,7 +126,9 @@ async fn page_headers(req: Request, next: Next) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        // Not `no-referrer`: with it, browsers send `Origin: null` on the
+        // page's own form posts, which the same-origin check must refuse.
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         "cross-origin-opener-policy",
@@ -149,6 +151,8 @@ async fn same_origin_posts(State(state): State<AppState>, req: Request, next: Ne
         let cross_site = matches!(site, "cross-site" | "same-site");
         let origin_ok = match (h.get(header::ORIGIN), &state.web) {
             (None, _) => true,
+            // Privacy settings can blank the origin; the browser still vouches.
+            (Some(o), _) if o == "null" => site == "same-origin",
             (Some(o), Some(web)) => o.to_str().is_ok_and(|o| o == web.public_origin),
             (Some(_), None) => false,
         };
@@ -157,7 +161,7 @@ async fn same_origin_posts(State(state): State<AppState>, req: Request, next: Ne
                 sec_fetch_site = site,
                 "refused a cross-site form post to the web page"
             );
-            return pages::csrf_refused();
+            return pages::cross_site_refused();
         }
     }
     next.run(req).await

@@ -67,6 +67,14 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
     )
 }
 
+/// A form post from another site (by `Sec-Fetch-Site` or `Origin`).
+pub fn cross_site_refused() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "This form was sent from another site, so nothing was changed. Make changes from Patrol's own pages.",
+    )
+}
+
 /// A form post without a valid anti-CSRF token.
 pub fn csrf_refused() -> Response {
     error_page(
