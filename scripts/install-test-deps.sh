@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Patrol's end-to-end tests need, idempotently:
-#   1. Debian packages: nginx fcgiwrap git   (apt-get update only when one is missing)
+#   1. Debian packages: nginx fcgiwrap git chromium   (apt-get update only when one is missing)
 #   2. Python venv .e2e/venv from tests/e2e/requirements.txt (azure-devops, requests, pytest)
-#   3. npm ci in tests/e2e/oidc-provider (oidc-provider, from package-lock.json)
+#   3. npm ci in tests/e2e/oidc-provider (oidc-provider) and tests/e2e/browser (playwright-core,
+#      which drives Debian's /usr/bin/chromium; no Playwright browser is ever downloaded)
 # Each step checks first and does nothing when already satisfied, so a second run takes
 # a second or two. Works as root without stdin (CI). Run from anywhere:
 #   scripts/install-test-deps.sh && .e2e/venv/bin/pytest tests/e2e
@@ -11,9 +12,10 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 E2E="$REPO/tests/e2e"
 OP_DIR="$E2E/oidc-provider"
+BROWSER_DIR="$E2E/browser"
 VENV="$REPO/.e2e/venv"
 REQ="$E2E/requirements.txt"
-APT_PACKAGES=(nginx fcgiwrap git)
+APT_PACKAGES=(nginx fcgiwrap git chromium)
 NODE_MIN_MAJOR=20
 START=$(date +%s)
 
@@ -87,33 +89,44 @@ command -v npm >/dev/null || die "npm not found"
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 [ "$node_major" -ge "$NODE_MIN_MAJOR" ] || die "node $(node --version) is older than $NODE_MIN_MAJOR"
 
-# The lockfile must only point at the npm registry: no git/file/http(s) sources elsewhere.
-node - "$OP_DIR/package-lock.json" <<'EOF'
-const lock = JSON.parse(require('fs').readFileSync(process.argv[2], 'utf8'));
-const bad = [];
-for (const [path, pkg] of Object.entries(lock.packages || {})) {
-  if (path === '') continue;
-  if (pkg.link) bad.push(`${path}: link`);
-  if (pkg.resolved && !pkg.resolved.startsWith('https://registry.npmjs.org/')) bad.push(`${path}: ${pkg.resolved}`);
-  if (pkg.version && !/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(pkg.version)) bad.push(`${path}: version ${pkg.version}`);
-  if (!pkg.integrity) bad.push(`${path}: no integrity hash`);
-}
-if (bad.length) {
-  console.error('package-lock.json has non-registry sources:\n  ' + bad.join('\n  '));
-  process.exit(1);
+# The lockfiles must only point at the npm registry: no git/file/http(s) sources elsewhere.
+node - "$OP_DIR/package-lock.json" "$BROWSER_DIR/package-lock.json" <<'EOF'
+for (const file of process.argv.slice(2)) {
+  const lock = JSON.parse(require('fs').readFileSync(file, 'utf8'));
+  const bad = [];
+  for (const [path, pkg] of Object.entries(lock.packages || {})) {
+    if (path === '') continue;
+    if (pkg.link) bad.push(`${path}: link`);
+    if (pkg.resolved && !pkg.resolved.startsWith('https://registry.npmjs.org/')) bad.push(`${path}: ${pkg.resolved}`);
+    if (pkg.version && !/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(pkg.version)) bad.push(`${path}: version ${pkg.version}`);
+    if (!pkg.integrity) bad.push(`${path}: no integrity hash`);
+  }
+  if (bad.length) {
+    console.error(file + ' has non-registry sources:\n  ' + bad.join('\n  '));
+    process.exit(1);
+  }
 }
 EOF
 
-npm_stamp="$OP_DIR/node_modules/.patrol-lock.sha256"
-npm_want="$(sha "$OP_DIR/package-lock.json") node$node_major"
-if [ -d "$OP_DIR/node_modules/oidc-provider" ] && [ "$(cat "$npm_stamp" 2>/dev/null || true)" = "$npm_want" ]; then
-  log "npm: ok (${OP_DIR#"$REPO"/}/node_modules matches package-lock.json)"
-else
-  log "npm: npm ci in ${OP_DIR#"$REPO"/}"
-  (cd "$OP_DIR" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
-  echo "$npm_want" >"$npm_stamp"
-fi
+# npm_ci DIR PACKAGE: `npm ci` in DIR unless node_modules/PACKAGE is there and matches the lockfile.
+npm_ci() {
+  local dir="$1" pkg="$2" stamp want
+  stamp="$dir/node_modules/.patrol-lock.sha256"
+  want="$(sha "$dir/package-lock.json") node$node_major"
+  if [ -d "$dir/node_modules/$pkg" ] && [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ]; then
+    log "npm: ok (${dir#"$REPO"/}/node_modules matches package-lock.json)"
+  else
+    log "npm: npm ci in ${dir#"$REPO"/}"
+    # playwright-core never downloads a browser by itself; the variable makes sure of it.
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error </dev/null)
+    echo "$want" >"$stamp"
+  fi
+}
+npm_ci "$OP_DIR" oidc-provider
+npm_ci "$BROWSER_DIR" playwright-core
 
 log "done in $(( $(date +%s) - START ))s: $("$VENV/bin/python" --version), node $(node --version), \
 oidc-provider $(node -p "require('$OP_DIR/node_modules/oidc-provider/package.json').version"), \
-nginx $(dpkg-query -W -f='${Version}' nginx), fcgiwrap $(dpkg-query -W -f='${Version}' fcgiwrap)"
+playwright-core $(node -p "require('$BROWSER_DIR/node_modules/playwright-core/package.json').version"), \
+nginx $(dpkg-query -W -f='${Version}' nginx), fcgiwrap $(dpkg-query -W -f='${Version}' fcgiwrap), \
+chromium $(dpkg-query -W -f='${Version}' chromium)"

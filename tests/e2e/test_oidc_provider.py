@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -225,3 +226,93 @@ def test_forged_tokens_helpers(oidc_provider, alice_tokens):
     hs = jwt_tools.sign_hs256(claims, jwt_tools.public_pem(key), header={"kid": key["kid"]})
     assert jwt_tools.decode_unverified(hs)[0]["alg"] == "HS256"
     assert jwt_tools.public_pem(key).startswith(b"-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA")
+
+
+# -- the web UI's confidential clients (lib/web_ui.py: web_clients) -------------------------------
+
+def _web_code(op, client_id: str, redirect_base: str):
+    from lib.oidc_flow import authorize
+    from lib.web_ui import WEB_RESOURCE, WEB_SCOPES
+    return authorize(op.issuer, "alice", WEB_SCOPES, client_id=client_id,
+                     redirect_uri=f"{redirect_base}/signin/callback", resource=WEB_RESOURCE)
+
+
+def _check_web_tokens(op, tokens: dict) -> None:
+    assert {"access_token", "refresh_token", "id_token"} <= tokens.keys()
+    header, claims = jwt_tools.decode_unverified(tokens["access_token"])
+    assert header["typ"] == "at+jwt"
+    assert claims["aud"] == DEFAULT_AUDIENCE
+    assert claims["scp"] == "vso.pats vso.pats_manage"
+    assert claims["oid"] == ACCOUNTS["alice"]["oid"]
+    assert claims["name"] == ACCOUNTS["alice"]["name"]
+    assert claims["tid"] == DEFAULT_TENANT_ID
+
+
+def test_web_client_secret_basic(make_oidc_provider):
+    """The web UI client with client_secret_basic gets JWT access + refresh tokens."""
+    from lib.web_ui import SECRET_CLIENT_ID, web_clients
+    base = "http://127.0.0.1:9"
+    op = make_oidc_provider(clients=web_clients(base, secret="web-secret-for-test"))
+    token_endpoint = op.discovery()["token_endpoint"]
+    code = _web_code(op, SECRET_CLIENT_ID, base)
+    data = {"grant_type": "authorization_code", "code": code["code"], "redirect_uri": code["redirect_uri"],
+            "code_verifier": code["code_verifier"]}
+    r = requests.post(token_endpoint, data=data, auth=(SECRET_CLIENT_ID, "wrong-secret"), timeout=10)
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client", r.text
+    # (oidc-provider also takes the secret as client_secret_post: both are "client secret" auth)
+    r = requests.post(token_endpoint, data=data, auth=(SECRET_CLIENT_ID, "web-secret-for-test"), timeout=10)
+    assert r.status_code == 200, r.text
+    _check_web_tokens(op, r.json())
+    r = requests.post(token_endpoint, data={"grant_type": "refresh_token", "refresh_token": r.json()["refresh_token"]},
+                      auth=(SECRET_CLIENT_ID, "web-secret-for-test"), timeout=10)
+    assert r.status_code == 200, r.text
+    _check_web_tokens(op, r.json())
+    assert op.stats()["grants"] == {f"{SECRET_CLIENT_ID} authorization_code": 1, f"{SECRET_CLIENT_ID} refresh_token": 1}
+
+
+@pytest.mark.parametrize("ec", [False, True], ids=["RS256", "ES256"])
+def test_web_client_private_key_jwt(make_oidc_provider, tmp_path, ec):
+    """The private_key_jwt web client: the provider knows the public JWK; the PEM signs."""
+    import secrets as _secrets
+    import subprocess
+
+    from lib.web_ui import PKJWT_CLIENT_ID, gen_client_key, web_clients
+    base = "http://127.0.0.1:9"
+    key = gen_client_key(tmp_path, ec=ec)
+    assert key.pem_path.read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    assert oct(key.pem_path.stat().st_mode & 0o777) == "0o600"
+    op = make_oidc_provider(clients=web_clients(base, key=key))
+    token_endpoint = op.discovery()["token_endpoint"]
+
+    def assertion() -> str:
+        # Signed with the PEM file (as Patrol will), by node's crypto.
+        claims = {"iss": PKJWT_CLIENT_ID, "sub": PKJWT_CLIENT_ID, "aud": token_endpoint,
+                  "jti": _secrets.token_urlsafe(16), "iat": int(time.time()), "exp": int(time.time()) + 60}
+        script = (
+            "const c=require('crypto'),fs=require('fs');const [pem,kid,alg,claims]=process.argv.slice(1);"
+            "const b=(o)=>Buffer.from(JSON.stringify(o)).toString('base64url');"
+            "const input=b({alg,kid,typ:'JWT'})+'.'+b(JSON.parse(claims));"
+            "const key=c.createPrivateKey(fs.readFileSync(pem));"
+            "const sig=c.sign('sha256',Buffer.from(input),alg==='ES256'?{key,dsaEncoding:'ieee-p1363'}:key);"
+            "process.stdout.write(input+'.'+sig.toString('base64url'));"
+        )
+        return subprocess.run(["node", "-e", script, str(key.pem_path), key.kid, key.public_jwk["alg"],
+                               json.dumps(claims)], check=True, capture_output=True, text=True, timeout=30).stdout
+
+    code = _web_code(op, PKJWT_CLIENT_ID, base)
+    data = {"grant_type": "authorization_code", "code": code["code"], "redirect_uri": code["redirect_uri"],
+            "code_verifier": code["code_verifier"], "client_id": PKJWT_CLIENT_ID,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+    r = requests.post(token_endpoint, data={k: v for k, v in data.items() if not k.startswith("client_assertion")},
+                      timeout=10)
+    assert r.status_code in (400, 401), r.text
+    code = _web_code(op, PKJWT_CLIENT_ID, base)
+    data.update(code=code["code"], code_verifier=code["code_verifier"], client_assertion=assertion())
+    r = requests.post(token_endpoint, data=data, timeout=10)
+    assert r.status_code == 200, r.text
+    _check_web_tokens(op, r.json())
+    r = requests.post(token_endpoint, data={"grant_type": "refresh_token", "refresh_token": r.json()["refresh_token"],
+                                            "client_id": PKJWT_CLIENT_ID,
+                                            "client_assertion_type": data["client_assertion_type"],
+                                            "client_assertion": assertion()}, timeout=10)
+    assert r.status_code == 200, r.text

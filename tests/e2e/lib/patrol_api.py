@@ -77,11 +77,19 @@ def _toml_value(v: Any) -> str:
 
 def serve_config(port: int, data_dir: Path, issuers: list[dict[str, Any]], *, orgs: Iterable[str] = ORGS,
                  signature: str = "AZDO", accept_user_impersonation: bool = False,
-                 tokens: Mapping[str, Any] | None = None) -> str:
-    """A `patrol serve` TOML config (keys as in docs/patrol.example.toml)."""
+                 tokens: Mapping[str, Any] | None = None, server: Mapping[str, Any] | None = None,
+                 sections: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """A `patrol serve` TOML config (keys as in docs/patrol.example.toml).
+
+    `server` adds keys to [server] (e.g. public_url); `sections` appends whole tables
+    (e.g. {"web": {"enabled": True, ...}}).
+    """
     lines = [
         "[server]",
         f'listen = "127.0.0.1:{port}"',
+    ]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in (server or {}).items()]
+    lines += [
         "",
         "[database]",
         f"sqlite_path = {_toml_value(str(Path(data_dir) / 'patrol.db'))}",
@@ -98,15 +106,22 @@ def serve_config(port: int, data_dir: Path, issuers: list[dict[str, Any]], *, or
     for entry in issuers:
         lines += ["", "[[auth.issuers]]"] + [f"{k} = {_toml_value(v)}" for k, v in entry.items()]
     lines += ["", "[organizations]", f"names = {_toml_value(list(orgs))}", "auto_join = true", ""]
+    for name, table in (sections or {}).items():
+        lines += [f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()] + [""]
     return "\n".join(lines)
 
 
 def start_serve(binary: Path, data_dir: Path, issuers: list[dict[str, Any]], *, server_key: str | None = None,
-                name: str = "patrol-serve", env: Mapping[str, str] | None = None, **config_kw: Any) -> PatrolServer:
-    """`patrol serve --config FILE` with PATROL_SERVER_KEY; `.server_key` holds the hex key."""
+                name: str = "patrol-serve", env: Mapping[str, str] | None = None, port: int | None = None,
+                **config_kw: Any) -> PatrolServer:
+    """`patrol serve --config FILE` with PATROL_SERVER_KEY; `.server_key` holds the hex key.
+
+    `port` fixes the listen port (default: a free one), e.g. when a redirect URI must be known
+    before the server starts.
+    """
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     cfg = data_dir / "patrol.toml"
     cfg.write_text(serve_config(port, data_dir, issuers, **config_kw))
     key = server_key or secrets.token_hex(32)

@@ -32,7 +32,8 @@
 // (warnings, request log) goes to stderr. SIGTERM/SIGINT close the server and exit 0.
 //
 // Test-only endpoints (not part of OIDC):
-//   GET  /__e2e/stats                 -> {"requests": {"<METHOD> <path>": n, ...}, "jwks": n, "discovery": n}
+//   GET  /__e2e/stats                 -> {"requests": {"<METHOD> <path>": n, ...}, "jwks": n, "discovery": n,
+//                                         "grants": {"<client_id> <grant_type>": n, ...}}  (successful token requests)
 //   POST /__e2e/jwks?status=503       -> the JWKS endpoint answers with that status from now on
 //   POST /__e2e/jwks?status=200       -> back to normal
 //   POST /__e2e/reset-stats           -> zero the counters
@@ -292,7 +293,18 @@ server.listen(PORT, HOST, () => {
   const issuer = opt('issuer', 'ISSUER', '') || `http://127.0.0.1:${port}`;
   const provider = new Provider(issuer, configuration);
 
-  const stats = { requests: {}, jwks: 0, discovery: 0 };
+  const stats = { requests: {}, jwks: 0, discovery: 0, grants: {} };
+  provider.on('grant.success', (ctx) => {
+    const key = `${ctx.oidc.client?.clientId ?? '-'} ${ctx.oidc.params?.grant_type ?? '-'}`;
+    stats.grants[key] = (stats.grants[key] || 0) + 1;
+  });
+  // Why a client's token request or an authorization request failed (client auth method,
+  // assertion audience, PKCE, redirect_uri...): the JSON error alone rarely says.
+  for (const event of ['grant.error', 'authorization.error', 'server_error']) {
+    provider.on(event, (ctx, err) => {
+      log(event, `client=${ctx?.oidc?.client?.clientId ?? '-'}`, err?.error ?? '', err?.error_description ?? '', err?.error_detail ?? err?.message ?? '');
+    });
+  }
   let jwksStatus = 200;
   provider.use(async (ctx, next) => {
     const start = Date.now();
@@ -308,6 +320,7 @@ server.listen(PORT, HOST, () => {
         stats.requests = {};
         stats.jwks = 0;
         stats.discovery = 0;
+        stats.grants = {};
         ctx.body = stats;
       } else {
         ctx.status = 404;
