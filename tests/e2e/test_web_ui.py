@@ -170,13 +170,15 @@ def test_dev_sign_in_create_use_revoke(dev_ui, shots, tmp_path):
     _verify(base, pat, 200, org="fabrikam", scope="vso.code")
     _verify(base, pat, 403, org="contoso")
 
-    revoked, revoked_tab, _, narrow = run_ui(base, [
+    listed_with, revoked, revoked_tab, _, narrow = run_ui(base, [
+        {"do": "list", "shot": "02-token-list-with-token"},
         {"do": "revoke", "id": created["token_id"], "shot_confirm": "08-revoke-confirm",
          "shot_after": "09-list-after-revoke"},
         {"do": "list", "query": "?status=revoked"},
         {"do": "viewport", "width": 390, "height": 844},
         {"do": "list", "query": "?status=all", "shot": "10-token-list-narrow"},
     ], screenshot_dir=shots, state_in=state)
+    assert listed_with["current_tab"] == "active", listed_with
     assert revoked["confirm"]["has_form"], revoked["confirm"]
     assert revoked["path"].startswith("/tokens") and revoked["notice"], revoked
     assert created["token_id"] not in {r["id"] for r in revoked["rows"] if r["status"].lower() == "active"}

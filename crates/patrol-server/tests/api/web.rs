@@ -216,6 +216,8 @@ pub(crate) async fn create(
         ("org", "fabrikam"),
         ("expiry", "30"),
     ];
+    // Extra fields replace the defaults of the same name (but `scope` repeats).
+    fields.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
     fields.extend_from_slice(extra);
     b.post("/tokens/new", &fields).await
 }
@@ -308,6 +310,7 @@ async fn sign_in_create_use_and_revoke_with_a_confirmation() {
     let id = ids[0];
     assert!(list.body.contains("data-token-name=\"ci build\""));
     assert!(list.body.contains("Code (read)"), "scope summary shown");
+    assert!(!list.body.contains("expires-soon"), "30 days away");
     // Showing the list again never shows the secret.
     assert!(!list.body.contains(&token));
 
@@ -323,6 +326,21 @@ async fn sign_in_create_use_and_revoke_with_a_confirmation() {
     assert!(done.url.contains("/tokens?notice=revoked"), "{}", done.url);
     assert!(done.body.contains("id=\"notice\""));
     assert_eq!(app.verify_status(&token, "").await, 401);
+    // A week or less to live: marked.
+    create(
+        &mut b,
+        &csrf,
+        "short",
+        &[("expiry", "7"), ("scope_mode", "full")],
+    )
+    .await;
+    let list = b.get("/tokens").await;
+    assert_eq!(
+        list.body.matches("class=\"expires-soon").count(),
+        1,
+        "{}",
+        list.body
+    );
     let revoked = b.get("/tokens?status=revoked").await;
     assert_eq!(revoked.token_ids(), vec![id]);
     assert!(
@@ -338,7 +356,11 @@ async fn sign_in_create_use_and_revoke_with_a_confirmation() {
             a.starts_with("web.") || a.starts_with("pat.create") || a.starts_with("pat.revoke")
         })
         .collect();
-    assert_eq!(web, ["web.signin", "pat.create", "pat.revoke"]);
+    assert_eq!(
+        web,
+        ["web.signin", "pat.create", "pat.revoke", "pat.create"],
+        "one audit record per change"
+    );
     let events = app
         .state
         .app
@@ -350,8 +372,11 @@ async fn sign_in_create_use_and_revoke_with_a_confirmation() {
         })
         .await
         .unwrap();
-    assert_eq!(events[0].client_id.as_deref(), Some("patrol-dev-cli"));
-    assert_eq!(events[0].target_pat, Some(id));
+    assert_eq!(events.len(), 2);
+    assert!(events
+        .iter()
+        .all(|e| e.client_id.as_deref() == Some("patrol-dev-cli")));
+    assert!(events.iter().any(|e| e.target_pat == Some(id)));
 }
 
 #[tokio::test]
