@@ -791,3 +791,43 @@ async fn callback_refuses_a_forged_or_stale_response() {
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     assert!(!b.jar.contains_key("patrol_session"));
 }
+
+#[tokio::test]
+async fn concurrent_requests_refresh_a_session_once() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    b.sign_in("alice").await;
+    let key = SessionKey::of(&b.session_cookie());
+    let store = &app.state.app.store;
+    let mut s = store.get_session(&key).await.unwrap().unwrap();
+    s.access_expires_at = chrono::Utc::now() - Duration::minutes(1);
+    store.update_session(&s).await.unwrap();
+    // The dev issuer rotates refresh tokens and ends the grant when an old one
+    // comes back: without one refresh per session, most of these would fail.
+    let cookie = b.cookie_header();
+    let url = format!("{}/tokens", app.base);
+    let requests = (0..8).map(|_| b.client.get(&url).header("cookie", cookie.clone()).send());
+    let statuses: Vec<StatusCode> = futures_join_all(requests).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    let after = store.get_session(&key).await.unwrap().unwrap();
+    assert!(after.access_expires_at > chrono::Utc::now() + Duration::minutes(30));
+    assert!(!audit_actions(&app)
+        .await
+        .iter()
+        .any(|a| a == "web.session_end"));
+}
+
+async fn futures_join_all<F>(futs: impl Iterator<Item = F>) -> Vec<StatusCode>
+where
+    F: std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap().unwrap().status());
+    }
+    out
+}

@@ -12,7 +12,8 @@
 // Page helpers return the page to show instead as their error: a `Response`.
 #![allow(clippy::result_large_err)]
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -23,6 +24,7 @@ use axum::Router;
 use chrono::Duration;
 
 use patrol_auth::rp::RelyingParty;
+use patrol_core::session::SessionKey;
 
 use super::AppState;
 
@@ -47,6 +49,8 @@ pub struct WebState {
     pub session_idle: Duration,
     pub sealer: Sealer,
     pub csrf_key: [u8; 32],
+    /// Per-session locks so concurrent requests refresh a session once.
+    refresh_locks: std::sync::Mutex<HashMap<[u8; 32], Weak<tokio::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for WebState {
@@ -85,7 +89,23 @@ impl WebState {
             session_idle,
             sealer: Sealer::new(hasher.derive_key("patrol web seal v1")),
             csrf_key: hasher.derive_key("patrol web csrf v1"),
+            refresh_locks: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The refresh lock of one session (shared while anyone holds it).
+    pub fn refresh_lock(&self, key: &SessionKey) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .refresh_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(l) = locks.get(&key.0).and_then(Weak::upgrade) {
+            return l;
+        }
+        locks.retain(|_, w| w.strong_count() > 0);
+        let l = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(key.0, Arc::downgrade(&l));
+        l
     }
 }
 

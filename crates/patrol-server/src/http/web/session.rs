@@ -197,6 +197,17 @@ impl FromRequestParts<AppState> for WebUser {
             )));
         }
         let mut dirty = now - session.last_seen >= Duration::seconds(TOUCH_EVERY_SECS);
+        // One refresh per session at a time: providers rotate refresh tokens
+        // and treat a second use of the old one as theft, ending the grant.
+        let _refreshing;
+        if session.needs_refresh(now) {
+            _refreshing = web.refresh_lock(&key).lock_owned().await;
+            match app.session(&key).await {
+                Ok(Some(current)) => session = current,
+                Ok(None) => return Err(away()),
+                Err(_) => return Err(unavailable("Patrol's storage is not answering.")),
+            }
+        }
         if session.needs_refresh(now) {
             match refresh(state, &web, &mut session, now).await {
                 Ok(()) => dirty = true,
