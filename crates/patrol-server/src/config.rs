@@ -324,6 +324,11 @@ pub struct WebSection {
     /// `kid` put in the client assertion's header.
     #[serde(default)]
     pub private_key_id: Option<String>,
+    /// The key's X.509 certificate (PEM), as registered with the provider:
+    /// assertions then name it by thumbprint (`x5t`, `x5t#S256`), which is
+    /// how Microsoft Entra finds certificate credentials.
+    #[serde(default)]
+    pub private_key_certificate_file: Option<PathBuf>,
     #[serde(default = "default_web_scopes")]
     pub scopes: String,
     /// RFC 8707 resource indicator sent on authorize and token requests.
@@ -359,6 +364,7 @@ impl Default for WebSection {
             client_secret_file: None,
             private_key_file: None,
             private_key_id: None,
+            private_key_certificate_file: None,
             scopes: default_web_scopes(),
             resource: None,
             session_max_hours: default_session_hours(),
@@ -408,6 +414,9 @@ impl WebSection {
                 if secret {
                     bail!("web: a client secret is not used with private_key_jwt; remove it");
                 }
+            }
+            _ if self.private_key_certificate_file.is_some() => {
+                bail!("web.private_key_certificate_file is only used with client_auth = private_key_jwt");
             }
             WebClientAuth::None => {
                 if secret || self.private_key_file.is_some() {
@@ -700,6 +709,11 @@ mod tests {
             &format!("{ok}\nscopes = \"profile\"")
         )
         .contains("openid"));
+        assert!(err(
+            "public_url = \"https://patrol.test\"",
+            &format!("{ok}\nprivate_key_certificate_file = \"/c.pem\"")
+        )
+        .contains("only used with"));
         // A literal secret is not even a key: secrets come from env or files.
         assert!(toml::from_str::<Config>("[web]\nclient_secret = \"s3cret\"").is_err());
         // Disabled: nothing else is required.

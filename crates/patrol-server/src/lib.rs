@@ -313,10 +313,16 @@ fn web_state(
                     .context("web.private_key_file is required for private_key_jwt")?;
                 let pem = std::fs::read(path)
                     .with_context(|| format!("web: reading {}", path.display()))?;
-                ClientAuth::PrivateKeyJwt(
-                    ClientKey::from_pem(&pem, w.private_key_id.clone())
-                        .map_err(|e| anyhow::anyhow!("web.private_key_file: {e}"))?,
-                )
+                let mut key = ClientKey::from_pem(&pem, w.private_key_id.clone())
+                    .map_err(|e| anyhow::anyhow!("web.private_key_file: {e}"))?;
+                if let Some(cert) = &w.private_key_certificate_file {
+                    let pem = std::fs::read(cert)
+                        .with_context(|| format!("web: reading {}", cert.display()))?;
+                    key = key
+                        .with_certificate(&pem)
+                        .map_err(|e| anyhow::anyhow!("web.private_key_certificate_file: {e}"))?;
+                }
+                ClientAuth::PrivateKeyJwt(key)
             }
         };
         let cfg = RpConfig {

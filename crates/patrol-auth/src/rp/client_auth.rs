@@ -58,6 +58,9 @@ pub struct ClientKey {
     key: EncodingKey,
     alg: Algorithm,
     kid: Option<String>,
+    /// Certificate thumbprints (`x5t`, `x5t#S256`), how Microsoft Entra
+    /// identifies a certificate credential.
+    x5t: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for ClientKey {
@@ -138,11 +141,46 @@ impl ClientKey {
             (EncodingKey::from_ec_der(der.as_bytes()), Algorithm::ES256)
         };
         let kid = kid.filter(|k| !k.is_empty());
-        let key = ClientKey { key, alg, kid };
+        let key = ClientKey {
+            key,
+            alg,
+            kid,
+            x5t: None,
+        };
         // Fail at configuration time, not at the first sign-in.
         key.assertion("probe", "https://probe.invalid/token", 0)
             .map_err(|_| RpError::Invalid("client key cannot sign"))?;
         Ok(key)
+    }
+
+    /// Name the key's certificate (PEM `CERTIFICATE`) in assertion headers by
+    /// its thumbprints: `x5t` (SHA-1, what Entra documents) and `x5t#S256`.
+    /// The certificate is the one registered with the provider; that it
+    /// holds this key's public half is the provider's check.
+    pub fn with_certificate(mut self, cert_pem: &[u8]) -> Result<ClientKey, RpError> {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        use base64::Engine as _;
+        use sha1::Digest as _;
+        let text = std::str::from_utf8(cert_pem)
+            .map_err(|_| RpError::Invalid("certificate is not PEM"))?;
+        let block =
+            pem_block(text, "CERTIFICATE").ok_or(RpError::Invalid("no PEM CERTIFICATE block"))?;
+        let body: String = block
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<Vec<_>>()
+            .concat();
+        let der = STANDARD
+            .decode(body.trim())
+            .map_err(|_| RpError::Invalid("malformed PEM certificate"))?;
+        // A DER certificate is a SEQUENCE.
+        if der.first() != Some(&0x30) || der.len() < 64 {
+            return Err(RpError::Invalid("malformed PEM certificate"));
+        }
+        let sha1 = URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&der));
+        let sha256 = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&der));
+        self.x5t = Some((sha1, sha256));
+        Ok(self)
     }
 
     /// RS256 or ES256.
@@ -161,6 +199,10 @@ impl ClientKey {
         let mut header = Header::new(self.alg);
         header.typ = Some("JWT".to_owned());
         header.kid = self.kid.clone();
+        if let Some((sha1, sha256)) = &self.x5t {
+            header.x5t = Some(sha1.clone());
+            header.x5t_s256 = Some(sha256.clone());
+        }
         let claims = AssertionClaims {
             iss: client_id,
             sub: client_id,
@@ -282,6 +324,34 @@ mod tests {
         let key = ClientKey::from_pem(pkcs8.as_bytes(), None).unwrap();
         let jwt = key.assertion("c", "https://a/token", 0).unwrap();
         assert!(decode_part(&jwt, 0).get("kid").is_none());
+    }
+
+    #[test]
+    fn certificate_thumbprints_in_the_header() {
+        let (_, pkcs8, _) = ec_pems();
+        // Thumbprints computed independently: `openssl x509 -outform der | sha1sum / sha256sum`.
+        let cert = include_str!("../../tests/fixtures/web-client-cert.pem");
+        let key = ClientKey::from_pem(pkcs8.as_bytes(), None)
+            .unwrap()
+            .with_certificate(cert.as_bytes())
+            .unwrap();
+        let header = decode_part(&key.assertion("c", "https://a/token", 0).unwrap(), 0);
+        assert_eq!(header["x5t"], "7ZhiElcyqCchYY6OFrW6Oy1wKbw");
+        assert_eq!(
+            header["x5t#S256"],
+            "D4xRLkhj1Uljmnat9FtgrTCiepUaRYc0RQr6DLxhk_k"
+        );
+        let key = ClientKey::from_pem(pkcs8.as_bytes(), None).unwrap();
+        assert!(key.clone().with_certificate(b"not pem").is_err());
+        assert!(key
+            .clone()
+            .with_certificate(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+            .is_err());
+        assert!(
+            decode_part(&key.assertion("c", "https://a/token", 0).unwrap(), 0)
+                .get("x5t")
+                .is_none()
+        );
     }
 
     #[test]
