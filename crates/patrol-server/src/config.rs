@@ -401,6 +401,13 @@ impl WebSection {
             _ => bail!("web.enabled needs server.public_url (http:// or https://), the base of the redirect URI"),
         }
         let secret = self.client_secret_env.is_some() || self.client_secret_file.is_some();
+        if self.private_key_certificate_file.is_some()
+            && self.client_auth != WebClientAuth::PrivateKeyJwt
+        {
+            bail!(
+                "web.private_key_certificate_file is only used with client_auth = private_key_jwt"
+            );
+        }
         match self.client_auth {
             WebClientAuth::ClientSecretBasic | WebClientAuth::ClientSecretPost => {
                 if self.client_secret_env.is_some() == self.client_secret_file.is_some() {
@@ -414,9 +421,6 @@ impl WebSection {
                 if secret {
                     bail!("web: a client secret is not used with private_key_jwt; remove it");
                 }
-            }
-            _ if self.private_key_certificate_file.is_some() => {
-                bail!("web.private_key_certificate_file is only used with client_auth = private_key_jwt");
             }
             WebClientAuth::None => {
                 if secret || self.private_key_file.is_some() {
