@@ -396,9 +396,24 @@ impl WebSection {
         if self.client_id.as_deref().is_none_or(str::is_empty) {
             bail!("web.enabled needs web.client_id");
         }
-        match cfg.server.public_url.as_deref() {
-            Some(u) if u.starts_with("https://") || u.starts_with("http://") => {}
-            _ => bail!("web.enabled needs server.public_url (http:// or https://), the base of the redirect URI"),
+        match cfg.server.public_url.as_deref().map(url::Url::parse) {
+            Some(Ok(u)) if u.scheme() == "https" => {}
+            // Plain HTTP only where the browser itself stays on the machine:
+            // session cookies would travel in clear text anywhere else.
+            Some(Ok(u)) if u.scheme() == "http" => {
+                let loopback = match u.host() {
+                    Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    None => false,
+                };
+                if !loopback {
+                    bail!("web.enabled needs an https server.public_url (plain http only on localhost)");
+                }
+            }
+            _ => bail!(
+                "web.enabled needs server.public_url (https://…), the base of the redirect URI"
+            ),
         }
         let secret = self.client_secret_env.is_some() || self.client_secret_file.is_some();
         if self.private_key_certificate_file.is_some()
@@ -693,6 +708,9 @@ mod tests {
         base("public_url = \"https://patrol.test\"", ok).unwrap();
         let err = |server: &str, web: &str| base(server, web).unwrap_err().to_string();
         assert!(err("", ok).contains("public_url"));
+        assert!(err("public_url = \"http://patrol.test\"", ok).contains("https"));
+        base("public_url = \"http://127.0.0.1:8080\"", ok).unwrap();
+        base("public_url = \"http://localhost:8080\"", ok).unwrap();
         assert!(err(
             "public_url = \"https://patrol.test\"",
             &ok.replace("https://idp.test", "https://other.test")

@@ -373,6 +373,27 @@ async fn sign_in_create_use_and_revoke_with_a_confirmation() {
         .await
         .unwrap();
     assert_eq!(events.len(), 2);
+    let signin = app
+        .state
+        .app
+        .store
+        .list_audit(&AuditQuery {
+            action: Some("web.signin".into()),
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(signin.len(), 1);
+    assert_eq!(signin[0].source_ip.as_deref(), Some("127.0.0.1"));
+    assert!(signin[0].request_id.is_some());
+    assert!(
+        signin[0]
+            .actor
+            .ends_with("|a11ce000-0000-4000-8000-000000000001"),
+        "{}",
+        signin[0].actor
+    );
     assert!(events
         .iter()
         .all(|e| e.client_id.as_deref() == Some("patrol-dev-cli")));

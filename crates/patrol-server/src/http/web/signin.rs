@@ -18,6 +18,7 @@ use super::pages::{error_page, render, SignedOutPage};
 use super::session::{access_expiry, cookie_value, WebForm, SEAL_LOGIN, SEAL_REFRESH};
 use super::WebState;
 use crate::app::{Caller, Rejection};
+use crate::http::client_ip::client_ip;
 use crate::http::AppState;
 
 /// A sign-in must finish within this long.
@@ -146,7 +147,7 @@ fn retry_page(status: StatusCode, msg: &str) -> Response {
 /// open a session.
 pub async fn callback(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    parts: axum::http::request::Parts,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
     let web = match web(&state) {
@@ -154,7 +155,7 @@ pub async fn callback(
         Err(r) => return r,
     };
     let clear_login = web.clear_cookie(web.login_cookie());
-    let result = finish(&state, &web, &headers, q).await;
+    let result = finish(&state, &web, &parts, q).await;
     let mut resp = match result {
         Ok((session_cookie, return_to)) => (
             StatusCode::SEE_OTHER,
@@ -175,9 +176,15 @@ pub async fn callback(
 async fn finish(
     state: &AppState,
     web: &WebState,
-    headers: &HeaderMap,
+    parts: &axum::http::request::Parts,
     q: CallbackQuery,
 ) -> Result<(String, String), Response> {
+    let headers = &parts.headers;
+    let source_ip = client_ip(parts, &state.trusted_proxies).map(|i| i.to_string());
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let app = &state.app;
     let now = app.now();
     let login: LoginState = cookie_value(headers, web.login_cookie())
@@ -277,14 +284,13 @@ async fn finish(
         return Err(refused("id token and access token name different users"));
     }
     let client_id = Some(web.rp.client_id().to_owned());
-    let source_ip = None::<String>;
     let actor = format!("{}|{}", access.issuer, access.subject);
     if let PrincipalKind::NonHuman(why) = access.principal {
         app.record_rejection(&Rejection {
             actor,
             client_id,
-            source_ip,
-            request_id: None,
+            source_ip: source_ip.clone(),
+            request_id: request_id.clone(),
             reason: format!("web sign-in by a non-human caller: {why}"),
         })
         .await;
@@ -300,8 +306,8 @@ async fn finish(
         app.record_rejection(&Rejection {
             actor,
             client_id,
-            source_ip,
-            request_id: None,
+            source_ip: source_ip.clone(),
+            request_id: request_id.clone(),
             reason: "web sign-in without scope vso.pats_manage".into(),
         })
         .await;
@@ -336,11 +342,8 @@ async fn finish(
     let caller = Caller {
         user,
         client_id: Some(web.rp.client_id().to_owned()),
-        source_ip: None,
-        request_id: headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        source_ip,
+        request_id,
     };
     app.open_session(&caller, &session).await.map_err(|_| {
         error_page(
