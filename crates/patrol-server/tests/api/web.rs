@@ -324,7 +324,11 @@ async fn sign_in_create_use_and_revoke_with_a_confirmation() {
         .await;
     assert_eq!(done.status, StatusCode::OK);
     assert!(done.url.contains("/tokens?notice=revoked"), "{}", done.url);
-    assert!(done.body.contains("id=\"notice\""));
+    assert!(
+        done.body.contains("“ci build” was revoked."),
+        "{}",
+        done.body
+    );
     assert_eq!(app.verify_status(&token, "").await, 401);
     // A week or less to live: marked.
     create(
@@ -432,6 +436,7 @@ async fn edit_and_regenerate_replace_what_works() {
             ],
         )
         .await;
+    assert!(saved.body.contains("“deploy (packaging)” was updated."));
     assert!(
         saved.url.contains("notice=updated"),
         "{}: {}",
@@ -650,6 +655,10 @@ async fn another_users_tokens_are_invisible_and_untouchable() {
         bob.get(&format!("/tokens/{id}/edit")).await.status,
         StatusCode::NOT_FOUND
     );
+    // A notice names only the reader's own tokens.
+    let page = bob.get(&format!("/tokens?notice=revoked&id={id}")).await;
+    assert!(page.body.contains("The token was revoked."));
+    assert!(!page.body.contains("alice&#x27;s") && !page.body.contains("alice's"));
     let r = bob
         .post(&format!("/tokens/{id}/revoke"), &[("csrf", &b_csrf)])
         .await;

@@ -211,6 +211,8 @@ struct ListQuery {
     dir: Option<String>,
     page: Option<u64>,
     notice: Option<String>,
+    /// The token a notice is about (the caller's own; its name is looked up).
+    about: Option<Uuid>,
 }
 
 impl ListQuery {
@@ -224,6 +226,7 @@ impl ListQuery {
                 "dir" => q.dir = v,
                 "page" => q.page = v.and_then(|p| p.parse().ok()),
                 "notice" => q.notice = v,
+                "id" => q.about = v.and_then(|i| Uuid::parse_str(&i).ok()),
                 _ => {}
             }
         }
@@ -354,9 +357,19 @@ pub async fn list(
         }
     })
     .collect();
+    // The name comes from the caller's own token, never from the URL.
+    let name = match q.about {
+        Some(id) => app
+            .get_pat(&user.caller, id)
+            .await
+            .ok()
+            .map(|p| format!("“{}”", p.display_name)),
+        None => None,
+    }
+    .unwrap_or_else(|| "The token".to_owned());
     let notice = match q.notice.as_deref() {
-        Some("updated") => Some("Token updated.".to_owned()),
-        Some("revoked") => Some("Token revoked. It stopped working at once.".to_owned()),
+        Some("updated") => Some(format!("{name} was updated.")),
+        Some("revoked") => Some(format!("{name} was revoked. It stopped working at once.")),
         _ => None,
     };
     render(
@@ -887,7 +900,7 @@ pub async fn update(
         )
         .await;
     match result {
-        Ok(_) => see_other("/tokens?notice=updated"),
+        Ok(p) => see_other(&format!("/tokens?notice=updated&id={}", p.authorization_id)),
         Err(e) => {
             let (st, m) = plain(&e);
             if st == StatusCode::SERVICE_UNAVAILABLE || st == StatusCode::NOT_FOUND {
@@ -989,7 +1002,7 @@ pub async fn revoke(
         return app_error(&user, &AppError::TokenNotFound);
     };
     match state.app.revoke_pat(&user.caller, id).await {
-        Ok(()) => see_other("/tokens?notice=revoked"),
+        Ok(()) => see_other(&format!("/tokens?notice=revoked&id={id}")),
         Err(e) => app_error(&user, &e),
     }
 }
