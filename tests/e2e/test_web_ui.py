@@ -18,6 +18,7 @@ import http.server
 import secrets
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -157,6 +158,7 @@ def test_dev_sign_in_create_use_revoke(dev_ui, shots, tmp_path):
     pat = created["token"]
     _secret_ok(pat)
     assert created["readonly"] and created["has_copy"] and created["has_done"], created
+    assert created["copy_visible"] is True, "the script did not reveal the Copy button"
     assert created["shown_once"], "no #shown-once warning on the created page"
     assert created["copied_matches"] is True, f"the copy button did not copy the token: {created['copied_matches']}"
     row = created["row"]
@@ -361,6 +363,148 @@ def test_dev_sign_out_ends_the_session(dev_ui, shots, tmp_path):
     client.cookies[name] = old_value
     r = client.get("/tokens")
     assert r.status_code == 303 and location(r).startswith("/signin"), (r.status_code, r.headers.get("Location"))
+
+
+# -- keyboard, accessibility, narrow screens, no JavaScript (patrol dev) ---------------------
+
+def test_dev_keyboard_only_create_and_revoke(dev_ui, shots, tmp_path):
+    """Sign in, create, copy and revoke with page.keyboard only (Tab / Shift+Tab / Enter / Space /
+    arrows / typing; no mouse, no element click/fill). Each search for an element gives up after
+    150 Tabs; the focus order seen is in the failure message."""
+    base = dev_ui.base_url
+    state = tmp_path / "state.json"
+    name = "e2e-ui-keyboard"
+    signin, created = run_ui(base, [
+        {"do": "keyboard_signin", "user": "alice"},
+        {"do": "keyboard_create", "name": name, "org": "fabrikam", "expiry": "7", "scope": "vso.code",
+         "copy": True, "shot_focus": "14-skip-link-focused"},
+    ], screenshot_dir=shots, state_out=state, timeout=30)
+    order = f"focus order: {created.get('focus')}"
+    assert signin["path"] == "/tokens" and signin["user_name"] == DEV_USER_NAME, signin
+    assert signin["issuer_page"].startswith("/oidc/"), signin
+
+    skip = created["skip"]
+    for page in ("list", "form", "created"):
+        assert skip[page]["is_skip"], f"first Tab on the {page} page went to {skip[page]['first']}, not a.skip; {order}"
+        assert skip[page]["box"]["on_screen"], f"focused skip link is not on screen ({page}): {skip[page]['box']}"
+    assert skip["form"]["target"] == "main#main", f"Enter on the skip link focused {skip['form']['target']}; {order}"
+    assert created["tabs_to_name"] == 1, f"after the skip link, {created['tabs_to_name']} Tabs to #name; {order}"
+    assert created["org"] == "fabrikam" and created["expiry"] == "7", created
+    first, *moves = created["radios"]
+    assert first["focused"] == "scopes-" + first["checked"], f"Tab into the scope radios: {first}; {order}"
+    if first["checked"] == "custom":
+        assert moves[0] == {"focused": "scopes-full", "checked": "full", "boxes_disabled": True}, moves
+    assert moves[-1] == {"focused": "scopes-custom", "checked": "custom", "boxes_disabled": False}, moves
+    assert created["scopes"] == ["vso.code"], f"Space ticked {created['scopes']}; {order}"
+    assert created["path"] == "/tokens" and created["token_id"], f"no row {name!r} after Enter on Done; {order}"
+    assert created["copied_matches"] is True, f"Enter on Copy: {created['copied_matches']} ({created['copy_status']!r})"
+    assert created["tabs"] <= 150, created["tabs"]
+    pat = created["token"]
+    _secret_ok(pat)
+    _verify(base, pat, 200, org="fabrikam", scope="vso.code")
+    _verify(base, pat, 403, org="contoso")
+
+    (revoked,) = run_ui(base, [{"do": "keyboard_revoke", "id": created["token_id"]}], state_in=state, timeout=30)
+    assert revoked["autofocus"] == "button#confirm", f"the revoke confirmation focused {revoked['autofocus']} on load"
+    assert revoked["tabs_to_confirm"] == 0, revoked["focus"]
+    assert revoked["path"].startswith("/tokens") and revoked["notice"] and not revoked["error"], revoked
+    assert created["token_id"] not in {r["id"] for r in revoked["rows"]}, revoked["rows"]
+    _verify(base, pat, 401)
+
+
+def test_dev_accessibility_basics(dev_ui):
+    """List (with a token), new-token form, created page, edit form, both confirmations:
+    every visible control has a label, every button / link a name, html[lang], one h1,
+    unique ids, images with alt."""
+    base = dev_ui.base_url
+    name = "e2e-ui-a11y"
+    results = run_ui(base, [
+        {"do": "signin", "user": "alice"},
+        {"do": "create", "name": name, "org": "contoso", "expiry": "30", "scopes": ["vso.code"], "stay": True},
+        {"do": "audit"},
+        {"do": "audit", "path": "/tokens"},
+        {"do": "audit", "path": "/tokens/new"},
+        {"do": "open", "name": name, "action": "edit"},
+        {"do": "audit"},
+        {"do": "open", "name": name, "action": "regenerate"},
+        {"do": "audit"},
+        {"do": "open", "name": name, "action": "revoke"},
+        {"do": "audit"},
+    ], timeout=30)
+    audits = {r["path"].split("?")[0]: r for r in results if r["do"] == "audit"}
+    token_id = next(r["id"] for r in results if r["do"] == "open")
+    expected = {"/tokens/new", "/tokens", f"/tokens/{token_id}/edit", f"/tokens/{token_id}/regenerate",
+                f"/tokens/{token_id}/revoke"}
+    assert expected <= set(audits), sorted(audits)
+    created = next(r for r in results if r["do"] == "create")
+    assert created["token"] and created["path"] == "/tokens/new", created["path"]  # the created page (POST result)
+    created_audit = results[results.index(created) + 1]
+    pages = {"created page": created_audit, **audits}
+    problems = {page: {k: v for k, v in a["issues"].items() if v} for page, a in pages.items()}
+    problems = {page: p for page, p in problems.items() if p}
+    assert not problems, f"accessibility offenders: {problems}"
+    assert audits["/tokens"]["counts"]["links"] >= 4 and audits["/tokens/new"]["counts"]["controls"] >= 5, \
+        {p: a["counts"] for p, a in audits.items()}
+
+
+def test_dev_narrow_screen(dev_ui, shots):
+    """390x844: no horizontal scrolling, primary buttons inside the viewport width."""
+    base = dev_ui.base_url
+    name = "e2e-ui-narrow"
+    results = run_ui(base, [
+        {"do": "signin", "user": "alice"},
+        {"do": "layout", "path": "/tokens/new", "selectors": ["#submit"]},
+        {"do": "create", "name": name, "org": "fabrikam", "expiry": "7", "scopes": ["vso.code"], "stay": True,
+         "shot_form": "12-new-token-narrow", "shot_created": "13-created-narrow"},
+        {"do": "layout", "selectors": ["#copy-token"]},
+        {"do": "layout", "path": "/tokens", "selectors": ["#new-token"]},
+        {"do": "open", "name": name, "action": "edit"},
+        {"do": "layout", "selectors": ["#submit"]},
+        {"do": "open", "name": name, "action": "revoke"},
+        {"do": "layout", "selectors": ["#confirm"]},
+    ], screenshot_dir=shots, viewport={"width": 390, "height": 844}, timeout=30)
+    layouts = [(r["path"], r) for r in results if r["do"] == "layout"]
+    assert len(layouts) == 5
+    bad = []
+    for (path, lay), want in zip(layouts, ["#submit", "#copy-token", "#new-token", "#submit", "#confirm"]):
+        assert lay["inner_width"] == 390, lay
+        if lay["scroll_width"] > lay["inner_width"] + 1:
+            bad.append(f"{path}: scrollWidth {lay['scroll_width']} > innerWidth {lay['inner_width']}")
+        box = lay["boxes"].get(want)
+        if not box or not box["inside"]:
+            bad.append(f"{path}: {want} not inside the viewport width: {box}")
+    assert not bad, bad
+    for shot in ("12-new-token-narrow.png", "13-created-narrow.png"):
+        assert (shots / shot).stat().st_size > 1000, shot
+
+
+def test_dev_without_javascript(dev_ui, tmp_path):
+    """JavaScript off: create (custom date through the date input, full access) and revoke
+    through the confirmation page still work; the token is shown."""
+    base = dev_ui.base_url
+    name = "e2e-ui-nojs"
+    date = (datetime.now(timezone.utc).date() + timedelta(days=12)).isoformat()
+    state = tmp_path / "state.json"
+    signin, created = run_ui(base, [
+        {"do": "signin", "user": "alice"},
+        {"do": "create", "name": name, "org": "fabrikam", "expiry": "custom", "expiry_date": date, "scopes": "full"},
+    ], javascript=False, state_out=state, timeout=30)
+    assert signin["user_name"] == DEV_USER_NAME, signin
+    assert created["blank"]["expiry_date_hidden"] is False, \
+        f"the date field is hidden on a blank form: JavaScript ran? {created['blank']}"
+    pat = created["token"]
+    _secret_ok(pat)
+    assert created["readonly"] and created["shown_once"], created
+    assert created["copy_visible"] is False, "a Copy button that cannot work is shown without JavaScript"
+    row = created["row"]
+    assert row and created["token_id"], "the new token is not in the list"
+    assert (row["expires_iso"] or "").startswith(date), f"custom date {date}: the row says {row['expires_iso']} / {row['expires']}"
+    _verify(base, pat, 200, org="fabrikam", scope="vso.code")
+
+    (revoked,) = run_ui(base, [{"do": "revoke", "id": created["token_id"]}], javascript=False, state_in=state, timeout=30)
+    assert revoked["confirm"]["has_form"], revoked["confirm"]
+    assert revoked["path"].startswith("/tokens") and revoked["notice"] and not revoked["error"], revoked
+    _verify(base, pat, 401)
 
 
 # -- patrol serve + the reference provider -----------------------------------------------------

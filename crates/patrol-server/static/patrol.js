@@ -5,22 +5,24 @@
     if (document.readyState !== "loading") fn(); else document.addEventListener("DOMContentLoaded", fn);
   }
   ready(function () {
-    // Copy the one-time token.
+    // Copy the one-time token. The button is hidden until this script runs:
+    // without it, the token is still selectable in its field.
     var copy = document.getElementById("copy-token");
     if (copy) {
+      copy.hidden = false;
       copy.addEventListener("click", function () {
         var input = document.getElementById(copy.getAttribute("data-copy"));
         var status = document.getElementById("copy-status");
         if (!input) return;
-        input.focus();
-        input.select();
         var done = function (ok) {
           if (status) status.textContent = ok ? "Copied to the clipboard." : "Select the token and copy it (Ctrl+C).";
         };
         if (navigator.clipboard && window.isSecureContext) {
           navigator.clipboard.writeText(input.value).then(function () { done(true); }, function () { done(false); });
         } else {
+          input.select();
           try { done(document.execCommand("copy")); } catch (e) { done(false); }
+          copy.focus();
         }
       });
     }

@@ -41,17 +41,19 @@ export function scenarioArgs() {
 
 /**
  * Launch Chromium (Playwright gives it a fresh temporary profile) and open one context + page.
- * `storageState` (a path or object from context.storageState()) restores cookies.
+ * `storageState` (a path or object from context.storageState()) restores cookies;
+ * `javaScriptEnabled: false` turns the page's scripts off (Playwright's own evaluate still works).
  * Returns {browser, context, page, close, consoleLines}.
  */
-export async function launch({ viewport = { width: 1280, height: 900 }, timeoutMs = 15000, storageState } = {}) {
+export async function launch({ viewport = { width: 1280, height: 900 }, timeoutMs = 15000, storageState,
+  javaScriptEnabled = true } = {}) {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: CHROMIUM_ARGS,
     timeout: 30000,
   });
-  const context = await browser.newContext({ viewport, storageState, locale: 'en-US', timezoneId: 'UTC' });
+  const context = await browser.newContext({ viewport, storageState, locale: 'en-US', timezoneId: 'UTC', javaScriptEnabled });
   context.setDefaultTimeout(timeoutMs);
   context.setDefaultNavigationTimeout(timeoutMs);
   const consoleLines = [];
@@ -112,6 +114,7 @@ export function screenshotter(dir) {
  *   state_in         storage-state JSON file to start from (cookies of an earlier run)
  *   state_out        where to write the storage state at the end (also after a failure)
  *   viewport         {width, height} (default 1280x900)
+ *   javascript       false: a context with the page's JavaScript disabled (default true)
  * On failure the report carries the step, the error, the URL (query redacted), the page HTML
  * and the browser console; a screenshot FAILED-<step>.png goes to screenshot_dir.
  */
@@ -134,6 +137,7 @@ export async function runScenario(body) {
       viewport: args.viewport,
       timeoutMs: args.step_timeout_ms ?? 15000,
       storageState: args.state_in || undefined,
+      javaScriptEnabled: args.javascript !== false,
     });
     Object.assign(state, b);
     const shot = screenshotter(args.screenshot_dir);

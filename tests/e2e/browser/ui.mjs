@@ -29,6 +29,26 @@
 //   viewport   {width, height}
 //   wait       {ms}
 //   info       {} -> page info of the current page
+//   open       {name, action: "edit" | "regenerate" | "revoke"} the row's action page (by token name)
+//   audit      {path?} accessibility basics of the current page (or of `path`): -> {issues: {
+//              unlabelled_controls, unnamed_buttons, unnamed_links, images_without_alt,
+//              duplicate_ids, lang, h1_count}, counts}; offenders are CSS-like selectors
+//   layout     {path?, selectors: [...], shot?} -> {scroll_width, inner_width, boxes: {sel: {...}}}
+//   create     ... {stay: true} stops on the created page (no "done"; token_id is null)
+//
+// Keyboard only (no mouse, no element.click()/fill(): page.keyboard presses; every action
+// records the focus order it saw as `focus: {"<page>": ["a#new-token", ...]}`; a search for an
+// element gives up after MAX_TABS Tab presses):
+//   keyboard_signin {user}  /tokens -> the dev issuer page: Tab to the user's button, Enter
+//   keyboard_create {name, org, expiry, scope, copy?, shot_focus?}
+//              list: first Tab = skip link (its box must be on screen), Tab to a#new-token,
+//              Enter; form: Tab, Enter on the skip link (focus -> main), Tab to #name, type,
+//              Tab to #org / #expiry, arrow keys; Tab into the scope radios, arrows
+//              (custom -> full -> custom); Tab to the scope's checkbox, Space; Tab to #submit,
+//              Enter; created: token read from #new-token-value, Tab to #copy-token + Enter
+//              (copy?), Tab to a#done, Enter -> {token, token_id, skip: {...}, radios, ...}
+//   keyboard_revoke {id}    list: Tab to the row's a.revoke, Enter; the confirmation page's
+//              focused (autofocus) element, Enter on #confirm -> {autofocus, notice, rows, ...}
 import { log, runScenario, textOf } from './lib.mjs';
 
 const DEFAULT_PASSWORD = 'patrol-e2e-password';
@@ -94,6 +114,7 @@ async function rowsOf(page) {
       orgs: cell('orgs'),
       scopes: cell('scopes'),
       expires: cell('expires'),
+      expires_iso: tr.querySelector('td.expires time')?.getAttribute('datetime') ?? null,
       expires_soon: !!tr.querySelector('td.expires span.expires-soon'),
       status: cell('status'),
       last_used: cell('last-used'),
@@ -163,6 +184,8 @@ async function readForm(page) {
       expiry: val('#expiry'),
       expiry_options: Array.from(f.querySelectorAll('#expiry option')).map((o) => o.value),
       expiry_date: val('#expiry-date'),
+      // patrol.js hides the date field unless "Custom date" is chosen (no JS: always shown)
+      expiry_date_hidden: f.querySelector('#expiry-date')?.hidden ?? null,
       scope_mode: f.querySelector('input[name=scope_mode]:checked')?.value ?? null,
       scopes: Array.from(f.querySelectorAll('input[type=checkbox][name=scope]:checked')).map((i) => i.value),
       scope_areas: f.querySelectorAll('fieldset.scope-area').length,
@@ -209,6 +232,7 @@ async function readCreated(c, a) {
     readonly: await value.evaluate((el) => el.readOnly || el.hasAttribute('readonly')),
     shown_once: await textOf(page.locator('#shown-once')),
     has_copy: (await page.locator('button#copy-token').count()) === 1,
+    copy_visible: await page.locator('button#copy-token').isVisible(),
     has_done: (await page.locator('a#done').count()) === 1,
     path: here(c).path,
     copied: null,
@@ -228,11 +252,322 @@ async function readCreated(c, a) {
   return out;
 }
 
+
+// -- keyboard only -----------------------------------------------------------------------------
+
+const MAX_TABS = 150;
+
+/** A short description of the focused element ("a#new-token", "input[name=scope][value=vso.code]"). */
+async function focusedDesc(page) {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return 'body';
+    let d = el.tagName.toLowerCase();
+    if (el.id) d += `#${el.id}`;
+    else if (el.classList.length) d += `.${[...el.classList].join('.')}`;
+    if (el.name && !el.id) d += `[name=${el.name}]`;
+    if (el.tagName === 'A' && !el.id && !el.classList.length) {
+      d += el.dataset.status ? `[data-status=${el.dataset.status}]`
+        : el.dataset.sort ? `[data-sort=${el.dataset.sort}]` : `[href=${el.getAttribute('href')}]`;
+    }
+    if ((el.type === 'checkbox' || el.type === 'radio' || el.name === 'username') && !el.id) d += `[value=${el.value}]`;
+    const row = el.closest('tr[data-token-id]');
+    if (row) d = `tr[data-token-name=${row.dataset.tokenName}] ${d}`;
+    return d;
+  });
+}
+
+async function focusedMatches(page, selector) {
+  return page.evaluate((sel) => !!document.activeElement && document.activeElement !== document.body &&
+    document.activeElement.matches(sel), selector);
+}
+
+/** Keyboard state of one action: the focus order per page, and the keys pressed. */
+function kbd(c) {
+  const k = { focus: {}, tabs: 0, keys: [] };
+  k.page = () => {
+    const p = here(c).pathname;
+    k.focus[p] = k.focus[p] ?? [];
+    return k.focus[p];
+  };
+  k.press = async (key) => {
+    await c.page.keyboard.press(key);
+    k.keys.push(key);
+    if (key === 'Tab' || key === 'Shift+Tab') k.tabs += 1;
+    k.page().push(await focusedDesc(c.page));
+  };
+  // for error messages: each page's order, cut after 40 (Tab wraps around the page)
+  k.order = () => JSON.stringify(Object.fromEntries(Object.entries(k.focus).map(([p, o]) =>
+    [p, o.length > 40 ? [...o.slice(0, 40), `... ${o.length - 40} more`] : o])));
+  return k;
+}
+
+/** Press Tab (or Shift+Tab) until the focused element matches `selector`; at most MAX_TABS. */
+async function tabTo(c, k, selector, { back = false, max = MAX_TABS } = {}) {
+  if (await focusedMatches(c.page, selector)) return 0;
+  for (let i = 1; i <= max; i += 1) {
+    await k.press(back ? 'Shift+Tab' : 'Tab');
+    if (await focusedMatches(c.page, selector)) return i;
+  }
+  throw new Error(`keyboard: ${max} ${back ? 'Shift+Tab' : 'Tab'} presses on ${here(c).pathname} never focused ` +
+    `${selector}; focus order: ${k.order()}`);
+}
+
+/** Press a key that navigates (Enter on a link / submit button) and wait for the next page. */
+async function pressAndWait(c, k, key, done = null) {
+  const { page } = c;
+  const navigated = page.waitForEvent('framenavigated', { predicate: (f) => f === page.mainFrame() });
+  await page.keyboard.press(key);
+  k.keys.push(key);
+  await navigated;
+  if (done) await page.waitForURL(done);
+  await page.waitForLoadState('load');
+}
+
+/** Change the focused <select> to `value` with ArrowDown / ArrowUp only. */
+async function selectByKeyboard(c, k, selector, value) {
+  const { page } = c;
+  if (!(await focusedMatches(page, selector))) throw new Error(`keyboard: ${selector} is not focused`);
+  const state = () => page.$eval(selector, (s, v) => ({
+    value: s.value,
+    index: s.selectedIndex,
+    target: Array.from(s.options).findIndex((o) => o.value === v),
+    options: s.options.length,
+  }), value);
+  let st = await state();
+  if (st.target < 0) throw new Error(`${selector} has no option ${value}`);
+  for (let i = 0; i < st.options * 2 && st.value !== value; i += 1) {
+    await k.press(st.target > st.index ? 'ArrowDown' : 'ArrowUp');
+    const next = await state();
+    if (next.index === st.index) throw new Error(`keyboard: ${st.target > st.index ? 'ArrowDown' : 'ArrowUp'} did not change ${selector} (still ${st.value})`);
+    st = next;
+  }
+  if (st.value !== value) throw new Error(`keyboard: could not select ${value} in ${selector} (at ${st.value})`);
+  if (!(await focusedMatches(page, selector))) throw new Error(`keyboard: ${selector} lost focus while choosing`);
+  return st.value;
+}
+
+async function boxOnScreen(page, selector) {
+  return page.$eval(selector, (el) => {
+    const r = el.getBoundingClientRect();
+    return {
+      x: Math.round(r.x), y: Math.round(r.y), width: Math.round(r.width), height: Math.round(r.height),
+      on_screen: r.width > 0 && r.height > 0 && r.left >= 0 && r.top >= 0 &&
+        r.right <= window.innerWidth && r.bottom <= window.innerHeight,
+    };
+  });
+}
+
+/** From a freshly loaded page: the first Tab, and whether it is the visible skip link. */
+async function firstTabIsSkip(c, k) {
+  await k.press('Tab');
+  const first = k.page()[k.page().length - 1];
+  const isSkip = await focusedMatches(c.page, 'a.skip');
+  return { first, is_skip: isSkip, box: isSkip ? await boxOnScreen(c.page, 'a.skip') : null };
+}
+
+async function tokenIdByName(page, name) {
+  return page.$$eval('table#tokens tr[data-token-id]', (trs, n) => trs.filter((tr) => tr.dataset.tokenName === n)
+    .map((tr) => tr.dataset.tokenId), name);
+}
+
+// -- page checks -------------------------------------------------------------------------------
+
+/** Accessibility basics of the current document, offenders as selectors. */
+async function auditPage(page) {
+  return page.evaluate(() => {
+    const sel = (el) => {
+      let d = el.tagName.toLowerCase();
+      if (el.id) return `${d}#${el.id}`;
+      if (el.classList.length) d += `.${[...el.classList].join('.')}`;
+      for (const a of ['name', 'type', 'value', 'href']) {
+        if (el.hasAttribute(a) && !(a === 'type' && el.tagName !== 'INPUT')) d += `[${a}="${el.getAttribute(a)}"]`;
+      }
+      const anc = el.parentElement?.closest('[id]');
+      return anc ? `${anc.tagName.toLowerCase()}#${anc.id} ${d}` : d;
+    };
+    const text = (s) => (s ?? '').replace(/\s+/g, ' ').trim();
+    const byIds = (ids) => text(ids.split(/\s+/).map((id) => document.getElementById(id)?.textContent ?? '').join(' '));
+    const ariaName = (el) => text(el.getAttribute('aria-label')) ||
+      (el.hasAttribute('aria-labelledby') ? byIds(el.getAttribute('aria-labelledby')) : '');
+    const visible = (el) => (el.checkVisibility ? el.checkVisibility() : el.getClientRects().length > 0);
+    const controls = Array.from(document.querySelectorAll('input, select, textarea'))
+      .filter((el) => el.type !== 'hidden' && visible(el));
+    const unlabelled = controls.filter((el) => !(ariaName(el) ||
+      text(Array.from(el.labels ?? []).map((l) => l.textContent).join(' '))));
+    const buttons = Array.from(document.querySelectorAll(
+      'button, [role=button], input[type=submit], input[type=button], input[type=reset], input[type=image]'));
+    const buttonName = (el) => ariaName(el) || text(el.tagName === 'INPUT' ? (el.value || el.alt) : el.textContent);
+    const links = Array.from(document.querySelectorAll('a[href], [role=link]'));
+    const linkName = (el) => ariaName(el) || text(el.textContent) ||
+      text(Array.from(el.querySelectorAll('img[alt]')).map((i) => i.alt).join(' '));
+    const ids = {};
+    for (const el of document.querySelectorAll('[id]')) ids[el.id] = (ids[el.id] ?? 0) + 1;
+    const lang = document.documentElement.getAttribute('lang');
+    return {
+      issues: {
+        unlabelled_controls: unlabelled.map(sel),
+        unnamed_buttons: buttons.filter((el) => !buttonName(el)).map(sel),
+        unnamed_links: links.filter((el) => !linkName(el)).map(sel),
+        images_without_alt: Array.from(document.querySelectorAll('img:not([alt])')).map(sel),
+        duplicate_ids: Object.entries(ids).filter(([, n]) => n > 1).map(([id, n]) => `#${id} x${n}`),
+        lang: lang && lang.trim() ? [] : ['html[lang] missing or empty'],
+        h1_count: document.querySelectorAll('h1').length === 1 ? [] : [`${document.querySelectorAll('h1').length} h1 elements`],
+      },
+      counts: { controls: controls.length, buttons: buttons.length, links: links.length, lang },
+    };
+  });
+}
+
+/** Horizontal overflow, and where the given elements are (fully inside the viewport width?). */
+async function layoutOf(page, selectors) {
+  return page.evaluate((sels) => {
+    const boxes = {};
+    for (const s of sels) {
+      const el = document.querySelector(s);
+      if (!el) continue;
+      const r = el.getBoundingClientRect();
+      boxes[s] = {
+        left: Math.round(r.left * 10) / 10,
+        right: Math.round(r.right * 10) / 10,
+        width: Math.round(r.width * 10) / 10,
+        inside: r.width > 0 && r.left >= 0 && r.right <= window.innerWidth,
+      };
+    }
+    return {
+      scroll_width: document.documentElement.scrollWidth,
+      inner_width: window.innerWidth,
+      client_width: document.documentElement.clientWidth,
+      boxes,
+    };
+  }, selectors);
+}
+
 // -- actions -----------------------------------------------------------------------------------
 
 const ACTIONS = {
   async info(c) {
     return info(c);
+  },
+
+  async open(c, a) {
+    await gotoList(c, '?status=all');
+    const ids = await tokenIdByName(c.page, a.name);
+    if (ids.length !== 1) throw new Error(`expected one row named ${a.name}, found ${ids.length}`);
+    await openRowAction(c, ids[0], a.action);
+    return info(c, { id: ids[0] });
+  },
+
+  async audit(c, a) {
+    if (a.path) await c.page.goto(c.base + a.path);
+    return info(c, await auditPage(c.page));
+  },
+
+  async layout(c, a) {
+    if (a.path) await c.page.goto(c.base + a.path);
+    const got = await layoutOf(c.page, a.selectors ?? []);
+    if (a.shot) await c.shot(c.page, a.shot);
+    return info(c, got);
+  },
+
+  async keyboard_signin(c, a) {
+    const { page } = c;
+    const k = kbd(c);
+    await page.goto(`${c.base}/tokens`);
+    await page.waitForLoadState('load');
+    const issuerPage = here(c).path;
+    await tabTo(c, k, `button[name="username"][value="${a.user}"]`);
+    await pressAndWait(c, k, 'Enter', (u) => u.origin === c.origin && u.pathname === '/tokens');
+    await page.locator('#user-name').waitFor();
+    return info(c, { issuer_page: issuerPage.split('?')[0], focus: k.focus, tabs: k.tabs });
+  },
+
+  async keyboard_create(c, a) {
+    const { page } = c;
+    const k = kbd(c);
+    if (here(c).pathname !== '/tokens') await gotoList(c);
+    const out = { skip: {} };
+    // the list: the first Tab is the skip link, shown on screen
+    out.skip.list = await firstTabIsSkip(c, k);
+    if (a.shot_focus) await c.shot(page, a.shot_focus, { fullPage: false });
+    await tabTo(c, k, 'a#new-token');
+    await pressAndWait(c, k, 'Enter');
+    await expectPath(c, (p) => p === '/tokens/new', 'the new-token form after Enter on a#new-token');
+    // the form: skip link first; Enter on it moves focus to <main>, the next Tab to #name
+    out.skip.form = await firstTabIsSkip(c, k);
+    if (out.skip.form.is_skip) {
+      await k.press('Enter');
+      out.skip.form.target = await focusedDesc(page);
+    }
+    out.tabs_to_name = await tabTo(c, k, '#name');
+    await page.keyboard.type(a.name);
+    k.keys.push(`type(${a.name.length} chars)`);
+    await tabTo(c, k, '#org');
+    out.org = await selectByKeyboard(c, k, '#org', a.org);
+    await tabTo(c, k, '#expiry');
+    out.expiry = await selectByKeyboard(c, k, '#expiry', String(a.expiry));
+    // the radio group: Tab lands on the checked radio; arrows move and check
+    await tabTo(c, k, 'input[name=scope_mode]');
+    const radios = async () => page.evaluate(() => ({
+      focused: document.activeElement?.id ?? null,
+      checked: document.querySelector('input[name=scope_mode]:checked')?.value ?? null,
+      boxes_disabled: !!document.querySelector('#scope-picker input[type=checkbox]:disabled'),
+    }));
+    out.radios = [await radios()];
+    if (out.radios[0].checked === 'custom') {
+      await k.press('ArrowUp');
+      out.radios.push(await radios());
+    }
+    await k.press('ArrowDown');
+    out.radios.push(await radios());
+    await tabTo(c, k, `input[type=checkbox][name=scope][value="${a.scope}"]`);
+    await k.press('Space');
+    out.scopes = await page.$$eval('input[type=checkbox][name=scope]:checked', (bs) => bs.map((b) => b.value));
+    out.form = await readForm(page);
+    await tabTo(c, k, '#submit');
+    await pressAndWait(c, k, 'Enter');
+    // the created page
+    const value = page.locator('#new-token-value');
+    if ((await value.count()) !== 1) {
+      throw new Error(`keyboard create did not show the created page: ${await pageSummary(c)}; focus order: ${k.order()}`);
+    }
+    out.token = await value.inputValue();
+    out.skip.created = await firstTabIsSkip(c, k);
+    await tabTo(c, k, '#new-token-value');
+    if (a.copy) {
+      await c.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: c.origin });
+      await tabTo(c, k, 'button#copy-token');
+      await k.press('Enter');
+      await page.waitForFunction(() => document.getElementById('copy-status')?.textContent?.trim(), null, { timeout: 3000 })
+        .catch(() => {});
+      out.copy_status = await textOf(page.locator('#copy-status'));
+      out.copied_matches = await page.evaluate(async (t) => {
+        try {
+          return (await navigator.clipboard.readText()) === t;
+        } catch (e) {
+          return `clipboard unreadable: ${e.message}`;
+        }
+      }, out.token);
+    }
+    await tabTo(c, k, 'a#done');
+    await pressAndWait(c, k, 'Enter');
+    await expectPath(c, (p) => p === '/tokens', 'the token list after Enter on a#done');
+    const ids = await tokenIdByName(page, a.name);
+    return info(c, { ...out, token_id: ids.length === 1 ? ids[0] : null, focus: k.focus, tabs: k.tabs, keys: k.keys });
+  },
+
+  async keyboard_revoke(c, a) {
+    const { page } = c;
+    const k = kbd(c);
+    if (here(c).pathname !== '/tokens') await gotoList(c);
+    await tabTo(c, k, `tr[data-token-id="${a.id}"] a.revoke`);
+    await pressAndWait(c, k, 'Enter');
+    await expectPath(c, (p) => p === `/tokens/${a.id}/revoke`, 'the revoke confirmation');
+    const autofocus = await focusedDesc(page);
+    k.page().push(`(on load) ${autofocus}`);
+    const tabsToConfirm = await tabTo(c, k, 'form#confirm-revoke button#confirm');
+    await pressAndWait(c, k, 'Enter');
+    return { ...(await listInfo(c)), autofocus, tabs_to_confirm: tabsToConfirm, focus: k.focus, tabs: k.tabs };
   },
 
   async wait(c, a) {
@@ -324,6 +659,7 @@ const ACTIONS = {
       throw new Error(`creating "${a.name}" did not show the created page: ${await pageSummary(c)}`);
     }
     if (a.shot_created) await c.shot(page, a.shot_created);
+    if (a.stay) return { ...created, token_id: null, row: null, blank };
     await clickAndWait(c, 'a#done');
     await expectPath(c, (p) => p === '/tokens', 'the token list after "done"');
     const rows = await rowsOf(page);

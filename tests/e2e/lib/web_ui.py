@@ -127,9 +127,12 @@ def run_scenario(script: str, args: dict[str, Any], *, timeout: float = 60.0) ->
 
 def run_ui(base_url: str, actions: list[dict[str, Any]], *, screenshot_dir: Path | None = None,
            state_in: Path | None = None, state_out: Path | None = None, viewport: dict[str, int] | None = None,
-           timeout: float = 60.0) -> list[dict[str, Any]]:
-    """Run ui.mjs actions in one browser; returns one result dict per action."""
+           javascript: bool = True, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Run ui.mjs actions in one browser; returns one result dict per action.
+    `javascript=False`: the browser context runs no page scripts (progressive enhancement off)."""
     args: dict[str, Any] = {"base_url": base_url, "actions": actions}
+    if not javascript:
+        args["javascript"] = False
     if screenshot_dir is not None:
         args["screenshot_dir"] = str(screenshot_dir)
     if state_in is not None:
