@@ -105,7 +105,13 @@ async fn no_secrets_in_trace_logs_from_the_web_page() {
     }
     let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(text.contains("/tokens/new"), "the capture works");
+    assert!(text.contains("/signin/callback"), "the sign-in was captured too");
     for s in &secrets {
         assert!(!text.contains(s.as_str()), "a web secret reached the logs");
     }
+    // The IdP's access and ID tokens never reach the test, so look for any
+    // JWT at all: a payload segment starts `.eyJ` (base64 of `{"`).
+    assert!(!text.contains(".eyJ"), "a JWT reached the logs");
+    // The authorization code and state travel in the callback's query string.
+    assert!(!text.contains("code="), "a query string reached the logs");
 }

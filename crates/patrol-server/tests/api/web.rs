@@ -269,6 +269,12 @@ async fn sign_in_create_use_and_revoke_with_a_confirmation() {
         "the sign-in cookie is cleared"
     );
 
+    // Azure DevOps' address of this page leads here too.
+    for path in ["/", "/fabrikam/_usersSettings/tokens", "/_usersSettings/tokens"] {
+        let page = b.get(path).await;
+        assert!(page.url.ends_with("/tokens"), "{path} → {}", page.url);
+    }
+
     // Security headers on every page.
     let h = &list.headers;
     assert!(h["content-security-policy"]
