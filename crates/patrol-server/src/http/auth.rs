@@ -86,8 +86,38 @@ impl FromRequestParts<AppState> for Owner {
             }
         }
         let result = authenticate(parts, state, ip.map(|i| i.to_string())).await;
-        if let (Err(ApiError::InvalidToken | ApiError::PatNotAccepted), Some(ip)) = (&result, ip) {
-            state.auth_failures.record_failure(ip_key(ip), now);
+        if let (Err(e @ (ApiError::InvalidToken | ApiError::PatNotAccepted)), Some(ip)) =
+            (&result, ip)
+        {
+            let n = state.auth_failures.record_failure(ip_key(ip), now);
+            // Audited, but flood-proof: the first failure from an address in
+            // each window, and the one that reaches the limit.
+            let max = state.auth_failures.max();
+            if n == 1 || n == max {
+                let what = match e {
+                    ApiError::PatNotAccepted => "a PAT presented to the management API",
+                    _ => "an invalid access token",
+                };
+                let reason = if n == max {
+                    format!("{what}; {n} failures from this address, further attempts answered 429")
+                } else {
+                    format!("{what} (first failure from this address in the window)")
+                };
+                state
+                    .app
+                    .record_rejection(&Rejection {
+                        actor: "unauthenticated".into(),
+                        client_id: None,
+                        source_ip: Some(ip.to_string()),
+                        request_id: parts
+                            .headers
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned),
+                        reason,
+                    })
+                    .await;
+            }
         }
         result
     }

@@ -171,6 +171,43 @@ async fn management_api_limits_failed_authentication_per_address() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+
+    // Audited (security.md item 26) without letting a flood flood the log:
+    // the first failure from the address, and the one that hit the limit.
+    let events = app
+        .state
+        .app
+        .store
+        .list_audit(&patrol_store::AuditQuery {
+            action: Some("auth.reject".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let from: Vec<_> = events
+        .iter()
+        .filter(|e| e.source_ip.as_deref() == Some("198.51.100.9"))
+        .collect();
+    assert_eq!(from.len(), 2, "{from:?}");
+    let details: Vec<&str> = from.iter().filter_map(|e| e.detail.as_deref()).collect();
+    assert!(
+        details.iter().any(|d| d.contains("first failure")),
+        "{details:?}"
+    );
+    assert!(
+        details.iter().any(|d| d.contains("30 failures")),
+        "{details:?}"
+    );
+    assert!(from
+        .iter()
+        .all(|e| e.actor == "unauthenticated" && e.outcome == patrol_core::user::Outcome::Failure));
+    for e in &from {
+        assert!(
+            !e.detail.as_deref().unwrap_or("").contains(&pat),
+            "no secret in the audit log"
+        );
+    }
 }
 
 /// security.md item 21: a user cannot hold unboundedly many active PATs.

@@ -105,7 +105,10 @@ async fn no_secrets_in_trace_logs_from_the_web_page() {
     }
     let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(text.contains("/tokens/new"), "the capture works");
-    assert!(text.contains("/signin/callback"), "the sign-in was captured too");
+    assert!(
+        text.contains("/signin/callback"),
+        "the sign-in was captured too"
+    );
     for s in &secrets {
         assert!(!text.contains(s.as_str()), "a web secret reached the logs");
     }

@@ -270,7 +270,11 @@ async fn sign_in_create_use_and_revoke_with_a_confirmation() {
     );
 
     // Azure DevOps' address of this page leads here too.
-    for path in ["/", "/fabrikam/_usersSettings/tokens", "/_usersSettings/tokens"] {
+    for path in [
+        "/",
+        "/fabrikam/_usersSettings/tokens",
+        "/_usersSettings/tokens",
+    ] {
         let page = b.get(path).await;
         assert!(page.url.ends_with("/tokens"), "{path} → {}", page.url);
     }

@@ -76,7 +76,8 @@ impl<K: Hash + Eq + Clone> FailureLimiter<K> {
         }
     }
 
-    pub fn record_failure(&self, key: K, now: DateTime<Utc>) {
+    /// Count a failure; returns the key's failures in the current window.
+    pub fn record_failure(&self, key: K, now: DateTime<Utc>) -> u32 {
         let mut map = self.lock();
         if let Some(w) = map.get_mut(&key) {
             if self.live(w, now) {
@@ -87,7 +88,7 @@ impl<K: Hash + Eq + Clone> FailureLimiter<K> {
                     failures: 1,
                 };
             }
-            return;
+            return w.failures;
         }
         if map.len() >= self.capacity {
             map.retain(|_, w| self.live(w, now));
@@ -109,6 +110,12 @@ impl<K: Hash + Eq + Clone> FailureLimiter<K> {
             },
         );
         self.len.store(map.len(), Ordering::Relaxed);
+        1
+    }
+
+    /// Failures allowed per window.
+    pub fn max(&self) -> u32 {
+        self.max
     }
 
     /// A success clears the key's count.
@@ -143,15 +150,15 @@ mod tests {
     #[test]
     fn limit_retry_after_and_recovery() {
         let l = FailureLimiter::new(3, Duration::seconds(60), 100);
-        for _ in 0..3 {
+        for n in 1..=3 {
             assert_eq!(l.check(&"a", t(0)), Ok(()));
-            l.record_failure("a", t(0));
+            assert_eq!(l.record_failure("a", t(0)), n, "the count in the window");
         }
         assert_eq!(l.check(&"a", t(0)), Err(60));
         assert_eq!(l.check(&"a", t(59)), Err(1));
         assert_eq!(l.check(&"b", t(1)), Ok(()));
         assert_eq!(l.check(&"a", t(60)), Ok(()));
-        l.record_failure("a", t(60));
+        assert_eq!(l.record_failure("a", t(60)), 1, "a new window");
         assert_eq!(l.check(&"a", t(61)), Ok(()));
     }
 
