@@ -32,6 +32,8 @@ cargo test --workspace --quiet
 
 step "end-to-end tests (real binary, oidc-provider, azure-devops SDK, nginx + git)"
 export PATROL_BIN="$CARGO_TARGET_DIR/debug/patrol"
+# Here the browser tests must run: a missing browser fails them instead of skipping.
+export PATROL_REQUIRE_BROWSER=1
 .e2e/venv/bin/pytest -q tests/e2e
 
 printf '\nall tests passed in %ss\n' "$(( $(date +%s) - start ))"

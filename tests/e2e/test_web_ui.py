@@ -15,6 +15,7 @@ a 5-second access-token lifetime.
 from __future__ import annotations
 
 import http.server
+import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -50,6 +51,9 @@ from lib.web_ui import (
 )
 
 _missing = browser_available()
+if _missing and os.environ.get("PATROL_REQUIRE_BROWSER"):
+    # scripts/test.sh (and so CI) installs the browser: never skip there.
+    raise RuntimeError(f"browser tests cannot run: {_missing}")
 pytestmark = pytest.mark.skipif(_missing is not None, reason=_missing or "")
 
 DEV_USER_NAME = "Alice Example"  # crates/patrol-auth/src/dev_issuer: alice
