@@ -915,31 +915,69 @@ fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Confirm {
+    Regenerate,
+    Revoke,
+}
+
+/// The confirmation page of a regenerate or revoke: GET only asks, its
+/// button posts. A revoked token cannot be regenerated, so it is not asked.
+async fn confirm_page(state: &AppState, user: &WebUser, id: &str, kind: Confirm) -> Response {
+    let (pat, _, _) = match owned_with_org(state, user, id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let id = pat.authorization_id;
+    let name = &pat.display_name;
+    let page = match kind {
+        Confirm::Regenerate => {
+            if pat.revoked_at.is_some() {
+                return app_error(user, &AppError::TokenRevoked);
+            }
+            ConfirmPage {
+                chrome: chrome(user),
+                form_id: "confirm-regenerate",
+                action: format!("/tokens/{id}/regenerate"),
+                title: format!("Regenerate “{name}”?"),
+                message: "A new secret replaces the current one, with the same name, scopes and \
+                          expiration. The current secret stops working at once: update every \
+                          place that uses it."
+                    .into(),
+                button: "Regenerate",
+                danger: false,
+            }
+        }
+        Confirm::Revoke => ConfirmPage {
+            chrome: chrome(user),
+            form_id: "confirm-revoke",
+            action: format!("/tokens/{id}/revoke"),
+            title: format!("Revoke “{name}”?"),
+            message: "Anything using this token loses access at once. This cannot be undone."
+                .into(),
+            button: "Revoke",
+            danger: true,
+        },
+    };
+    render(StatusCode::OK, &page)
+}
+
 /// `GET /tokens/{id}/regenerate`: a confirmation only; GET changes nothing.
 pub async fn confirm_regenerate(
     State(state): State<AppState>,
     user: WebUser,
     Path(id): Path<String>,
 ) -> Response {
-    let (pat, _, _) = match owned_with_org(&state, &user, &id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    if pat.revoked_at.is_some() {
-        return app_error(&user, &AppError::TokenRevoked);
-    }
-    render(
-        StatusCode::OK,
-        &ConfirmPage {
-            chrome: chrome(&user),
-            form_id: "confirm-regenerate",
-            action: format!("/tokens/{}/regenerate", pat.authorization_id),
-            title: format!("Regenerate “{}”?", pat.display_name),
-            message: "A new secret replaces the current one, with the same name, scopes and expiration. The current secret stops working at once: update every place that uses it.".into(),
-            button: "Regenerate",
-            danger: false,
-        },
-    )
+    confirm_page(&state, &user, &id, Confirm::Regenerate).await
+}
+
+/// `GET /tokens/{id}/revoke`: a confirmation only.
+pub async fn confirm_revoke(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+) -> Response {
+    confirm_page(&state, &user, &id, Confirm::Revoke).await
 }
 
 /// `POST /tokens/{id}/regenerate`.
@@ -964,31 +1002,6 @@ pub async fn regenerate(
         Ok((pat, secret)) => created(&user, "Token regenerated", &pat, secret.expose().to_owned()),
         Err(e) => app_error(&user, &e),
     }
-}
-
-/// `GET /tokens/{id}/revoke`: a confirmation only.
-pub async fn confirm_revoke(
-    State(state): State<AppState>,
-    user: WebUser,
-    Path(id): Path<String>,
-) -> Response {
-    let (pat, _, _) = match owned_with_org(&state, &user, &id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    render(
-        StatusCode::OK,
-        &ConfirmPage {
-            chrome: chrome(&user),
-            form_id: "confirm-revoke",
-            action: format!("/tokens/{}/revoke", pat.authorization_id),
-            title: format!("Revoke “{}”?", pat.display_name),
-            message: "Anything using this token loses access at once. This cannot be undone."
-                .into(),
-            button: "Revoke",
-            danger: true,
-        },
-    )
 }
 
 /// `POST /tokens/{id}/revoke`.
