@@ -718,6 +718,25 @@ async fn sessions_refresh_silently_and_end_for_good() {
         .iter()
         .any(|a| a == "web.session_end"));
 
+    // Idle too long (default 60 minutes): the session ends.
+    b.sign_in("alice").await;
+    let idle_key = SessionKey::of(&b.session_cookie());
+    let mut s = store.get_session(&idle_key).await.unwrap().unwrap();
+    s.last_seen = chrono::Utc::now() - Duration::minutes(61);
+    store.update_session(&s).await.unwrap();
+    let resp = b.send(Method::GET, "/tokens", None, "none").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(store.get_session(&idle_key).await.unwrap().is_none());
+    let ended = store
+        .list_audit(&AuditQuery {
+            action: Some("web.session_end".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(ended.iter().any(|e| e.detail.as_deref() == Some("expired")));
+
     // Sign-out ends the server session: the old cookie is worthless afterwards.
     let csrf2 = b.sign_in("alice").await.csrf();
     assert_ne!(csrf2, csrf);
