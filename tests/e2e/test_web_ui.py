@@ -546,6 +546,27 @@ def test_serve_sign_in_with_oidc_provider(request, patrol_binary, make_oidc_prov
     _verify(base, pat, 200, org="contoso")
 
 
+def test_serve_sign_out_of_the_provider_too(request, patrol_binary, make_oidc_provider, shots, tmp_path):
+    """Sign-out ends Patrol's session; the signed-out page offers the provider's RP-initiated
+    logout (client_id + post_logout_redirect_uri, no token in the URL), which comes back to
+    Patrol, after which signing in asks for the password again."""
+    srv, op, client_id = _web_serve(request, patrol_binary, make_oidc_provider, tmp_path, "client_secret_basic")
+    base = srv.base_url
+    _, out, provider = run_ui(base, [
+        {"do": "signin", "user": "alice"},
+        {"do": "signout", "back": False, "revisit": False},
+        {"do": "provider_signout", "shot": "op-logout"},
+    ], screenshot_dir=shots)
+    assert out["path"].startswith("/signed-out"), out
+    assert provider["offered"], "no 'sign out of the identity provider too' link with oidc-provider"
+    href = provider["href"]
+    assert href.startswith(op.issuer) and f"client_id={client_id}" in href, href
+    assert "id_token_hint" not in href and "eyJ" not in href, "no token in the logout link"
+    assert provider["confirmed"], provider
+    assert provider["back"]["path"].startswith("/signed-out") and "identity provider" in (provider["back"]["notice"] or ""), provider
+    assert provider["revisit"]["asks_login"], f"the provider signed alice in again without asking: {provider['revisit']}"
+
+
 def test_serve_silent_refresh(request, patrol_binary, make_oidc_provider, tmp_path):
     srv, op, client_id = _web_serve(request, patrol_binary, make_oidc_provider, tmp_path, "client_secret_basic",
                                     access_token_ttl=5)

@@ -22,7 +22,8 @@
 //              -> {prefill: {...}, notice, error, path, rows}
 //   regenerate {id, shot_confirm?, shot_created?} -> {token, shown_once}
 //   revoke     {id, shot_confirm?, shot_after?} -> {notice, path, rows}
-//   signout    {shot?, back?=true} -> {path, back: {...}, revisit: {...}}
+//   signout    {shot?, back?=true, revisit?=true} -> {path, back: {...}, revisit: {...}}
+//   provider_signout {shot?} -> {offered, href, confirmed, back: {...}, revisit: {asks_login}}
 //   cross_site_post {action_path, fields: {...}, attacker_origin?}
 //              a page on another site (served by request interception, default
 //              http://attacker.test) posts a form to Patrol -> {status, cookie_sent, sec_fetch_site, ...}
@@ -723,10 +724,44 @@ const ACTIONS = {
       // a page restored from the back/forward cache would still show the old content
       back = await info(c, { from: before });
     }
+    if (!(a.revisit ?? true)) return { ...after, back };
     await page.goto(`${c.base}/tokens`);
     await page.waitForLoadState('load');
     const revisit = await info(c, { has_signin_button: (await page.locator('button[name="username"]').count()) > 0 });
     return { ...after, back, revisit };
+  },
+
+  // On /signed-out: follow "Sign out of the identity provider too", confirm at the provider,
+  // come back to /signed-out; then open /tokens and report whether the provider asks to log in.
+  async provider_signout(c, a) {
+    const { page } = c;
+    if (here(c).pathname !== '/signed-out') throw new Error(`provider_signout starts on /signed-out, not ${here(c).path}`);
+    const link = page.locator('a#provider-signout');
+    if (!(await link.count())) return { offered: false };
+    const href = await link.getAttribute('href');
+    await clickAndWait(c, link);
+    const deadline = Date.now() + 10000;
+    let confirmed = false;
+    for (;;) {
+      await page.waitForLoadState('load');
+      const h = here(c);
+      if (h.origin === c.origin && h.pathname === '/signed-out') break;
+      if (Date.now() > deadline) throw new Error(`provider sign-out did not come back to /signed-out (at ${h.origin}${h.pathname})`);
+      const yes = page.locator('button[name="logout"][value="yes"]');
+      if (!confirmed && (await yes.count())) {
+        if (a.shot) await c.shot(page, a.shot);
+        confirmed = true;
+        await clickAndWait(c, yes);
+        continue;
+      }
+      await page.waitForTimeout(100);
+    }
+    const back = await info(c);
+    await page.goto(`${c.base}/tokens`);
+    await page.waitForLoadState('load');
+    const h = here(c);
+    const revisit = { origin: h.origin, path: h.path, asks_login: (await page.locator('input[name="login"]').count()) > 0 };
+    return { offered: true, href, confirmed, back, revisit };
   },
 
   async cross_site_post(c, a) {

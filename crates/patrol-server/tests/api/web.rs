@@ -743,6 +743,10 @@ async fn sessions_refresh_silently_and_end_for_good() {
     let cookie = b.session_cookie();
     let out = b.post("/signout", &[("csrf", &csrf2)]).await;
     assert!(out.url.ends_with("/signed-out"));
+    assert!(
+        !out.body.contains("provider-signout"),
+        "the dev issuer offers no RP-initiated logout, so no link"
+    );
     assert!(!b.jar.contains_key("patrol_session"));
     assert!(store
         .get_session(&SessionKey::of(&cookie))

@@ -399,8 +399,41 @@ pub async fn signout(State(state): State<AppState>, form: WebForm) -> Response {
         .into_response()
 }
 
-pub async fn signed_out() -> Response {
-    render(StatusCode::OK, &SignedOutPage { chrome: None })
+#[derive(Deserialize)]
+pub struct SignedOutQuery {
+    state: Option<String>,
+}
+
+/// `GET /signed-out`: and, where the provider offers RP-initiated logout, a
+/// link to end the provider's session too (it sends the browser back here
+/// with `state=provider`). The link carries the client id, never a token.
+pub async fn signed_out(
+    State(state): State<AppState>,
+    Query(q): Query<SignedOutQuery>,
+) -> Response {
+    let provider_done = q.state.as_deref() == Some("provider");
+    let provider_signout = match (&state.web, provider_done) {
+        (Some(web), false) => web
+            .rp
+            .end_session_url(
+                None,
+                Some(&format!("{}/signed-out", web.public_origin)),
+                Some("provider"),
+            )
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.to_string()),
+        _ => None,
+    };
+    render(
+        StatusCode::OK,
+        &SignedOutPage {
+            chrome: None,
+            provider_signout,
+            provider_done,
+        },
+    )
 }
 
 #[cfg(test)]

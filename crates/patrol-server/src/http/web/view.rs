@@ -21,6 +21,10 @@ pub struct ErrorPage {
 #[template(path = "signed_out.html")]
 pub struct SignedOutPage {
     pub chrome: Option<Chrome>,
+    /// The provider's RP-initiated logout, when it offers one.
+    pub provider_signout: Option<String>,
+    /// Back from the provider's logout.
+    pub provider_done: bool,
 }
 
 pub struct Tab {
