@@ -564,6 +564,10 @@ const ACTIONS = {
     await tabTo(c, k, `tr[data-token-id="${a.id}"] a.revoke`);
     await pressAndWait(c, k, 'Enter');
     await expectPath(c, (p) => p === `/tokens/${a.id}/revoke`, 'the revoke confirmation');
+    // Chromium applies `autofocus` at a rendering update after load: give it a moment.
+    await page
+      .waitForFunction(() => document.activeElement && document.activeElement !== document.body, null, { timeout: 2000 })
+      .catch(() => {});
     const autofocus = await focusedDesc(page);
     k.page().push(`(on load) ${autofocus}`);
     const tabsToConfirm = await tabTo(c, k, 'form#confirm-revoke button#confirm');
