@@ -743,6 +743,40 @@ mod tests {
     }
 
     #[test]
+    fn web_client_secret_from_a_file_or_the_environment() {
+        use secrecy::ExposeSecret;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "  s3cret-from-file\n").unwrap();
+        let web = WebSection {
+            client_secret_file: Some(file.clone()),
+            ..WebSection::default()
+        };
+        assert_eq!(
+            web.client_secret().unwrap().unwrap().expose_secret(),
+            "s3cret-from-file"
+        );
+        std::fs::write(&file, "\n").unwrap();
+        assert!(web
+            .client_secret()
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
+        let web = WebSection {
+            client_secret_env: Some("PATROL_TEST_SURELY_UNSET_WEB_SECRET".into()),
+            ..WebSection::default()
+        };
+        assert!(web
+            .client_secret()
+            .unwrap_err()
+            .to_string()
+            .contains("PATROL_TEST_SURELY_UNSET_WEB_SECRET"));
+        assert!(WebSection::default().client_secret().unwrap().is_none());
+        // The secret never shows in Debug output of the configuration.
+        assert!(!format!("{:?}", WebSection::default()).contains("s3cret"));
+    }
+
+    #[test]
     fn env_overrides_file() {
         let mut cfg: Config = toml::from_str("[server]\nlisten = \"127.0.0.1:1\"\n").unwrap();
         cfg.apply_env(|k| match k {
