@@ -109,11 +109,7 @@ impl FromRequestParts<AppState> for Owner {
                         actor: "unauthenticated".into(),
                         client_id: None,
                         source_ip: Some(ip.to_string()),
-                        request_id: parts
-                            .headers
-                            .get("x-request-id")
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_owned),
+                        request_id: super::request_id(&parts.headers),
                         reason,
                     })
                     .await;
@@ -130,11 +126,7 @@ async fn authenticate(
     source_ip: Option<String>,
 ) -> Result<Owner, ApiError> {
     {
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let request_id = super::request_id(&parts.headers);
         let jwt = match presented(parts)? {
             Presented::Jwt(j) => j,
             Presented::NotJwt => {
@@ -150,32 +142,18 @@ async fn authenticate(
             }
             Err(AuthError::Unavailable) => return Err(ApiError::IdpUnavailable),
         };
-        let actor = format!("{}|{}", verified.issuer, verified.subject);
         let client_id = verified.claims.client_id().map(str::to_owned);
-        let reject = |reason: String| Rejection {
-            actor: actor.clone(),
+        let refused = Rejection {
+            actor: String::new(),
             client_id: client_id.clone(),
             source_ip: source_ip.clone(),
             request_id: request_id.clone(),
-            reason,
+            reason: String::new(),
         };
-        if let PrincipalKind::NonHuman(why) = verified.principal {
-            state
-                .app
-                .record_rejection(&reject(format!("non-human caller: {why}")))
-                .await;
-            return Err(ApiError::NonHuman);
-        }
-        let needed = required_scope(&parts.method);
-        let scp = verified.claims.scp.as_deref().unwrap_or("");
-        let impersonation =
-            state.accept_user_impersonation && token_scopes_grant(scp, "user_impersonation");
-        if !token_scopes_grant(scp, needed) && !impersonation {
-            state
-                .app
-                .record_rejection(&reject(format!("missing scope {needed}")))
-                .await;
-            return Err(ApiError::InsufficientScope(needed));
+        match admit(state, &verified, required_scope(&parts.method), refused).await {
+            Ok(()) => {}
+            Err(Refusal::NonHuman) => return Err(ApiError::NonHuman),
+            Err(Refusal::MissingScope(needed)) => return Err(ApiError::InsufficientScope(needed)),
         }
         let claims = user_claims(state, &verified, None);
         let user = state.app.sign_in(&claims).await.map_err(ApiError::from)?;
@@ -192,6 +170,48 @@ async fn authenticate(
             request_id,
         }))
     }
+}
+
+/// Why a verified token may not manage PATs.
+pub(crate) enum Refusal {
+    NonHuman,
+    MissingScope(&'static str),
+}
+
+/// The rule every edge applies before a token's user may manage PATs: a
+/// human, holding `needed` (or `user_impersonation` where accepted). A
+/// refusal is audited with `refused`'s client, address and request id; its
+/// `reason`, if any, prefixes the audited reason (e.g. "web sign-in: ").
+pub(crate) async fn admit(
+    state: &AppState,
+    verified: &patrol_auth::VerifiedToken,
+    needed: &'static str,
+    refused: Rejection,
+) -> Result<(), Refusal> {
+    let (refusal, why) = match &verified.principal {
+        PrincipalKind::NonHuman(why) => (Refusal::NonHuman, format!("non-human caller: {why}")),
+        _ => {
+            let scp = verified.claims.scp.as_deref().unwrap_or("");
+            let impersonation =
+                state.accept_user_impersonation && token_scopes_grant(scp, "user_impersonation");
+            if token_scopes_grant(scp, needed) || impersonation {
+                return Ok(());
+            }
+            (
+                Refusal::MissingScope(needed),
+                format!("missing scope {needed}"),
+            )
+        }
+    };
+    state
+        .app
+        .record_rejection(&Rejection {
+            actor: format!("{}|{}", verified.issuer, verified.subject),
+            reason: format!("{}{why}", refused.reason),
+            ..refused
+        })
+        .await;
+    Err(refusal)
 }
 
 /// Who a verified access token names, keyed as the API and the web page both

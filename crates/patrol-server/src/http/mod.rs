@@ -62,6 +62,14 @@ impl AppState {
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The request id the middleware set (or the client sent), for audit records.
+pub fn request_id(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// Path segments matched case-insensitively (clients send `/_apis/Tokens/Pats`).
 const KEYWORDS: &[&str] = &[
     "_apis",

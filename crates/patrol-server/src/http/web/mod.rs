@@ -253,6 +253,3 @@ pub fn router(state: &AppState) -> Router {
         .route("/static/patrol.js", get(js));
     pages.merge(assets)
 }
-
-/// Kept for the application to build: the state is shared.
-pub type Shared = Arc<WebState>;

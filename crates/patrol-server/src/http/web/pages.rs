@@ -50,6 +50,11 @@ pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
 }
 
 pub fn error_page(status: StatusCode, message: &str) -> Response {
+    titled_error(None, status, message.into())
+}
+
+/// An error page, titled by its status, with or without the signed-in frame.
+fn titled_error(chrome: Option<Chrome>, status: StatusCode, message: String) -> Response {
     let title = match status {
         StatusCode::NOT_FOUND => "Not found",
         StatusCode::FORBIDDEN => "Not allowed",
@@ -60,9 +65,9 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
     render(
         status,
         &ErrorPage {
-            chrome: None,
+            chrome,
             title: title.into(),
-            message: message.into(),
+            message,
         },
     )
 }
@@ -93,18 +98,7 @@ fn chrome(u: &WebUser) -> Option<Chrome> {
 /// An [`AppError`] as a page, in plain words.
 fn app_error(u: &WebUser, e: &AppError) -> Response {
     let (status, msg) = plain(e);
-    render(
-        status,
-        &ErrorPage {
-            chrome: chrome(u),
-            title: match status {
-                StatusCode::NOT_FOUND => "Not found".into(),
-                StatusCode::SERVICE_UNAVAILABLE => "Try again shortly".into(),
-                _ => "That did not work".into(),
-            },
-            message: msg,
-        },
-    )
+    titled_error(chrome(u), status, msg)
 }
 
 fn plain(e: &AppError) -> (StatusCode, String) {
@@ -425,6 +419,26 @@ fn submitted(fields: &[(String, String)]) -> Submitted {
     }
 }
 
+impl Submitted {
+    /// What create and edit both check before calling the use case: a name,
+    /// an expiry within policy, and scopes. `allow_keep`: "keep the current
+    /// expiry" is a choice (edit only).
+    fn checked(
+        &self,
+        now: DateTime<Utc>,
+        max: Duration,
+        allow_keep: bool,
+    ) -> Result<(Option<DateTime<Utc>>, String), String> {
+        if self.name.trim().is_empty() {
+            return Err("Give the token a name.".into());
+        }
+        Ok((
+            requested_expiry(self, now, max, allow_keep)?,
+            requested_scope(self)?,
+        ))
+    }
+}
+
 /// The expiry asked for: `None` keeps the current one (edit only).
 fn requested_expiry(
     s: &Submitted,
@@ -685,14 +699,7 @@ pub async fn create(State(state): State<AppState>, form: WebForm) -> Response {
         );
         render(status, &page)
     };
-    if s.name.trim().is_empty() {
-        return again("Give the token a name.".into(), StatusCode::BAD_REQUEST);
-    }
-    let valid_to = match requested_expiry(&s, now, app.policy.lifetime.max_lifetime, false) {
-        Ok(v) => v,
-        Err(m) => return again(m, StatusCode::BAD_REQUEST),
-    };
-    let scope = match requested_scope(&s) {
+    let (valid_to, scope) = match s.checked(now, app.policy.lifetime.max_lifetime, false) {
         Ok(v) => v,
         Err(m) => return again(m, StatusCode::BAD_REQUEST),
     };
@@ -851,14 +858,7 @@ pub async fn update(
         let fs = edit_form_state(&pat, &member, own.as_ref(), Some(&s), &[], Some(error));
         render(status, &form_page(&state, &user, fs))
     };
-    if s.name.trim().is_empty() {
-        return again("Give the token a name.".into(), StatusCode::BAD_REQUEST);
-    }
-    let valid_to = match requested_expiry(&s, now, app.policy.lifetime.max_lifetime, true) {
-        Ok(v) => v,
-        Err(m) => return again(m, StatusCode::BAD_REQUEST),
-    };
-    let scope = match requested_scope(&s) {
+    let (valid_to, scope) = match s.checked(now, app.policy.lifetime.max_lifetime, true) {
         Ok(v) => v,
         Err(m) => return again(m, StatusCode::BAD_REQUEST),
     };

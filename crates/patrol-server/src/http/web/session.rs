@@ -130,14 +130,6 @@ fn signin_redirect(parts: &Parts) -> String {
     )
 }
 
-fn request_id(parts: &Parts) -> Option<String> {
-    parts
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
 impl FromRequestParts<AppState> for WebUser {
     type Rejection = NotSignedIn;
 
@@ -183,7 +175,7 @@ impl FromRequestParts<AppState> for WebUser {
             user,
             client_id: Some(web.rp.client_id().to_owned()),
             source_ip: client_ip(parts, &state.trusted_proxies).map(|i| i.to_string()),
-            request_id: request_id(parts),
+            request_id: crate::http::request_id(&parts.headers),
         };
         if !session.is_live(now, web.session_idle) {
             let _ = app.end_session(&caller, &key, Some("expired")).await;
@@ -209,7 +201,7 @@ impl FromRequestParts<AppState> for WebUser {
             }
         }
         if session.needs_refresh(now) {
-            match refresh(state, &web, &mut session, now).await {
+            match refresh(state, &web, &caller.user, &mut session, now).await {
                 Ok(()) => dirty = true,
                 Err(Refresh::Ended(reason)) => {
                     tracing::info!(reason, "web session ended: the identity provider did not refresh it");
@@ -274,6 +266,7 @@ enum Refresh {
 async fn refresh(
     state: &AppState,
     web: &WebState,
+    user: &patrol_core::user::User,
     session: &mut WebSession,
     now: DateTime<Utc>,
 ) -> Result<(), Refresh> {
@@ -302,16 +295,8 @@ async fn refresh(
             return Err(Refresh::Ended("refreshed access token not acceptable"))
         }
     };
-    let user = state
-        .app
-        .store
-        .get_user(session.user_id)
-        .await
-        .ok()
-        .flatten();
-    let same_user = user.is_some_and(|u| {
-        u.subject == verified.subject && u.issuer == state.user_issuer(&verified.issuer)
-    });
+    let same_user =
+        user.subject == verified.subject && user.issuer == state.user_issuer(&verified.issuer);
     if !same_user {
         return Err(Refresh::Ended("refreshed token names another user"));
     }

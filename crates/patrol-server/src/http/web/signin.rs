@@ -10,14 +10,14 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use patrol_auth::rp::{random_value, Pkce, RpError};
-use patrol_auth::{AuthError, PrincipalKind};
-use patrol_core::scope::token_scopes_grant;
+use patrol_auth::AuthError;
 use patrol_core::session::{SessionKey, WebSession};
 
 use super::pages::{error_page, render, SignedOutPage};
 use super::session::{access_expiry, cookie_value, WebForm, SEAL_LOGIN, SEAL_REFRESH};
 use super::WebState;
 use crate::app::{Caller, Rejection};
+use crate::http::auth::{admit, Refusal};
 use crate::http::client_ip::client_ip;
 use crate::http::AppState;
 
@@ -139,10 +139,6 @@ pub struct CallbackQuery {
     error: Option<String>,
 }
 
-fn retry_page(status: StatusCode, msg: &str) -> Response {
-    error_page(status, msg)
-}
-
 /// `GET /signin/callback`: check state, redeem the code, check both tokens,
 /// open a session.
 pub async fn callback(
@@ -181,10 +177,7 @@ async fn finish(
 ) -> Result<(String, String), Response> {
     let headers = &parts.headers;
     let source_ip = client_ip(parts, &state.trusted_proxies).map(|i| i.to_string());
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let request_id = crate::http::request_id(headers);
     let app = &state.app;
     let now = app.now();
     let login: LoginState = cookie_value(headers, web.login_cookie())
@@ -192,7 +185,7 @@ async fn finish(
         .and_then(|raw| serde_json::from_slice(&raw).ok())
         .filter(|l: &LoginState| now.timestamp() - l.started <= LOGIN_TTL_SECS)
         .ok_or_else(|| {
-            retry_page(
+            error_page(
                 StatusCode::BAD_REQUEST,
                 "This sign-in has expired or was started in another browser window. Start again.",
             )
@@ -202,7 +195,7 @@ async fn finish(
         .as_deref()
         .is_some_and(|s| bool::from(s.as_bytes().ct_eq(login.state.as_bytes())));
     if !state_ok {
-        return Err(retry_page(
+        return Err(error_page(
             StatusCode::BAD_REQUEST,
             "The sign-in response does not match the sign-in this browser started. Start again.",
         ));
@@ -213,7 +206,7 @@ async fn finish(
             .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
             .take(64)
             .collect();
-        return Err(retry_page(
+        return Err(error_page(
             StatusCode::FORBIDDEN,
             &format!("The identity provider did not sign you in ({err})."),
         ));
@@ -223,7 +216,7 @@ async fn finish(
         .as_deref()
         .filter(|c| !c.is_empty() && c.len() <= 4096)
     else {
-        return Err(retry_page(
+        return Err(error_page(
             StatusCode::BAD_REQUEST,
             "The sign-in response carries no authorization code. Start again.",
         ));
@@ -239,7 +232,7 @@ async fn finish(
             ),
             other => {
                 tracing::info!(error = %other, "authorization code refused");
-                retry_page(
+                error_page(
                     StatusCode::FORBIDDEN,
                     "The identity provider refused this sign-in. Start again.",
                 )
@@ -283,38 +276,27 @@ async fn finish(
     {
         return Err(refused("id token and access token name different users"));
     }
-    let client_id = Some(web.rp.client_id().to_owned());
-    let actor = format!("{}|{}", access.issuer, access.subject);
-    if let PrincipalKind::NonHuman(why) = access.principal {
-        app.record_rejection(&Rejection {
-            actor,
-            client_id,
-            source_ip: source_ip.clone(),
-            request_id: request_id.clone(),
-            reason: format!("web sign-in by a non-human caller: {why}"),
-        })
-        .await;
-        return Err(error_page(
-            StatusCode::FORBIDDEN,
-            "Service principals are not allowed to perform this action.",
-        ));
-    }
-    let scp = access.claims.scp.as_deref().unwrap_or("");
-    let impersonation =
-        state.accept_user_impersonation && token_scopes_grant(scp, "user_impersonation");
-    if !token_scopes_grant(scp, "vso.pats_manage") && !impersonation {
-        app.record_rejection(&Rejection {
-            actor,
-            client_id,
-            source_ip: source_ip.clone(),
-            request_id: request_id.clone(),
-            reason: "web sign-in without scope vso.pats_manage".into(),
-        })
-        .await;
-        return Err(error_page(
-            StatusCode::FORBIDDEN,
-            "The identity provider did not grant Patrol the vso.pats_manage scope, which managing tokens needs.",
-        ));
+    let refused = Rejection {
+        actor: String::new(),
+        client_id: Some(web.rp.client_id().to_owned()),
+        source_ip: source_ip.clone(),
+        request_id: request_id.clone(),
+        reason: "web sign-in: ".into(),
+    };
+    match admit(state, &access, "vso.pats_manage", refused).await {
+        Ok(()) => {}
+        Err(Refusal::NonHuman) => {
+            return Err(error_page(
+                StatusCode::FORBIDDEN,
+                "Service principals are not allowed to perform this action.",
+            ))
+        }
+        Err(Refusal::MissingScope(_)) => {
+            return Err(error_page(
+                StatusCode::FORBIDDEN,
+                "The identity provider did not grant Patrol the vso.pats_manage scope, which managing tokens needs.",
+            ))
+        }
     }
     let claims = crate::http::auth::user_claims(state, &access, Some(&id));
     let user = app.sign_in(&claims).await.map_err(|_| {
