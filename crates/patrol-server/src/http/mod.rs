@@ -157,6 +157,31 @@ async fn track_metrics(req: Request, next: Next) -> Response {
     resp
 }
 
+/// Read a request's body in full before routing. A handler that refuses a
+/// request without reading its body (401, 403, …) would otherwise leave it
+/// unread, and hyper then closes the keep-alive connection right after the
+/// response — racing the client's next request on it ("connection reset").
+/// Bodies are small (`max_body_bytes`); bodiless requests (the verify path)
+/// pass straight through.
+async fn read_body_first(State(max_body): State<usize>, req: Request, next: Next) -> Response {
+    let has_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0")
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    if !has_body {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, max_body).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(_) => error::ApiError::PayloadTooLarge.into_response(),
+    }
+}
+
 async fn not_found() -> Response {
     error::ApiError::NotFound {
         type_key: "NotFoundException",
@@ -229,6 +254,7 @@ pub fn router(state: AppState, max_body: usize, extra: Option<Router>) -> Router
     app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(max_body, read_body_first))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

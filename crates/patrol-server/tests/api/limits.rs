@@ -236,3 +236,59 @@ async fn active_pats_per_user_are_capped() {
     app.revoke(first).await;
     app.create_pat("vso.code", false).await;
 }
+
+/// A refused request whose body was never read must not cost the client its
+/// keep-alive connection: hyper closes a connection with an unread body,
+/// racing the client's next request on it (seen as "connection reset").
+#[tokio::test]
+async fn refused_requests_with_bodies_keep_the_connection_alive() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let body = format!("{{\"displayName\":\"{}\"}}", "x".repeat(2000));
+    for i in 0..3 {
+        // No credentials: refused with 401 before anything reads the body.
+        let req = format!(
+            "POST /fabrikam/_apis/tokens/pats?api-version=7.1-preview.1 HTTP/1.1\r\nHost: {addr}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        // Headers first, the body a moment later, as clients often write them:
+        // the refusal is ready before the body has arrived.
+        let (head, tail) = req.split_at(req.len() - body.len());
+        conn.write_all(head.as_bytes()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        conn.write_all(tail.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut buf))
+                .await
+                .expect("a response")
+                .unwrap();
+            assert!(n > 0, "request {i}: the server closed the connection");
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got);
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + len {
+                    break;
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+        assert!(
+            !text.to_ascii_lowercase().contains("connection: close"),
+            "{text}"
+        );
+    }
+}
