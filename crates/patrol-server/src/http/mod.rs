@@ -178,7 +178,16 @@ async fn read_body_first(State(max_body): State<usize>, req: Request, next: Next
             next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
                 .await
         }
-        Err(_) => error::ApiError::PayloadTooLarge.into_response(),
+        // The rest of the body stays unread, so the connection cannot be
+        // reused: say so, or the client sends its next request into it.
+        Err(_) => {
+            let mut resp = error::ApiError::PayloadTooLarge.into_response();
+            resp.headers_mut().insert(
+                header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            resp
+        }
     }
 }
 

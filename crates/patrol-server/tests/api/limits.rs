@@ -292,3 +292,27 @@ async fn refused_requests_with_bodies_keep_the_connection_alive() {
         );
     }
 }
+
+/// Too large a body is refused without reading the rest, so the response
+/// tells the client the connection ends with it.
+#[tokio::test]
+async fn oversized_bodies_close_the_connection_openly() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .client
+        .post(format!(
+            "{}/fabrikam/_apis/tokens/pats?api-version=7.1-preview.1",
+            app.base
+        ))
+        .bearer_auth(app.jwt())
+        .header("content-type", "application/json")
+        .body(format!("{{\"displayName\":\"{}\"}}", "x".repeat(200_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(r.headers()["connection"], "close");
+    // The next request (a new connection) works.
+    let (_, id) = app.create_pat("vso.code", false).await;
+    assert_eq!(app.get_pat(id).await["authorizationId"], id.to_string());
+}
