@@ -66,6 +66,22 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // Create, switch to WAL and migrate over one connection before the
+        // pool opens more: a second connection asking for WAL while the first
+        // migrates gets "database is locked" at once, whatever the busy
+        // timeout. Once the file is in WAL mode that request is a no-op, and
+        // the pool's own migration run finds nothing left to do.
+        {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::SqliteConnection::connect_with(&opts)
+                .await
+                .map_err(backend)?;
+            MIGRATOR
+                .run(&mut conn)
+                .await
+                .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+            conn.close().await.map_err(backend)?;
+        }
         Self::connect(opts).await
     }
 
