@@ -106,8 +106,18 @@ pub fn parse_basic(value: Option<&str>) -> Result<BasicCredentials, CredentialEr
 ///   Without a colon, the whole decoded text is the token.
 /// * `Bearer PAT`.
 pub fn parse_authorization(value: Option<&str>) -> Result<PatSecret, CredentialError> {
+    parse_authorization_limited(value, MAX_AUTHORIZATION_BYTES)
+}
+
+/// [`parse_authorization`] with another size limit: the management API
+/// reads OIDC access tokens the same way, and those can be far longer
+/// than a PAT.
+pub fn parse_authorization_limited(
+    value: Option<&str>,
+    max_bytes: usize,
+) -> Result<PatSecret, CredentialError> {
     let value = value.ok_or(CredentialError::Missing)?;
-    if value.len() > MAX_AUTHORIZATION_BYTES {
+    if value.len() > max_bytes {
         return Err(CredentialError::Malformed);
     }
     let (scheme, rest) = split_scheme(value);

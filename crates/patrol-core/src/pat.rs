@@ -2,7 +2,7 @@
 //!
 //! Everything here takes `now` as an argument; nothing reads the clock.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -108,6 +108,10 @@ pub enum PatRuleError {
     InvalidDisplayName(&'static str),
     #[error("validTo must be in the future")]
     InvalidValidTo,
+    /// An expiry chosen by a person (days, or a calendar date) beyond the
+    /// maximum lifetime: refused, so they see the limit.
+    #[error("the maximum token lifetime is {max_days} days")]
+    BeyondMaxLifetime { max_days: i64 },
 }
 
 pub const MAX_DISPLAY_NAME_CHARS: usize = 256;
@@ -191,37 +195,67 @@ impl Default for LifetimePolicy {
     }
 }
 
+/// An expiry as asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiryChoice {
+    /// Nothing asked: the default on create, unchanged on update.
+    Unset,
+    /// An exact instant from a machine client (the Azure DevOps `validTo`):
+    /// beyond the maximum it is capped silently, as Azure DevOps does.
+    Until(DateTime<Utc>),
+    /// A number of days from now, chosen by a person: beyond the maximum it
+    /// is refused.
+    Days(i64),
+    /// A calendar day chosen by a person: valid to its last second (UTC).
+    /// Beyond the maximum it is refused, but the day the maximum falls on is
+    /// allowed and capped to the exact maximum.
+    OnDate(NaiveDate),
+}
+
 /// .NET's `default(DateTime)`, which its client sends for "not set".
 pub fn is_unset_date(d: &DateTime<Utc>) -> bool {
     d.timestamp() <= -62_135_596_800 + 86_400 // 0001-01-01, with a day of slack for offsets
 }
 
 impl LifetimePolicy {
-    /// The expiry for a create request: absent → default; beyond the
-    /// maximum → capped (Azure DevOps clamps silently); past → refused.
-    pub fn resolve_create(
+    /// The one lifetime rule for every edge: `current` is the token's expiry
+    /// on update (`None` on create).
+    pub fn resolve(
         &self,
-        requested: Option<DateTime<Utc>>,
+        choice: ExpiryChoice,
+        current: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, PatRuleError> {
-        match requested {
-            None => Ok(now + self.default_lifetime),
-            Some(d) if is_unset_date(&d) => Ok(now + self.default_lifetime),
-            Some(d) => self.cap(d, now),
-        }
-    }
-
-    /// The expiry for an update: absent or `0001-01-01` → unchanged.
-    pub fn resolve_update(
-        &self,
-        requested: Option<DateTime<Utc>>,
-        current: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<DateTime<Utc>, PatRuleError> {
-        match requested {
-            None => Ok(current),
-            Some(d) if is_unset_date(&d) => Ok(current),
-            Some(d) => self.cap(d, now),
+        let max = now + self.max_lifetime;
+        let beyond = || PatRuleError::BeyondMaxLifetime {
+            max_days: self.max_lifetime.num_days(),
+        };
+        match choice {
+            ExpiryChoice::Unset => Ok(current.unwrap_or(now + self.default_lifetime)),
+            ExpiryChoice::Until(d) if is_unset_date(&d) => {
+                Ok(current.unwrap_or(now + self.default_lifetime))
+            }
+            ExpiryChoice::Until(d) => self.cap(d, now),
+            ExpiryChoice::Days(n) if n <= 0 => Err(PatRuleError::InvalidValidTo),
+            ExpiryChoice::Days(n) => {
+                match Duration::try_days(n).and_then(|d| now.checked_add_signed(d)) {
+                    Some(t) if t <= max => Ok(t),
+                    _ => Err(beyond()),
+                }
+            }
+            ExpiryChoice::OnDate(day) => {
+                let end = day
+                    .and_hms_opt(23, 59, 59)
+                    .map(|t| t.and_utc())
+                    .ok_or(PatRuleError::InvalidValidTo)?;
+                if end <= now {
+                    return Err(PatRuleError::InvalidValidTo);
+                }
+                if day > max.date_naive() {
+                    return Err(beyond());
+                }
+                Ok(end.min(max))
+            }
         }
     }
 
@@ -356,32 +390,40 @@ mod tests {
 
     #[test]
     fn lifetimes() {
+        use ExpiryChoice::*;
         let p = LifetimePolicy::default();
         let now = t(0);
-        assert_eq!(
-            p.resolve_create(None, now).unwrap(),
-            now + Duration::days(30)
-        );
+        let create = |c| p.resolve(c, None, now);
+        assert_eq!(create(Unset).unwrap(), now + Duration::days(30));
         let unset = DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z")
             .unwrap()
             .to_utc();
         assert!(is_unset_date(&unset));
+        assert_eq!(create(Until(unset)).unwrap(), now + Duration::days(30));
+        // A machine's instant is capped (Azure DevOps), a person's choice refused.
+        assert_eq!(create(Until(t(1000))).unwrap(), now + Duration::days(365));
+        assert_eq!(create(Until(t(7))).unwrap(), t(7));
+        assert_eq!(create(Until(t(-1))), Err(PatRuleError::InvalidValidTo));
+        assert_eq!(create(Days(30)).unwrap(), t(30));
+        assert_eq!(create(Days(365)).unwrap(), t(365));
+        let beyond = Err(PatRuleError::BeyondMaxLifetime { max_days: 365 });
+        assert_eq!(create(Days(366)), beyond);
+        assert_eq!(create(Days(i64::MAX)), beyond);
+        assert_eq!(create(Days(0)), Err(PatRuleError::InvalidValidTo));
+        let day = |d: i64| t(d).date_naive();
         assert_eq!(
-            p.resolve_create(Some(unset), now).unwrap(),
-            now + Duration::days(30)
+            create(OnDate(day(10))).unwrap(),
+            t(10) + Duration::hours(23) + Duration::minutes(59) + Duration::seconds(59)
         );
-        assert_eq!(
-            p.resolve_create(Some(t(1000)), now).unwrap(),
-            now + Duration::days(365)
-        );
-        assert_eq!(p.resolve_create(Some(t(7)), now).unwrap(), t(7));
-        assert_eq!(
-            p.resolve_create(Some(t(-1)), now),
-            Err(PatRuleError::InvalidValidTo)
-        );
-        assert_eq!(p.resolve_update(None, t(9), now).unwrap(), t(9));
-        assert_eq!(p.resolve_update(Some(unset), t(9), now).unwrap(), t(9));
-        assert_eq!(p.resolve_update(Some(t(3)), t(9), now).unwrap(), t(3));
+        // The day the maximum falls on is allowed, capped to the maximum.
+        assert_eq!(create(OnDate(day(365))).unwrap(), t(365));
+        assert_eq!(create(OnDate(day(366))), beyond);
+        assert_eq!(create(OnDate(day(-1))), Err(PatRuleError::InvalidValidTo));
+        let update = |c| p.resolve(c, Some(t(9)), now);
+        assert_eq!(update(Unset).unwrap(), t(9));
+        assert_eq!(update(Until(unset)).unwrap(), t(9));
+        assert_eq!(update(Until(t(3))).unwrap(), t(3));
+        assert_eq!(update(Days(3)).unwrap(), t(3));
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub mod http;
 pub mod telemetry;
 
 use app::verify::{self as verify, ResourceServers, UsageFlusher, VerifySettings, VerifyState};
-use app::{App, Policy};
+use app::{App, AppParts, AuthLimits, Policy, SessionPolicy};
 use config::Config;
 
 /// `patrol dev`: the built-in issuer lives in this data directory.
@@ -43,6 +43,7 @@ pub struct Application {
     pub state: http::AppState,
     pub dev_issuer: Option<String>,
     usage: UsageFlusher,
+    web_enabled: bool,
 }
 
 fn prometheus() -> anyhow::Result<PrometheusHandle> {
@@ -148,6 +149,13 @@ impl Application {
                 .then(|| Duration::days(config.tokens.inactive_after_days)),
             auto_join: config.organizations.auto_join,
             max_active_per_user: config.tokens.max_active_per_user,
+            accept_user_impersonation: config.auth.accept_user_impersonation,
+            session: SessionPolicy {
+                max: Duration::hours(i64::try_from(config.web.session_max_hours).unwrap_or(12)),
+                idle: Duration::minutes(
+                    i64::try_from(config.web.session_idle_minutes).unwrap_or(60),
+                ),
+            },
         };
         let vcfg = &config.verify;
         let settings = VerifySettings {
@@ -166,13 +174,22 @@ impl Application {
             std::time::Duration::from_millis(vcfg.usage_flush_interval_ms),
             vcfg.usage_batch_size,
         );
-        let app = App {
+        let app = App::new(AppParts {
             store,
             hasher: Arc::new(TokenHasher::new(keys)?),
             clock,
-            policy: Arc::new(policy),
-            verify: Arc::new(VerifyState::new(settings, resource_servers, usage_sender)),
-        };
+            policy,
+            verify: VerifyState::new(settings, resource_servers, usage_sender),
+            auth_limits: AuthLimits {
+                max_failures_per_ip: config.auth.max_failures_per_ip,
+                window: Duration::seconds(60),
+                capacity: 100_000,
+            },
+            issuer_aliases: dev_issuer_url
+                .iter()
+                .map(|u| (u.clone(), dev::USER_ISSUER.to_owned()))
+                .collect(),
+        });
         let http_client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(5))
             .build()
@@ -182,30 +199,19 @@ impl Application {
             &config,
             dev_issuer_url.as_deref(),
             addr,
-            &app.hasher,
+            &app,
+            &verifier,
             http_client,
         )?;
+        let web_enabled = web.is_some();
         let state = http::AppState {
             app,
             verifier,
             metrics: prometheus()?,
-            accept_user_impersonation: config.auth.accept_user_impersonation,
             trusted_proxies: Arc::new(config.server.trusted_proxies.clone()),
             public_url: config.server.public_url.clone(),
-            auth_failures: Arc::new(app::verify::FailureLimiter::new(
-                config.auth.max_failures_per_ip,
-                Duration::seconds(60),
-                100_000,
-            )),
-            web,
-            issuer_aliases: Arc::new(
-                dev_issuer_url
-                    .iter()
-                    .map(|u| (u.clone(), dev::USER_ISSUER.to_owned()))
-                    .collect(),
-            ),
         };
-        let router = http::router(state.clone(), config.server.max_body_bytes, extra);
+        let router = http::router(state.clone(), config.server.max_body_bytes, web, extra);
         Ok(Self {
             listener,
             router,
@@ -213,6 +219,7 @@ impl Application {
             state,
             dev_issuer: dev_issuer_url,
             usage,
+            web_enabled,
         })
     }
 
@@ -229,14 +236,13 @@ impl Application {
         use axum::ServiceExt;
         use tower::Layer;
         // Ended web sessions are deleted every ten minutes.
-        let purge = self.state.web.as_ref().map(|web| {
+        let purge = self.web_enabled.then(|| {
             let app = self.state.app.clone();
-            let idle = web.session_idle;
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
                 loop {
                     tick.tick().await;
-                    match app.purge_sessions(idle).await {
+                    match app.purge_sessions().await {
                         Ok(0) => {}
                         Ok(n) => tracing::debug!(sessions = n, "purged ended web sessions"),
                         Err(e) => tracing::warn!(error = %e, "could not purge web sessions"),
@@ -269,7 +275,8 @@ fn web_state(
     config: &Config,
     dev_issuer_url: Option<&str>,
     addr: SocketAddr,
-    hasher: &TokenHasher,
+    app: &App,
+    verifier: &OidcVerifier,
     http: reqwest::Client,
 ) -> anyhow::Result<Option<Arc<http::web::WebState>>> {
     use config::WebClientAuth;
@@ -339,18 +346,10 @@ fn web_state(
     } else {
         return Ok(None);
     };
-    let hours = i64::try_from(w.session_max_hours).unwrap_or(12);
-    let idle = i64::try_from(w.session_idle_minutes).unwrap_or(60);
     let rp = RelyingParty::new(rp_cfg, http);
     rp.check_config()
         .map_err(|e| anyhow::anyhow!("[web] sign-in client: {e}"))?;
-    let state = http::web::WebState::new(
-        rp,
-        &public_url,
-        Duration::hours(hours),
-        Duration::minutes(idle),
-        hasher,
-    )?;
+    let state = http::web::WebState::new(rp, verifier.clone(), &public_url, app)?;
     Ok(Some(Arc::new(state)))
 }
 

@@ -10,6 +10,15 @@ pub enum AppError {
     Rule(#[from] PatRuleError),
     #[error(transparent)]
     Scope(#[from] ScopeError),
+    /// A service principal, managed identity or client-credentials token.
+    #[error("Service principals are not allowed to perform this action.")]
+    NonHuman,
+    /// A user's token without the delegated scope the action needs.
+    #[error("the access token lacks the scope {0}")]
+    MissingScope(&'static str),
+    /// The user is disabled: nothing may be done in their name.
+    #[error("This user is disabled.")]
+    UserDisabled,
     /// Unknown id, or somebody else's: indistinguishable on purpose.
     #[error("token not found")]
     TokenNotFound,
@@ -23,8 +32,15 @@ pub enum AppError {
     OrgNotFound(String),
     #[error("you are not a member of organization '{0}'")]
     NotAMember(String),
-    #[error("{0}")]
-    BadRequest(String),
+    /// An organization's token can stay there or widen to all, never move.
+    #[error("an organization's token cannot move to another organization")]
+    CannotMoveOrganization,
+    /// A token for all organizations asked by someone who belongs to none.
+    #[error("you are not a member of any organization")]
+    NoOrganization,
+    /// Patrol itself failed (e.g. no randomness to mint with): a 500.
+    #[error("internal failure: {0}")]
+    Internal(String),
     /// The caller already holds the most active PATs allowed.
     #[error("you already have {0} active personal access tokens; revoke some first")]
     TooManyTokens(u64),

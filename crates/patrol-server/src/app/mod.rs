@@ -2,6 +2,8 @@
 //! whichever edge (ADO API, web page, admin API, CLI) asked for it. Audit
 //! records are written here, once, in the same transaction as the change.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -12,16 +14,26 @@ use patrol_core::hashing::TokenHasher;
 use patrol_core::pat::LifetimePolicy;
 use patrol_core::token::MintOptions;
 use patrol_core::user::{AuditEvent, Outcome, User, UserClaims};
-use patrol_store::{Store, StoreError};
+use patrol_store::{StatusCounts, Store, StoreError};
 
+mod admission;
 mod error;
 mod pats;
+mod seal;
 mod sessions;
 pub mod verify;
 
+pub use admission::{AuthFailure, Edge, Presented, RequestCtx};
 pub use error::AppError;
-pub use pats::{CreatePat, ListPage, ListRequest, UpdatePat};
+pub use pats::{CreatePat, ListPage, ListRequest, OrgChoice, UpdatePat, Via};
+pub use seal::Sealer;
+pub use sessions::{
+    IdentityProvider, IdpError, OpenedSession, Refreshed, Resumed, SessionEnd, SessionPolicy,
+};
 pub use verify::{VerifiedPat, VerifyFailure, VerifyRequest};
+
+use sessions::SessionState;
+use verify::FailureLimiter;
 
 /// Settings the use cases need, resolved from configuration once.
 #[derive(Debug, Clone)]
@@ -31,17 +43,65 @@ pub struct Policy {
     pub inactive_after: Option<Duration>,
     pub auto_join: bool,
     pub max_active_per_user: u64,
+    /// Accept `user_impersonation` in place of `vso.pats*` (Entra's legacy scope).
+    pub accept_user_impersonation: bool,
+    pub session: SessionPolicy,
 }
 
-/// The application core: store, keys, clock and policy.
+/// Failed management-API authentications allowed per address and window.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthLimits {
+    pub max_failures_per_ip: u32,
+    pub window: Duration,
+    pub capacity: usize,
+}
+
+/// The application core: store, keys, clock and policy. Its fields are
+/// private: edges reach state only through the use-case methods.
 #[derive(Clone)]
 pub struct App {
+    store: Arc<dyn Store>,
+    hasher: Arc<TokenHasher>,
+    clock: Arc<dyn Clock>,
+    policy: Arc<Policy>,
+    /// The verify path: cache, failure limits, last-use writer, resource servers.
+    verify: Arc<verify::VerifyState>,
+    /// Failed management-API authentications per source address.
+    auth_failures: Arc<FailureLimiter<IpAddr>>,
+    /// Issuer URL → the stable name its users are keyed under.
+    issuer_aliases: Arc<HashMap<String, String>>,
+    sessions: Arc<SessionState>,
+}
+
+/// What [`App::new`] is built from.
+pub struct AppParts {
     pub store: Arc<dyn Store>,
     pub hasher: Arc<TokenHasher>,
     pub clock: Arc<dyn Clock>,
-    pub policy: Arc<Policy>,
-    /// The verify path: cache, failure limits, last-use writer, resource servers.
-    pub verify: Arc<verify::VerifyState>,
+    pub policy: Policy,
+    pub verify: verify::VerifyState,
+    pub auth_limits: AuthLimits,
+    pub issuer_aliases: HashMap<String, String>,
+}
+
+impl App {
+    pub fn new(p: AppParts) -> Self {
+        let sealer = Sealer::new(p.hasher.derive_key("patrol web seal v1"));
+        Self {
+            store: p.store,
+            hasher: p.hasher,
+            clock: p.clock,
+            policy: Arc::new(p.policy),
+            verify: Arc::new(p.verify),
+            auth_failures: Arc::new(FailureLimiter::new(
+                p.auth_limits.max_failures_per_ip,
+                p.auth_limits.window,
+                p.auth_limits.capacity,
+            )),
+            issuer_aliases: Arc::new(p.issuer_aliases),
+            sessions: Arc::new(SessionState::new(sealer)),
+        }
+    }
 }
 
 /// Who is asking, and from where; every use case takes one.
@@ -76,24 +136,25 @@ impl Caller {
     }
 }
 
-/// A rejected caller, for the audit log (no user record exists for it).
-#[derive(Debug, Clone)]
-pub struct Rejection {
-    pub actor: String,
-    pub client_id: Option<String>,
-    pub source_ip: Option<String>,
-    pub request_id: Option<String>,
-    pub reason: String,
-}
-
 impl App {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
+    /// The settings the use cases run under (read-only, e.g. to draw forms).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// A key for `purpose`, derived from the current server key (web page
+    /// cookies and anti-CSRF tokens).
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        self.hasher.derive_key(purpose)
+    }
+
     /// A valid user sign-in: create the user on first sight, refresh name and
     /// email afterwards, and join the configured organizations.
-    pub async fn sign_in(&self, claims: &UserClaims) -> Result<User, AppError> {
+    async fn sign_in(&self, claims: &UserClaims) -> Result<User, AppError> {
         let now = self.now();
         let user = self.store.upsert_user(claims, now).await?;
         if user.created_at == user.last_sign_in && self.policy.auto_join {
@@ -104,18 +165,17 @@ impl App {
         Ok(user)
     }
 
-    /// Record a refused request (non-human caller, missing scope, …).
-    pub async fn record_rejection(&self, r: &Rejection) {
-        let ev = AuditEvent {
-            client_id: r.client_id.clone(),
-            source_ip: r.source_ip.clone(),
-            request_id: r.request_id.clone(),
-            detail: Some(r.reason.clone()),
-            ..AuditEvent::new("auth.reject", self.now(), r.actor.clone(), Outcome::Failure)
-        };
-        if let Err(e) = self.store.append_audit(&ev).await {
-            tracing::warn!(error = %e, "could not write audit record for a rejection");
-        }
+    /// Token counts by status (for the metrics gauge).
+    pub async fn token_counts(&self) -> Result<StatusCounts, AppError> {
+        Ok(self.store.count_by_status(self.now()).await?)
+    }
+
+    /// An organization by name (the location service's instance id).
+    pub async fn org_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<patrol_core::user::Organization>, AppError> {
+        Ok(self.store.org_by_name(name).await?)
     }
 
     /// Store reachable?

@@ -1,9 +1,10 @@
-//! The PAT lifecycle: create, get, list, update, regenerate, revoke.
+//! The PAT lifecycle: create, get, list, update, regenerate, revoke — and the
+//! organization rules every edge shares: which organization a request acts
+//! through, and that an organization's token never moves to another one.
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use patrol_core::pat::{DisplayName, ListFilter, OrgTarget, Pat, SortBy};
+use patrol_core::pat::{DisplayName, ExpiryChoice, ListFilter, OrgTarget, Pat, SortBy};
 use patrol_core::scope::ScopeSet;
 use patrol_core::secret::PatSecret;
 use patrol_core::token;
@@ -12,22 +13,40 @@ use patrol_store::PatQuery;
 
 use super::{App, AppError, Caller};
 
-#[derive(Debug, Clone, Default)]
+/// The organization a request came through: the API's `/{organization}/…`
+/// (it must exist and the caller must belong to it), or none, when the web
+/// page or the CLI let Patrol pick the organization to act through.
+#[derive(Debug, Clone, Copy)]
+pub enum Via<'a> {
+    Org(&'a str),
+    Unspecified,
+}
+
+/// Which organizations a new or edited token is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrgChoice {
+    /// Every organization its owner belongs to (a "global" PAT).
+    All,
+    /// One organization, by name.
+    Org(String),
+}
+
+#[derive(Debug, Clone)]
 pub struct CreatePat {
     pub display_name: Option<String>,
     pub scope: Option<String>,
-    pub valid_to: Option<DateTime<Utc>>,
-    pub all_orgs: bool,
+    pub expiry: ExpiryChoice,
+    pub target: OrgChoice,
 }
 
 /// `None` fields stay as they are.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UpdatePat {
     pub authorization_id: Uuid,
     pub display_name: Option<String>,
     pub scope: Option<String>,
-    pub valid_to: Option<DateTime<Utc>>,
-    pub all_orgs: Option<bool>,
+    pub expiry: ExpiryChoice,
+    pub target: Option<OrgChoice>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -49,11 +68,11 @@ pub struct ListPage {
 impl App {
     fn mint(&self) -> Result<PatSecret, AppError> {
         token::mint(self.now(), &self.policy.mint, &mut rand::rngs::OsRng)
-            .map_err(|e| AppError::BadRequest(format!("cannot mint a token: {e}")))
+            .map_err(|e| AppError::Internal(format!("cannot mint a token: {e}")))
     }
 
-    /// The org the request came through must exist and the caller belong to it.
-    pub async fn resolve_org(&self, caller: &Caller, name: &str) -> Result<Organization, AppError> {
+    /// An organization by name that exists and the caller belongs to.
+    async fn member_org(&self, caller: &Caller, name: &str) -> Result<Organization, AppError> {
         let org = self
             .store
             .org_by_name(name)
@@ -65,6 +84,28 @@ impl App {
         Ok(org)
     }
 
+    /// The organization named by `via`, checked; `None` when unspecified.
+    async fn through(
+        &self,
+        caller: &Caller,
+        via: Via<'_>,
+    ) -> Result<Option<Organization>, AppError> {
+        match via {
+            Via::Org(name) => self.member_org(caller, name).await.map(Some),
+            Via::Unspecified => Ok(None),
+        }
+    }
+
+    /// The organizations the caller belongs to.
+    pub async fn member_orgs(&self, caller: &Caller) -> Result<Vec<Organization>, AppError> {
+        Ok(self.store.member_orgs(caller.user.id).await?)
+    }
+
+    /// Every organization (to name a token's organizations in listings).
+    pub async fn list_orgs(&self) -> Result<Vec<Organization>, AppError> {
+        Ok(self.store.list_orgs().await?)
+    }
+
     /// Fetch a PAT the caller owns; anything else is "not found".
     async fn owned(&self, caller: &Caller, id: Uuid) -> Result<Pat, AppError> {
         match self.store.get_pat(id).await? {
@@ -73,16 +114,70 @@ impl App {
         }
     }
 
+    /// A PAT the caller may change through `via`: their own, not revoked,
+    /// and — when it belongs to one organization — acted on through that
+    /// organization (unspecified: it is picked, and must still be theirs).
+    async fn editable(&self, caller: &Caller, via: Via<'_>, id: Uuid) -> Result<Pat, AppError> {
+        let acting = self.through(caller, via).await?;
+        let pat = self.owned(caller, id).await?;
+        if pat.revoked_at.is_some() {
+            return Err(AppError::TokenRevoked);
+        }
+        let allowed = match (&acting, &pat.target) {
+            (Some(org), target) => target.allows(org.id),
+            (None, OrgTarget::All) => true,
+            (None, OrgTarget::Orgs(ids)) => {
+                let member = self.member_orgs(caller).await?;
+                member.iter().any(|o| ids.contains(&o.id))
+            }
+        };
+        if !allowed {
+            return Err(AppError::WrongOrganization);
+        }
+        Ok(pat)
+    }
+
+    /// Where a token asked for through `via` may be valid. A token for one
+    /// organization is for the one the request came through, if any.
+    async fn target_for(
+        &self,
+        caller: &Caller,
+        acting: Option<&Organization>,
+        choice: &OrgChoice,
+    ) -> Result<OrgTarget, AppError> {
+        match choice {
+            OrgChoice::All => {
+                if acting.is_none() && self.member_orgs(caller).await?.is_empty() {
+                    return Err(AppError::NoOrganization);
+                }
+                Ok(OrgTarget::All)
+            }
+            OrgChoice::Org(name) => match acting {
+                Some(org) if org.name.eq_ignore_ascii_case(name) => {
+                    Ok(OrgTarget::Orgs(vec![org.id]))
+                }
+                Some(_) => Err(AppError::WrongOrganization),
+                None => Ok(OrgTarget::Orgs(vec![
+                    self.member_org(caller, name).await?.id,
+                ])),
+            },
+        }
+    }
+
     pub async fn create_pat(
         &self,
         caller: &Caller,
-        org: &Organization,
+        via: Via<'_>,
         req: CreatePat,
     ) -> Result<(Pat, PatSecret), AppError> {
+        let acting = self.through(caller, via).await?;
         let now = self.now();
         let name = DisplayName::parse(req.display_name.as_deref())?;
         let scopes = ScopeSet::parse_or_full(req.scope.as_deref())?;
-        let valid_to = self.policy.lifetime.resolve_create(req.valid_to, now)?;
+        let valid_to = self.policy.lifetime.resolve(req.expiry, None, now)?;
+        let target = self
+            .target_for(caller, acting.as_ref(), &req.target)
+            .await?;
         let max = self.policy.max_active_per_user;
         if self
             .store
@@ -97,11 +192,7 @@ impl App {
             owner: caller.user.id,
             display_name: name.into_string(),
             scopes,
-            target: if req.all_orgs {
-                OrgTarget::All
-            } else {
-                OrgTarget::Orgs(vec![org.id])
-            },
+            target,
             valid_from: now,
             valid_to,
             created_at: now,
@@ -121,11 +212,18 @@ impl App {
         Ok((pat, secret))
     }
 
-    pub async fn get_pat(&self, caller: &Caller, id: Uuid) -> Result<Pat, AppError> {
+    pub async fn get_pat(&self, caller: &Caller, via: Via<'_>, id: Uuid) -> Result<Pat, AppError> {
+        self.through(caller, via).await?;
         self.owned(caller, id).await
     }
 
-    pub async fn list_pats(&self, caller: &Caller, req: ListRequest) -> Result<ListPage, AppError> {
+    pub async fn list_pats(
+        &self,
+        caller: &Caller,
+        via: Via<'_>,
+        req: ListRequest,
+    ) -> Result<ListPage, AppError> {
+        self.through(caller, via).await?;
         let limit = req.limit.clamp(1, 100);
         let mut pats = self
             .store
@@ -150,17 +248,11 @@ impl App {
     pub async fn update_pat(
         &self,
         caller: &Caller,
-        org: &Organization,
+        via: Via<'_>,
         req: UpdatePat,
     ) -> Result<Pat, AppError> {
         let now = self.now();
-        let mut pat = self.owned(caller, req.authorization_id).await?;
-        if pat.revoked_at.is_some() {
-            return Err(AppError::TokenRevoked);
-        }
-        if !pat.target.allows(org.id) {
-            return Err(AppError::WrongOrganization);
-        }
+        let mut pat = self.editable(caller, via, req.authorization_id).await?;
         let mut changed = Vec::new();
         if let Some(n) = req.display_name.as_deref().filter(|n| !n.is_empty()) {
             pat.display_name = DisplayName::parse(Some(n))?.into_string();
@@ -173,21 +265,28 @@ impl App {
         let valid_to = self
             .policy
             .lifetime
-            .resolve_update(req.valid_to, pat.valid_to, now)?;
+            .resolve(req.expiry, Some(pat.valid_to), now)?;
         if valid_to != pat.valid_to {
             pat.valid_to = valid_to;
             changed.push("validTo");
         }
-        match req.all_orgs {
-            None => {}
-            Some(true) => {
-                pat.target = OrgTarget::All;
-                changed.push("allOrgs");
-            }
-            Some(false) => {
-                pat.target = OrgTarget::Orgs(vec![org.id]);
-                changed.push("allOrgs");
-            }
+        if let Some(choice) = &req.target {
+            pat.target = match (&pat.target, choice) {
+                (_, OrgChoice::All) => OrgTarget::All,
+                // An organization's token stays there (or widens to all).
+                (OrgTarget::Orgs(ids), OrgChoice::Org(name)) => {
+                    let org = self.member_org(caller, name).await?;
+                    if !ids.contains(&org.id) {
+                        return Err(AppError::CannotMoveOrganization);
+                    }
+                    OrgTarget::Orgs(vec![org.id])
+                }
+                (OrgTarget::All, OrgChoice::Org(_)) => {
+                    let acting = self.through(caller, via).await?;
+                    self.target_for(caller, acting.as_ref(), choice).await?
+                }
+            };
+            changed.push("allOrgs");
         }
         let detail = (!changed.is_empty()).then(|| changed.join(","));
         let audit = caller.audit(
@@ -206,17 +305,11 @@ impl App {
     pub async fn regenerate_pat(
         &self,
         caller: &Caller,
-        org: &Organization,
+        via: Via<'_>,
         id: Uuid,
     ) -> Result<(Pat, PatSecret), AppError> {
         let now = self.now();
-        let pat = self.owned(caller, id).await?;
-        if pat.revoked_at.is_some() {
-            return Err(AppError::TokenRevoked);
-        }
-        if !pat.target.allows(org.id) {
-            return Err(AppError::WrongOrganization);
-        }
+        let pat = self.editable(caller, via, id).await?;
         let secret = self.mint()?;
         let hash = self.hasher.hash(&secret);
         let audit = caller.audit("pat.regenerate", now, Some(id), Outcome::Success, None);
@@ -226,7 +319,13 @@ impl App {
     }
 
     /// Revoke through any organization. Revoking twice is not an error.
-    pub async fn revoke_pat(&self, caller: &Caller, id: Uuid) -> Result<(), AppError> {
+    pub async fn revoke_pat(
+        &self,
+        caller: &Caller,
+        via: Via<'_>,
+        id: Uuid,
+    ) -> Result<(), AppError> {
+        self.through(caller, via).await?;
         let now = self.now();
         let pat = self.owned(caller, id).await?;
         let detail = pat

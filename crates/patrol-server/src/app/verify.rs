@@ -137,10 +137,6 @@ impl VerifyState {
             limited_keys: self.by_ip.len() + self.by_token.len(),
         }
     }
-
-    pub fn has_resource_servers(&self) -> bool {
-        !self.resource_servers.is_empty()
-    }
 }
 
 /// What the caller requires besides a valid PAT, and where it comes from.
@@ -177,9 +173,13 @@ impl VerifiedPat {
     pub fn scope(&self) -> &str {
         &self.0.scope
     }
-    /// The owner's user id and the PAT's authorization id, as text.
-    pub fn ids_text(&self) -> (&str, &str) {
-        (&self.0.owner_id, &self.0.authorization_id)
+    /// The owner's user id as text (kept formatted for the hot path).
+    pub fn owner_id_text(&self) -> &str {
+        &self.0.owner_id
+    }
+    /// The PAT's authorization id as text.
+    pub fn authorization_id_text(&self) -> &str {
+        &self.0.authorization_id
     }
 }
 
@@ -459,6 +459,11 @@ impl App {
     }
 
     /// A change to this PAT was committed: the very next verify must see it.
+    /// The verify path's counters (for tests and operators).
+    pub fn verify_stats(&self) -> VerifyStats {
+        self.verify.stats()
+    }
+
     pub(crate) fn forget_verified(&self, authorization_id: Uuid) {
         self.verify.cache.invalidate(authorization_id);
     }

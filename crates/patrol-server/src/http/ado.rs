@@ -9,19 +9,18 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use uuid::Uuid;
 
-use patrol_core::pat::{ListFilter, SortBy};
-use patrol_core::user::Organization;
+use patrol_core::pat::{ExpiryChoice, ListFilter, SortBy};
 
 use super::auth::Owner;
 use super::error::{pat_token_error, ApiError};
-use super::query::Query;
+use super::query::CiQuery;
 use super::version::negotiate;
 use super::wire::{
     decode_continuation, encode_continuation, parse_bool, PagedPatTokens, PatToken,
     PatTokenCreateRequest, PatTokenResult, PatTokenUpdateRequest,
 };
 use super::AppState;
-use crate::app::{AppError, Caller, CreatePat, ListRequest, UpdatePat};
+use crate::app::{AppError, CreatePat, ListRequest, OrgChoice, UpdatePat, Via};
 
 /// The Pats resource accepts api-version 6.1 to 7.2 (always preview in ADO).
 pub struct PatsVersion;
@@ -30,16 +29,6 @@ impl<S: Send + Sync> FromRequestParts<S> for PatsVersion {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         negotiate(parts, (6, 1), (7, 2)).map(|_| PatsVersion)
-    }
-}
-
-/// The decoded query string.
-pub struct Q(pub Query);
-
-impl<S: Send + Sync> FromRequestParts<S> for Q {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Ok(Q(Query::from_parts(parts)))
     }
 }
 
@@ -85,7 +74,7 @@ fn result_error(e: AppError) -> Result<Response, ApiError> {
     }
 }
 
-fn authorization_id(q: &Query) -> Result<Option<Uuid>, ApiError> {
+fn authorization_id(q: &CiQuery) -> Result<Option<Uuid>, ApiError> {
     match q.get("authorizationId") {
         None => Ok(None),
         Some(s) => match Uuid::parse_str(s.trim()) {
@@ -97,10 +86,10 @@ fn authorization_id(q: &Query) -> Result<Option<Uuid>, ApiError> {
     }
 }
 
-/// The raw body, with extraction failures (e.g. too large) in the ADO shape.
-pub type Body = Result<Bytes, axum::extract::rejection::BytesRejection>;
+/// The raw body; extraction failures (e.g. too large) become ADO-shaped errors.
+pub type RawBody = Result<Bytes, axum::extract::rejection::BytesRejection>;
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+fn parse_body<T: serde::de::DeserializeOwned>(body: RawBody) -> Result<T, ApiError> {
     let body = body.map_err(|e| match e {
         axum::extract::rejection::BytesRejection::FailedToBufferBody(_) => {
             ApiError::PayloadTooLarge
@@ -128,12 +117,18 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError>
     serde_json::from_value(value).map_err(bad)
 }
 
-async fn org(state: &AppState, caller: &Caller, name: &str) -> Result<Organization, ApiError> {
-    state
-        .app
-        .resolve_org(caller, name)
-        .await
-        .map_err(ApiError::from)
+/// `validTo` as sent: an exact instant, capped to the maximum lifetime.
+fn expiry(valid_to: Option<chrono::DateTime<chrono::Utc>>) -> ExpiryChoice {
+    valid_to.map_or(ExpiryChoice::Unset, ExpiryChoice::Until)
+}
+
+/// `allOrgs`: all organizations, or the one the request came through.
+fn target(all_orgs: bool, org_name: &str) -> OrgChoice {
+    if all_orgs {
+        OrgChoice::All
+    } else {
+        OrgChoice::Org(org_name.to_owned())
+    }
 }
 
 /// List the caller's PATs, or get one with `?authorizationId=`.
@@ -164,11 +159,11 @@ pub async fn get_or_list(
     Owner(caller): Owner,
     _v: PatsVersion,
     Path(org_name): Path<String>,
-    Q(q): Q,
+    q: CiQuery,
 ) -> Result<Response, ApiError> {
-    org(&state, &caller, &org_name).await?;
+    let via = Via::Org(&org_name);
     if let Some(id) = authorization_id(&q)? {
-        return match state.app.get_pat(&caller, id).await {
+        return match state.app.get_pat(&caller, via, id).await {
             Ok(p) => Ok(ok_result(PatToken::from_pat(&p, None))),
             Err(e) => result_error(e),
         };
@@ -203,6 +198,7 @@ pub async fn get_or_list(
         .app
         .list_pats(
             &caller,
+            via,
             ListRequest {
                 filter,
                 sort,
@@ -246,17 +242,20 @@ pub async fn create(
     Owner(caller): Owner,
     _v: PatsVersion,
     Path(org_name): Path<String>,
-    body: Body,
+    body: RawBody,
 ) -> Result<Response, ApiError> {
-    let org = org(&state, &caller, &org_name).await?;
     let req: PatTokenCreateRequest = parse_body(body)?;
     let create = CreatePat {
         display_name: req.display_name,
         scope: req.scope,
-        valid_to: req.valid_to,
-        all_orgs: req.all_orgs.unwrap_or(false),
+        expiry: expiry(req.valid_to),
+        target: target(req.all_orgs.unwrap_or(false), &org_name),
     };
-    match state.app.create_pat(&caller, &org, create).await {
+    match state
+        .app
+        .create_pat(&caller, Via::Org(&org_name), create)
+        .await
+    {
         Ok((pat, secret)) => Ok(with_secret(ok_result(PatToken::from_pat(
             &pat,
             Some(secret.expose().to_owned()),
@@ -283,9 +282,8 @@ pub async fn update(
     Owner(caller): Owner,
     _v: PatsVersion,
     Path(org_name): Path<String>,
-    body: Body,
+    body: RawBody,
 ) -> Result<Response, ApiError> {
-    let org = org(&state, &caller, &org_name).await?;
     let req: PatTokenUpdateRequest = parse_body(body)?;
     let Some(id) = req.authorization_id.filter(|id| !id.is_nil()) else {
         return Ok(json(
@@ -300,10 +298,14 @@ pub async fn update(
         authorization_id: id,
         display_name: req.display_name,
         scope: req.scope,
-        valid_to: req.valid_to,
-        all_orgs: req.all_orgs,
+        expiry: expiry(req.valid_to),
+        target: req.all_orgs.map(|all| target(all, &org_name)),
     };
-    match state.app.update_pat(&caller, &org, update).await {
+    match state
+        .app
+        .update_pat(&caller, Via::Org(&org_name), update)
+        .await
+    {
         Ok(p) => Ok(ok_result(PatToken::from_pat(&p, None))),
         Err(e) => result_error(e),
     }
@@ -329,12 +331,14 @@ pub async fn revoke(
     Owner(caller): Owner,
     _v: PatsVersion,
     Path(org_name): Path<String>,
-    Q(q): Q,
+    q: CiQuery,
 ) -> Result<Response, ApiError> {
-    org(&state, &caller, &org_name).await?;
     let id = authorization_id(&q)?
         .ok_or_else(|| ApiError::bad_request("authorizationId is required."))?;
-    state.app.revoke_pat(&caller, id).await?;
+    state
+        .app
+        .revoke_pat(&caller, Via::Org(&org_name), id)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -356,9 +360,8 @@ pub async fn regenerate(
     Owner(caller): Owner,
     _v: PatsVersion,
     Path(org_name): Path<String>,
-    Q(q): Q,
+    q: CiQuery,
 ) -> Result<Response, ApiError> {
-    let org = org(&state, &caller, &org_name).await?;
     let Some(id) = authorization_id(&q)? else {
         return Ok(json(
             StatusCode::OK,
@@ -368,7 +371,11 @@ pub async fn regenerate(
             },
         ));
     };
-    match state.app.regenerate_pat(&caller, &org, id).await {
+    match state
+        .app
+        .regenerate_pat(&caller, Via::Org(&org_name), id)
+        .await
+    {
         Ok((pat, secret)) => Ok(with_secret(ok_result(PatToken::from_pat(
             &pat,
             Some(secret.expose().to_owned()),

@@ -1,29 +1,21 @@
 //! Who may call the management API: OIDC access tokens issued on behalf of a
 //! user, with the delegated scope. Never a PAT, never a service principal.
+//! The extractor verifies the JWT and hands it to `App::admit`, which holds
+//! the rule; this file only translates.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, Method};
-use base64::Engine;
 
-use patrol_auth::{AuthError, PrincipalKind};
-use patrol_core::scope::token_scopes_grant;
-use patrol_core::user::UserClaims;
+use patrol_auth::AuthError;
+use patrol_core::credential::{self, CredentialError};
 
-use super::client_ip::client_ip;
 use super::error::ApiError;
 use super::AppState;
-use crate::app::verify::ip_key;
-use crate::app::{Caller, Rejection};
+use crate::app::{AuthFailure, Caller, Edge, Presented, RequestCtx};
 
 /// The authenticated owner of the request.
 pub struct Owner(pub Caller);
-
-/// A credential as presented, before validation.
-enum Presented {
-    Jwt(String),
-    NotJwt,
-}
 
 fn looks_like_jwt(s: &str) -> bool {
     let parts: Vec<&str> = s.split('.').collect();
@@ -35,34 +27,23 @@ fn looks_like_jwt(s: &str) -> bool {
         })
 }
 
-fn presented(parts: &Parts) -> Result<Presented, ApiError> {
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-        return Err(ApiError::Unauthenticated);
-    };
-    let value = value.to_str().map_err(|_| ApiError::InvalidToken)?.trim();
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    let cred = match scheme.to_ascii_lowercase().as_str() {
-        "bearer" => rest.trim().to_owned(),
-        "basic" => {
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(rest.trim())
-                .map_err(|_| ApiError::InvalidToken)?;
-            let text = String::from_utf8(raw).map_err(|_| ApiError::InvalidToken)?;
-            // `az devops` sends an Entra token as the Basic password.
-            text.split_once(':')
-                .map(|(_, p)| p.to_owned())
-                .unwrap_or(text)
+/// The JWT presented as `Bearer JWT`, or as a Basic password (`az devops`
+/// sends an Entra token that way).
+fn presented_jwt(parts: &Parts) -> Result<String, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    // Room for the largest token the verifier reads, Base64-wrapped.
+    match credential::parse_authorization_limited(value, patrol_auth::MAX_TOKEN_BYTES * 2) {
+        Ok(cred) if looks_like_jwt(cred.expose()) => Ok(cred.expose().to_owned()),
+        Ok(_) => {
+            tracing::info!("refused a non-OIDC credential on the management API");
+            Err(ApiError::PatNotAccepted)
         }
-        _ => return Err(ApiError::InvalidToken),
-    };
-    if cred.is_empty() {
-        return Err(ApiError::Unauthenticated);
+        Err(CredentialError::Missing | CredentialError::Empty) => Err(ApiError::Unauthenticated),
+        Err(_) => Err(ApiError::InvalidToken),
     }
-    Ok(if looks_like_jwt(&cred) {
-        Presented::Jwt(cred)
-    } else {
-        Presented::NotJwt
-    })
 }
 
 /// Reads need `vso.pats`; changes need `vso.pats_manage`.
@@ -78,165 +59,48 @@ impl FromRequestParts<AppState> for Owner {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let ip = client_ip(parts, &state.trusted_proxies);
-        let now = state.app.now();
-        if let Some(ip) = ip {
-            if let Err(secs) = state.auth_failures.check(&ip_key(ip), now) {
-                return Err(ApiError::TooManyRequests(secs));
-            }
-        }
-        let result = authenticate(parts, state, ip.map(|i| i.to_string())).await;
-        if let (Err(e @ (ApiError::InvalidToken | ApiError::PatNotAccepted)), Some(ip)) =
-            (&result, ip)
-        {
-            let n = state.auth_failures.record_failure(ip_key(ip), now);
-            // Audited, but flood-proof: the first failure from an address in
-            // each window, and the one that reaches the limit.
-            let max = state.auth_failures.max();
-            if n == 1 || n == max {
-                let what = match e {
-                    ApiError::PatNotAccepted => "a PAT presented to the management API",
-                    _ => "an invalid access token",
-                };
-                let reason = if n == max {
-                    format!("{what}; {n} failures from this address, further attempts answered 429")
-                } else {
-                    format!("{what} (first failure from this address in the window)")
-                };
-                state
-                    .app
-                    .record_rejection(&Rejection {
-                        actor: "unauthenticated".into(),
-                        client_id: None,
-                        source_ip: Some(ip.to_string()),
-                        request_id: super::request_id(&parts.headers),
-                        reason,
-                    })
-                    .await;
-            }
+        let ctx = state.request_ctx(parts);
+        state
+            .app
+            .check_auth_limit(&ctx)
+            .map_err(ApiError::TooManyRequests)?;
+        let result = authenticate(parts, state, &ctx).await;
+        let failure = match &result {
+            Err(ApiError::InvalidToken) => Some(AuthFailure::InvalidToken),
+            Err(ApiError::PatNotAccepted) => Some(AuthFailure::PatPresented),
+            _ => None,
+        };
+        if let Some(f) = failure {
+            state.app.note_auth_failure(f, &ctx).await;
         }
         result
     }
 }
 
-/// Validate the bearer token and sign its user in.
+/// Verify the bearer token, then let the app admit its user.
 async fn authenticate(
     parts: &Parts,
     state: &AppState,
-    source_ip: Option<String>,
+    ctx: &RequestCtx,
 ) -> Result<Owner, ApiError> {
-    {
-        let request_id = super::request_id(&parts.headers);
-        let jwt = match presented(parts)? {
-            Presented::Jwt(j) => j,
-            Presented::NotJwt => {
-                tracing::info!("refused a non-OIDC credential on the management API");
-                return Err(ApiError::PatNotAccepted);
-            }
-        };
-        let verified = match state.verifier.verify(&jwt).await {
-            Ok(v) => v,
-            Err(AuthError::Invalid(reason)) => {
-                tracing::info!(reason, "refused an invalid access token");
-                return Err(ApiError::InvalidToken);
-            }
-            Err(AuthError::Unavailable) => return Err(ApiError::IdpUnavailable),
-        };
-        let client_id = verified.claims.client_id().map(str::to_owned);
-        let refused = Rejection {
-            actor: String::new(),
-            client_id: client_id.clone(),
-            source_ip: source_ip.clone(),
-            request_id: request_id.clone(),
-            reason: String::new(),
-        };
-        match admit(state, &verified, required_scope(&parts.method), refused).await {
-            Ok(()) => {}
-            Err(Refusal::NonHuman) => return Err(ApiError::NonHuman),
-            Err(Refusal::MissingScope(needed)) => return Err(ApiError::InsufficientScope(needed)),
+    let jwt = presented_jwt(parts)?;
+    let verified = match state.verifier.verify(&jwt).await {
+        Ok(v) => v,
+        Err(AuthError::Invalid(reason)) => {
+            tracing::info!(reason, "refused an invalid access token");
+            return Err(ApiError::InvalidToken);
         }
-        let claims = user_claims(state, &verified, None);
-        let user = state.app.sign_in(&claims).await.map_err(ApiError::from)?;
-        if user.disabled {
-            return Err(ApiError::Forbidden {
-                type_key: "InvalidAccessException",
-                message: "This user is disabled.".into(),
-            });
-        }
-        Ok(Owner(Caller {
-            user,
-            client_id,
-            source_ip,
-            request_id,
-        }))
-    }
-}
-
-/// Why a verified token may not manage PATs.
-pub(crate) enum Refusal {
-    NonHuman,
-    MissingScope(&'static str),
-}
-
-/// The rule every edge applies before a token's user may manage PATs: a
-/// human, holding `needed` (or `user_impersonation` where accepted). A
-/// refusal is audited with `refused`'s client, address and request id; its
-/// `reason`, if any, prefixes the audited reason (e.g. "web sign-in: ").
-pub(crate) async fn admit(
-    state: &AppState,
-    verified: &patrol_auth::VerifiedToken,
-    needed: &'static str,
-    refused: Rejection,
-) -> Result<(), Refusal> {
-    let (refusal, why) = match &verified.principal {
-        PrincipalKind::NonHuman(why) => (Refusal::NonHuman, format!("non-human caller: {why}")),
-        _ => {
-            let scp = verified.claims.scp.as_deref().unwrap_or("");
-            let impersonation =
-                state.accept_user_impersonation && token_scopes_grant(scp, "user_impersonation");
-            if token_scopes_grant(scp, needed) || impersonation {
-                return Ok(());
-            }
-            (
-                Refusal::MissingScope(needed),
-                format!("missing scope {needed}"),
-            )
-        }
+        Err(AuthError::Unavailable) => return Err(ApiError::IdpUnavailable),
     };
-    state
-        .app
-        .record_rejection(&Rejection {
-            actor: format!("{}|{}", verified.issuer, verified.subject),
-            reason: format!("{}{why}", refused.reason),
-            ..refused
-        })
-        .await;
-    Err(refusal)
-}
-
-/// Who a verified access token names, keyed as the API and the web page both
-/// key users; name and email fall back to the ID token's when given.
-pub(crate) fn user_claims(
-    state: &AppState,
-    access: &patrol_auth::VerifiedToken,
-    id: Option<&patrol_auth::VerifiedToken>,
-) -> UserClaims {
-    let id_claims = id.map(|i| &i.claims);
-    UserClaims {
-        issuer: state.user_issuer(&access.issuer).to_owned(),
-        subject: access.subject.clone(),
-        display_name: access
-            .claims
-            .display_name()
-            .or_else(|| id_claims.and_then(|c| c.display_name()))
-            .map(str::to_owned)
-            .unwrap_or_else(|| access.subject.clone()),
-        email: access
-            .claims
-            .email()
-            .or_else(|| id_claims.and_then(|c| c.email()))
-            .map(str::to_owned),
-    }
+    let presented = Presented {
+        access: &verified,
+        id_token: None,
+        client_id: verified.claims.client_id().map(str::to_owned),
+        needed: required_scope(&parts.method),
+        edge: Edge::Api,
+    };
+    let caller = state.app.admit(presented, ctx).await?;
+    Ok(Owner(caller))
 }
 
 #[cfg(test)]

@@ -226,7 +226,16 @@ impl From<AppError> for ApiError {
                 type_key: "SessionTokenNotFoundException",
                 message: "The personal access token was not found.".into(),
             },
-            AppError::BadRequest(m) => ApiError::bad_request(m),
+            AppError::Internal(cause) => ApiError::Internal(cause),
+            AppError::NonHuman => ApiError::NonHuman,
+            AppError::MissingScope(needed) => ApiError::InsufficientScope(needed),
+            AppError::UserDisabled => ApiError::Forbidden {
+                type_key: "InvalidAccessException",
+                message: "This user is disabled.".into(),
+            },
+            e @ (AppError::CannotMoveOrganization | AppError::NoOrganization) => {
+                ApiError::bad_request(e.to_string())
+            }
             e @ AppError::TooManyTokens(_) => ApiError::BadRequest {
                 type_key: "SessionTokenCreateException",
                 message: e.to_string(),
@@ -246,16 +255,26 @@ impl From<AppError> for ApiError {
 
 /// The `patTokenError` value for failures that Azure DevOps answers with
 /// `200 {"patToken": null, "patTokenError": …}`; `None` for the others.
+/// Exhaustive on purpose: a new variant needs a decision here.
 pub fn pat_token_error(e: &AppError) -> Option<&'static str> {
     Some(match e {
         AppError::Rule(PatRuleError::DisplayNameRequired) => "displayNameRequired",
         AppError::Rule(PatRuleError::InvalidDisplayName(_)) => "invalidDisplayName",
         AppError::Rule(PatRuleError::InvalidValidTo) => "invalidValidTo",
+        AppError::Rule(PatRuleError::BeyondMaxLifetime { .. }) => "patLifespanPolicyViolation",
         AppError::Scope(_) => "invalidScope",
         AppError::TokenNotFound => "tokenNotFound",
         AppError::TokenRevoked => "invalidToken",
-        AppError::WrongOrganization => "invalidTargetAccounts",
-        _ => return None,
+        AppError::WrongOrganization | AppError::CannotMoveOrganization => "invalidTargetAccounts",
+        AppError::OrgNotFound(_)
+        | AppError::NotAMember(_)
+        | AppError::NoOrganization
+        | AppError::TooManyTokens(_)
+        | AppError::NonHuman
+        | AppError::MissingScope(_)
+        | AppError::UserDisabled
+        | AppError::Internal(_)
+        | AppError::Store(_) => return None,
     })
 }
 

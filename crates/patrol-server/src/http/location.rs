@@ -168,14 +168,7 @@ pub async fn connection_data(
 ) -> Response {
     let org_name = org.map(|Path(o)| o);
     let instance = match &org_name {
-        Some(o) => state
-            .app
-            .store
-            .org_by_name(o)
-            .await
-            .ok()
-            .flatten()
-            .map(|o| o.id),
+        Some(o) => state.app.org_by_name(o).await.ok().flatten().map(|o| o.id),
         None => None,
     };
     let base = base_url(&state, &headers, org_name.as_deref());

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, HeaderName, StatusCode, Uri};
+use axum::http::{header, HeaderName, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, on, MethodFilter};
@@ -17,7 +17,7 @@ use tower_http::trace::TraceLayer;
 
 use patrol_auth::verifier::OidcVerifier;
 
-use crate::app::App;
+use crate::app::{App, RequestCtx};
 
 pub mod ado;
 pub mod auth;
@@ -38,25 +38,17 @@ pub struct AppState {
     pub app: App,
     pub verifier: OidcVerifier,
     pub metrics: PrometheusHandle,
-    pub accept_user_impersonation: bool,
     pub trusted_proxies: Arc<Vec<IpAddr>>,
     pub public_url: Option<String>,
-    /// Issuer URL → the stable name users are keyed under. `patrol dev`'s
-    /// issuer URL changes with its port; its users must not.
-    pub issuer_aliases: Arc<std::collections::HashMap<String, String>>,
-    /// Failed management-API authentications per source address.
-    pub auth_failures: Arc<crate::app::verify::FailureLimiter<IpAddr>>,
-    /// The web page (sign-in and token pages), when enabled.
-    pub web: Option<Arc<web::WebState>>,
 }
 
 impl AppState {
-    /// The issuer name users of this issuer are keyed under.
-    pub fn user_issuer<'a>(&'a self, issuer: &'a str) -> &'a str {
-        self.issuer_aliases
-            .get(issuer)
-            .map(String::as_str)
-            .unwrap_or(issuer)
+    /// The client address and request id of a request, for limits and audit.
+    pub fn request_ctx(&self, parts: &axum::http::request::Parts) -> RequestCtx {
+        RequestCtx {
+            source_ip: client_ip::client_ip(parts, &self.trusted_proxies),
+            request_id: request_id(&parts.headers),
+        }
     }
 }
 
@@ -76,10 +68,6 @@ const KEYWORDS: &[&str] = &[
     "tokens",
     "pats",
     "regenerate",
-    "tokenadmin",
-    "personalaccesstokens",
-    "revocations",
-    "revocationrules",
     "resourceareas",
     "connectiondata",
 ];
@@ -203,8 +191,14 @@ async fn method_not_allowed() -> Response {
     error::ApiError::MethodNotAllowed.into_response()
 }
 
-/// The whole HTTP surface. `extra` holds routes mounted beside it (the dev issuer).
-pub fn router(state: AppState, max_body: usize, extra: Option<Router>) -> Router {
+/// The whole HTTP surface: the API, the verify path, the docs, the web page
+/// when it is enabled, and `extra` routes mounted beside them (the dev issuer).
+pub fn router(
+    state: AppState,
+    max_body: usize,
+    web: Option<Arc<web::WebState>>,
+    extra: Option<Router>,
+) -> Router {
     let options = MethodFilter::OPTIONS;
     let pats = get(ado::get_or_list)
         .post(ado::create)
@@ -248,8 +242,8 @@ pub fn router(state: AppState, max_body: usize, extra: Option<Router>) -> Router
         .with_state(state.clone());
     let verify = verify::router(&state).route_layer(middleware::from_fn(track_metrics));
     let mut app = api.merge(verify).merge(docs::router());
-    if state.web.is_some() {
-        app = app.merge(web::router(&state).route_layer(middleware::from_fn(track_metrics)));
+    if let Some(web) = web {
+        app = app.merge(web::router(&state, web).route_layer(middleware::from_fn(track_metrics)));
     }
     if let Some(extra) = extra {
         app = app.merge(extra);
@@ -280,14 +274,6 @@ pub fn router(state: AppState, max_body: usize, extra: Option<Router>) -> Router
         .layer(SetSensitiveRequestHeadersLayer::from_shared(sensitive))
 }
 
-/// For handlers that need to say "service unavailable".
-pub fn unavailable(msg: &'static str) -> Response {
-    (StatusCode::SERVICE_UNAVAILABLE, msg).into_response()
-}
-
-/// Shared `State` extractor alias.
-pub type St = State<AppState>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,10 +292,6 @@ mod tests {
         assert_eq!(
             normalize_path("/_apis/ResourceAreas").as_deref(),
             Some("/_apis/resourceareas")
-        );
-        assert_eq!(
-            normalize_path("/o/_apis/TokenAdmin/PersonalAccessTokens/aad.AbC").as_deref(),
-            Some("/o/_apis/tokenadmin/personalaccesstokens/aad.AbC")
         );
         assert_eq!(normalize_path("/oidc/Authorize"), None);
         assert_eq!(normalize_path("/"), None);

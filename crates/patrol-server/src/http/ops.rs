@@ -33,8 +33,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Prometheus text format; token counts by status are read at scrape time.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let now = state.app.now();
-    if let Ok(c) = state.app.store.count_by_status(now).await {
+    if let Ok(c) = state.app.token_counts().await {
         metrics::gauge!("patrol_tokens", "status" => "active").set(c.active as f64);
         metrics::gauge!("patrol_tokens", "status" => "expired").set(c.expired as f64);
         metrics::gauge!("patrol_tokens", "status" => "revoked").set(c.revoked as f64);

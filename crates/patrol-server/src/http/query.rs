@@ -1,11 +1,16 @@
-//! Query strings, decoded once, with case-insensitive keys (clients differ).
+//! Query strings, decoded once, with case-insensitive keys (clients differ:
+//! `authorizationId`, `AuthorizationId`, `api-Version`, …).
 
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use std::convert::Infallible;
 
+/// A decoded query string whose keys compare case-insensitively; also an
+/// extractor that never fails.
 #[derive(Debug, Default)]
-pub struct Query(Vec<(String, String)>);
+pub struct CiQuery(Vec<(String, String)>);
 
-impl Query {
+impl CiQuery {
     pub fn parse(raw: Option<&str>) -> Self {
         Self(
             raw.map(|q| {
@@ -27,5 +32,12 @@ impl Query {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v)| v.as_str())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CiQuery {
+    type Rejection = Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Self::from_parts(parts))
     }
 }

@@ -163,13 +163,12 @@ fn put(r: &mut Response, name: HeaderName, value: &str) {
 fn identity(v: &VerifiedPat) -> Response {
     let mut r = no_store(StatusCode::OK.into_response());
     let owner = v.owner();
-    let (owner_id, authorization_id) = v.ids_text();
     put(&mut r, X_PATROL_USER, &owner.display_name);
-    put(&mut r, X_PATROL_USER_ID, owner_id);
+    put(&mut r, X_PATROL_USER_ID, v.owner_id_text());
     if let Some(email) = &owner.email {
         put(&mut r, X_PATROL_USER_EMAIL, email);
     }
-    put(&mut r, X_PATROL_AUTHORIZATION_ID, authorization_id);
+    put(&mut r, X_PATROL_AUTHORIZATION_ID, v.authorization_id_text());
     put(&mut r, X_PATROL_SCOPES, v.scope());
     r
 }

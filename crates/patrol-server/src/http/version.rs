@@ -5,7 +5,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 
 use super::error::ApiError;
-use super::query::Query;
+use super::query::CiQuery;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApiVersion {
@@ -65,7 +65,7 @@ fn from_media_type(headers: &HeaderMap, name: header::HeaderName) -> Option<Stri
 /// unparsable → 400 `VssInvalidApiVersionException`, out of range → 400
 /// `VssVersionOutOfRangeException`.
 pub fn negotiate(parts: &Parts, min: (u32, u32), max: (u32, u32)) -> Result<ApiVersion, ApiError> {
-    let query = Query::from_parts(parts);
+    let query = CiQuery::from_parts(parts);
     let raw = query
         .get("api-version")
         .map(str::to_owned)

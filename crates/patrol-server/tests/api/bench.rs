@@ -29,7 +29,7 @@ async fn verify_latency() {
     let app = TestApp::spawn_with("cache_capacity = 100000", "").await;
     let (_, like) = app.create_pat("vso.code", false).await;
     let core = &app.state.app;
-    let owner = core.store.get_pat(like).await.unwrap().unwrap().owner;
+    let owner = app.store.get_pat(like).await.unwrap().unwrap().owner;
     let now = Utc::now();
     let started = Instant::now();
     let mut sample = Vec::new();
@@ -53,8 +53,8 @@ async fn verify_latency() {
             target_user: Some(owner),
             ..AuditEvent::new("pat.create", now, "bench", Outcome::Success)
         };
-        core.store
-            .create_pat(&pat, &core.hasher.hash(&secret), &audit)
+        app.store
+            .create_pat(&pat, &app.hasher.hash(&secret), &audit)
             .await
             .unwrap();
         if i % (n / 2_000).max(1) == 0 {
@@ -95,7 +95,7 @@ async fn verify_latency() {
     let hit_ns = per_op(t, hits * u32::try_from(warm.len()).unwrap());
 
     // The parts of a hit: format + checksum, and the keyed hash.
-    let sig = core.policy.mint.signature;
+    let sig = core.policy().mint.signature;
     let t = Instant::now();
     for s in &sample {
         assert!(token::validate_for(s, &sig).is_ok());
@@ -103,16 +103,16 @@ async fn verify_latency() {
     let format_ns = per_op(t, misses);
     let t = Instant::now();
     for s in &sample {
-        assert_eq!(core.hasher.candidates(s).len(), 1);
+        assert_eq!(app.hasher.candidates(s).len(), 1);
     }
     let hmac_ns = per_op(t, misses);
     // The parts of a miss: the three store reads.
     let t = Instant::now();
     let mut owners = Vec::new();
     for s in &sample {
-        let (pat, _) = core
+        let (pat, _) = app
             .store
-            .find_by_hash(&core.hasher.candidates(s))
+            .find_by_hash(&app.hasher.candidates(s))
             .await
             .unwrap()
             .unwrap();
@@ -121,19 +121,19 @@ async fn verify_latency() {
     let find_ns = per_op(t, misses);
     let t = Instant::now();
     for o in &owners {
-        assert!(core.store.get_user(*o).await.unwrap().is_some());
+        assert!(app.store.get_user(*o).await.unwrap().is_some());
     }
     let user_ns = per_op(t, misses);
     let t = Instant::now();
     for o in &owners {
-        assert!(!core.store.member_orgs(*o).await.unwrap().is_empty());
+        assert!(!app.store.member_orgs(*o).await.unwrap().is_empty());
     }
     let orgs_ns = per_op(t, misses);
     let t = Instant::now();
     for s in &sample {
-        let found = core
+        let found = app
             .store
-            .find_for_verify(&core.hasher.candidates(s))
+            .find_for_verify(&app.hasher.candidates(s))
             .await
             .unwrap();
         assert!(found.is_some());

@@ -82,8 +82,6 @@ async fn inactive_and_foreign_tokens_are_only_inactive() {
     }
     assert_eq!(app.verify_audit(id).await, ["revoked"]);
     let audit = app
-        .state
-        .app
         .store
         .list_audit(&patrol_store::AuditQuery {
             target_pat: Some(id),

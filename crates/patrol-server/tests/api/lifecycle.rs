@@ -87,7 +87,7 @@ async fn never_used_pat_goes_inactive_after_90_days() {
     let (young, yid) = app.insert_pat(like, now - days(89), now + days(100)).await;
     assert_eq!(app.verify_status(&young, "").await, 200);
     app.state.app.flush_usage().await;
-    let stored = app.state.app.store.get_pat(yid).await.unwrap().unwrap();
+    let stored = app.store.get_pat(yid).await.unwrap().unwrap();
     assert!(stored.last_used.is_some());
     assert_eq!(
         stored.status(now + days(5), Some(days(90))),
@@ -109,7 +109,7 @@ async fn disabled_owner_is_refused() {
     let app = TestApp::spawn().await;
     let (pat, id) = app.create_pat("vso.code", false).await;
     assert_eq!(app.verify_status(&pat, "").await, 200);
-    let store = &app.state.app.store;
+    let store = &app.store;
     let owner = store.get_pat(id).await.unwrap().unwrap().owner;
     store.set_user_disabled(owner, true).await.unwrap();
     app.state.app.forget_verified_owner(owner);
@@ -133,7 +133,7 @@ async fn other_replicas_changes_are_seen_within_the_cache_ttl() {
             patrol_core::user::Outcome::Success,
         )
     };
-    let store = &app.state.app.store;
+    let store = &app.store;
     assert!(store
         .revoke_pat(id, chrono::Utc::now(), &audit)
         .await

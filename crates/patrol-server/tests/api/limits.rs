@@ -175,8 +175,6 @@ async fn management_api_limits_failed_authentication_per_address() {
     // Audited (security.md item 26) without letting a flood flood the log:
     // the first failure from the address, and the one that hit the limit.
     let events = app
-        .state
-        .app
         .store
         .list_audit(&patrol_store::AuditQuery {
             action: Some("auth.reject".into()),

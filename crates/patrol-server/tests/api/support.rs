@@ -4,7 +4,7 @@
 //! different client addresses with `X-Forwarded-For`.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use patrol_auth::dev_issuer::{dev_user, DevIssuer};
-use patrol_core::hashing::ServerKey;
+use patrol_core::hashing::{ServerKey, TokenHasher};
 use patrol_core::pat::{OrgTarget, Pat};
 use patrol_core::scope::ScopeSet;
 use patrol_core::token::{self, MintOptions};
@@ -22,7 +22,7 @@ use patrol_server::app::verify::VerifyStats;
 use patrol_server::config::Config;
 use patrol_server::http::AppState;
 use patrol_server::{Application, DevMode};
-use patrol_store::AuditQuery;
+use patrol_store::{AuditQuery, SqliteStore, Store};
 
 pub const API: &str = "api-version=7.1-preview.1";
 pub const RS_ID: &str = "git-gateway";
@@ -41,6 +41,11 @@ fn issuer_dir() -> &'static Path {
 pub struct TestApp {
     pub base: String,
     pub state: AppState,
+    /// The same database, opened beside the server: tests inspect and
+    /// prepare rows here (the server's own store is private to its `App`).
+    pub store: Arc<dyn Store>,
+    /// The server's key, for hashing secrets written straight to the store.
+    pub hasher: TokenHasher,
     pub client: reqwest::Client,
     jwt: String,
     _dir: tempfile::TempDir,
@@ -93,7 +98,10 @@ impl TestApp {
         );
         let config: Config = toml::from_str(&text).unwrap();
         config.validate().unwrap();
-        let keys = vec![ServerKey::new("test", vec![7; 32]).unwrap()];
+        let key = || ServerKey::new("test", vec![7; 32]).unwrap();
+        let keys = vec![key()];
+        let hasher = TokenHasher::new(vec![key()]).unwrap();
+        let db_path = config.database.sqlite_path.clone();
         let dev = DevMode {
             data_dir: issuer_dir().to_owned(),
         };
@@ -112,9 +120,12 @@ impl TestApp {
             )
             .unwrap();
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).await.unwrap());
         TestApp {
             base,
             state,
+            store,
+            hasher,
             client,
             jwt,
             _dir: dir,
@@ -127,7 +138,7 @@ impl TestApp {
     }
 
     pub fn stats(&self) -> VerifyStats {
-        self.state.app.verify.stats()
+        self.state.app.verify_stats()
     }
 
     // --- the PAT API, as alice ---
@@ -228,7 +239,7 @@ impl TestApp {
         created_at: DateTime<Utc>,
         valid_to: DateTime<Utc>,
     ) -> (String, Uuid) {
-        let store = &self.state.app.store;
+        let store = &self.store;
         let owner = store.get_pat(like).await.unwrap().unwrap().owner;
         let secret =
             token::mint(created_at, &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
@@ -251,7 +262,7 @@ impl TestApp {
             ..AuditEvent::new("pat.create", created_at, "test", Outcome::Success)
         };
         store
-            .create_pat(&pat, &self.state.app.hasher.hash(&secret), &audit)
+            .create_pat(&pat, &self.hasher.hash(&secret), &audit)
             .await
             .unwrap();
         (secret.expose().to_owned(), pat.authorization_id)
@@ -266,7 +277,7 @@ impl TestApp {
             limit: 50,
             ..Default::default()
         };
-        let events = self.state.app.store.list_audit(&q).await.unwrap();
+        let events = self.store.list_audit(&q).await.unwrap();
         assert!(events.iter().all(|e| e.outcome == Outcome::Failure));
         events.into_iter().filter_map(|e| e.detail).collect()
     }

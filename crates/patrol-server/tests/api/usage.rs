@@ -26,7 +26,7 @@ async fn last_use_is_recorded_and_shown() {
         .unwrap();
     assert_eq!(r.status(), 200);
     app.state.app.flush_usage().await;
-    let stored = app.state.app.store.get_pat(id).await.unwrap().unwrap();
+    let stored = app.store.get_pat(id).await.unwrap().unwrap();
     let used = stored.last_used.unwrap();
     assert!(used.at >= before - chrono::Duration::seconds(1));
     assert_eq!(used.source_ip.as_deref(), Some("198.51.100.20"));
@@ -47,8 +47,6 @@ async fn last_use_is_written_without_an_explicit_flush() {
     let mut seen = false;
     for _ in 0..100 {
         if app
-            .state
-            .app
             .store
             .get_pat(id)
             .await

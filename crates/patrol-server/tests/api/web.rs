@@ -229,8 +229,6 @@ pub(crate) fn token_of(page: &Page) -> String {
 
 async fn audit_actions(app: &TestApp) -> Vec<String> {
     let mut v: Vec<String> = app
-        .state
-        .app
         .store
         .list_audit(&AuditQuery {
             limit: 200,
@@ -376,8 +374,6 @@ async fn sign_in_create_use_and_revoke_with_a_confirmation() {
         "one audit record per change"
     );
     let events = app
-        .state
-        .app
         .store
         .list_audit(&AuditQuery {
             action: Some("pat.create".into()),
@@ -388,8 +384,6 @@ async fn sign_in_create_use_and_revoke_with_a_confirmation() {
         .unwrap();
     assert_eq!(events.len(), 2);
     let signin = app
-        .state
-        .app
         .store
         .list_audit(&AuditQuery {
             action: Some("web.signin".into()),
@@ -453,7 +447,7 @@ async fn edit_and_regenerate_replace_what_works() {
         saved.url,
         saved.body
     );
-    let pat = app.state.app.store.get_pat(id).await.unwrap().unwrap();
+    let pat = app.store.get_pat(id).await.unwrap().unwrap();
     assert_eq!(pat.display_name, "deploy (packaging)");
     assert_eq!(pat.scopes.as_string(), "vso.packaging");
     assert_eq!(app.verify_status(&token, "?scope=vso.packaging").await, 200);
@@ -584,14 +578,7 @@ async fn forged_and_cross_site_posts_change_nothing() {
     assert_eq!(all.token_ids(), vec![id]);
     assert!(!audit_actions(&app).await.iter().any(|a| a == "pat.revoke"));
     assert_eq!(
-        app.state
-            .app
-            .store
-            .get_pat(id)
-            .await
-            .unwrap()
-            .unwrap()
-            .display_name,
+        app.store.get_pat(id).await.unwrap().unwrap().display_name,
         "renamed",
         "only the vouched-for post changed anything"
     );
@@ -682,7 +669,7 @@ async fn sessions_refresh_silently_and_end_for_good() {
     let mut b = Browser::new(&app);
     let csrf = b.sign_in("alice").await.csrf();
     let key = SessionKey::of(&b.session_cookie());
-    let store = &app.state.app.store;
+    let store = &app.store;
     let before = store.get_session(&key).await.unwrap().unwrap();
     assert!(before.sealed_refresh_token.is_some());
 
@@ -861,7 +848,7 @@ async fn concurrent_requests_refresh_a_session_once() {
     let mut b = Browser::new(&app);
     b.sign_in("alice").await;
     let key = SessionKey::of(&b.session_cookie());
-    let store = &app.state.app.store;
+    let store = &app.store;
     let mut s = store.get_session(&key).await.unwrap().unwrap();
     s.access_expires_at = chrono::Utc::now() - Duration::minutes(1);
     store.update_session(&s).await.unwrap();

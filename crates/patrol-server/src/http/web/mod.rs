@@ -12,8 +12,7 @@
 // Page helpers return the page to show instead as their error: a `Response`.
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -21,36 +20,36 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::Duration;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use patrol_auth::rp::RelyingParty;
-use patrol_core::session::SessionKey;
+use patrol_auth::verifier::OidcVerifier;
 
 use super::AppState;
+use crate::app::{App, Sealer};
 
+mod idp;
 mod pages;
-mod seal;
 mod session;
 mod signin;
 mod view;
 
-pub use seal::Sealer;
+pub use idp::WebIdp;
 pub use session::WebUser;
 
 /// Everything the web page needs beyond the application core.
 pub struct WebState {
     pub rp: RelyingParty,
+    /// The identity provider as the session use cases see it.
+    pub idp: WebIdp,
     /// `scheme://host[:port]` of the public URL, no trailing slash.
     pub public_origin: String,
     /// `host[:port]` of the public URL, to compare with `Host`.
     pub public_host: String,
     pub secure_cookies: bool,
-    pub session_max: Duration,
-    pub session_idle: Duration,
+    /// Seals the sign-in state cookie.
     pub sealer: Sealer,
     pub csrf_key: [u8; 32],
-    /// Per-session locks so concurrent requests refresh a session once.
-    refresh_locks: std::sync::Mutex<HashMap<[u8; 32], Weak<tokio::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for WebState {
@@ -66,10 +65,9 @@ impl WebState {
     /// `public_url` is the externally visible base URL (its path is ignored).
     pub fn new(
         rp: RelyingParty,
+        verifier: OidcVerifier,
         public_url: &str,
-        session_max: Duration,
-        session_idle: Duration,
-        hasher: &patrol_core::hashing::TokenHasher,
+        app: &App,
     ) -> anyhow::Result<Self> {
         let u = url::Url::parse(public_url)
             .map_err(|e| anyhow::anyhow!("server.public_url '{public_url}': {e}"))?;
@@ -81,31 +79,27 @@ impl WebState {
             None => host.to_owned(),
         };
         Ok(Self {
+            idp: WebIdp::new(rp.clone(), verifier),
             rp,
             public_origin: u.origin().ascii_serialization(),
             public_host,
             secure_cookies: u.scheme() == "https",
-            session_max,
-            session_idle,
-            sealer: Sealer::new(hasher.derive_key("patrol web seal v1")),
-            csrf_key: hasher.derive_key("patrol web csrf v1"),
-            refresh_locks: std::sync::Mutex::new(HashMap::new()),
+            sealer: Sealer::new(app.derive_key("patrol web seal v1")),
+            csrf_key: app.derive_key("patrol web csrf v1"),
         })
     }
+}
 
-    /// The refresh lock of one session (shared while anyone holds it).
-    pub fn refresh_lock(&self, key: &SessionKey) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self
-            .refresh_locks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(l) = locks.get(&key.0).and_then(Weak::upgrade) {
-            return l;
-        }
-        locks.retain(|_, w| w.strong_count() > 0);
-        let l = Arc::new(tokio::sync::Mutex::new(()));
-        locks.insert(key.0, Arc::downgrade(&l));
-        l
+/// The web routes' state: the application core and the web page's own parts.
+#[derive(Clone)]
+pub struct WebCtx {
+    pub core: AppState,
+    pub web: Arc<WebState>,
+}
+
+impl WebCtx {
+    pub fn app(&self) -> &App {
+        &self.core.app
     }
 }
 
@@ -126,42 +120,36 @@ pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Security headers on every page (security.md 25). Pages are never cached:
-/// some show a token, all show personal data.
-async fn page_headers(req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::STRICT_TRANSPORT_SECURITY,
-        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        // Not `no-referrer`: with it, browsers send `Origin: null` on the
-        // page's own form posts, which the same-origin check must refuse.
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+/// Security headers on every page (docs/security.md, item 25). Pages are
+/// never cached: some show a token, all show personal data.
+fn with_page_headers(routes: Router<WebCtx>) -> Router<WebCtx> {
+    let h = |name, value: &'static str| {
+        SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+    };
+    routes.layer(
+        tower::ServiceBuilder::new()
+            .layer(h(header::CONTENT_SECURITY_POLICY, CSP))
+            .layer(h(
+                header::STRICT_TRANSPORT_SECURITY,
+                "max-age=31536000; includeSubDomains",
+            ))
+            .layer(h(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .layer(h(header::X_FRAME_OPTIONS, "DENY"))
+            // Not `no-referrer`: with it, browsers send `Origin: null` on the
+            // page's own form posts, which the same-origin check must refuse.
+            .layer(h(header::REFERRER_POLICY, "same-origin"))
+            .layer(h(
+                header::HeaderName::from_static("cross-origin-opener-policy"),
+                "same-origin",
+            ))
+            .layer(h(header::CACHE_CONTROL, "no-store")),
+    )
 }
 
 /// Refuse any form post a browser says came from another site, or whose
 /// `Origin` is not ours, before any handler runs (the anti-CSRF token is
 /// checked again in each handler).
-async fn same_origin_posts(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn same_origin_posts(State(ctx): State<WebCtx>, req: Request, next: Next) -> Response {
     if req.method() == Method::POST {
         let h = req.headers();
         let site = h
@@ -169,12 +157,11 @@ async fn same_origin_posts(State(state): State<AppState>, req: Request, next: Ne
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let cross_site = matches!(site, "cross-site" | "same-site");
-        let origin_ok = match (h.get(header::ORIGIN), &state.web) {
-            (None, _) => true,
+        let origin_ok = match h.get(header::ORIGIN) {
+            None => true,
             // Privacy settings can blank the origin; the browser still vouches.
-            (Some(o), _) if o == "null" => site == "same-origin",
-            (Some(o), Some(web)) => o.to_str().is_ok_and(|o| o == web.public_origin),
-            (Some(_), None) => false,
+            Some(o) if o == "null" => site == "same-origin",
+            Some(o) => o.to_str().is_ok_and(|o| o == ctx.web.public_origin),
         };
         if cross_site || !origin_ok {
             tracing::info!(
@@ -218,8 +205,12 @@ async fn home() -> Redirect {
     Redirect::to("/tokens")
 }
 
-/// The web routes (when the web page is enabled).
-pub fn router(state: &AppState) -> Router {
+/// The web routes (mounted when the web page is enabled).
+pub fn router(state: &AppState, web: Arc<WebState>) -> Router {
+    let ctx = WebCtx {
+        core: state.clone(),
+        web,
+    };
     let pages = Router::new()
         .route("/", get(home))
         .route("/_usersSettings/tokens", get(home))
@@ -243,11 +234,10 @@ pub fn router(state: &AppState) -> Router {
             get(pages::confirm_revoke).post(pages::revoke),
         )
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            ctx.clone(),
             same_origin_posts,
-        ))
-        .layer(middleware::from_fn(page_headers))
-        .with_state(state.clone());
+        ));
+    let pages = with_page_headers(pages).with_state(ctx);
     let assets = Router::new()
         .route("/static/patrol.css", get(css))
         .route("/static/patrol.js", get(js));

@@ -11,15 +11,11 @@ use subtle::ConstantTimeEq;
 
 use patrol_auth::rp::{random_value, Pkce, RpError};
 use patrol_auth::AuthError;
-use patrol_core::session::{SessionKey, WebSession};
 
 use super::pages::{error_page, render, SignedOutPage};
-use super::session::{access_expiry, cookie_value, WebForm, SEAL_LOGIN, SEAL_REFRESH};
-use super::WebState;
-use crate::app::{Caller, Rejection};
-use crate::http::auth::{admit, Refusal};
-use crate::http::client_ip::client_ip;
-use crate::http::AppState;
+use super::session::{cookie_value, WebForm, SEAL_LOGIN};
+use super::WebCtx;
+use crate::app::{AppError, Edge, Presented};
 
 /// A sign-in must finish within this long.
 const LOGIN_TTL_SECS: i64 = 600;
@@ -56,25 +52,13 @@ pub struct SigninQuery {
     return_to: Option<String>,
 }
 
-fn web(state: &AppState) -> Result<std::sync::Arc<WebState>, Response> {
-    state.web.clone().ok_or_else(|| {
-        error_page(
-            StatusCode::NOT_FOUND,
-            "The web page is not enabled on this server.",
-        )
-    })
-}
-
 /// `GET /signin`: start the authorization-code flow.
 pub async fn signin(
-    State(state): State<AppState>,
+    State(ctx): State<WebCtx>,
     headers: HeaderMap,
     Query(q): Query<SigninQuery>,
 ) -> Response {
-    let web = match web(&state) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+    let web = &ctx.web;
     let return_to = safe_return_to(q.return_to.as_deref());
     // The cookie must be set on the origin the IdP will send the browser back to.
     let host = headers
@@ -95,7 +79,7 @@ pub async fn signin(
         nonce: random_value(),
         verifier: pkce.verifier.clone(),
         return_to,
-        started: state.app.now().timestamp(),
+        started: ctx.app().now().timestamp(),
     };
     let url = match web
         .rp
@@ -142,16 +126,13 @@ pub struct CallbackQuery {
 /// `GET /signin/callback`: check state, redeem the code, check both tokens,
 /// open a session.
 pub async fn callback(
-    State(state): State<AppState>,
+    State(ctx): State<WebCtx>,
     parts: axum::http::request::Parts,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
-    let web = match web(&state) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+    let web = &ctx.web;
     let clear_login = web.clear_cookie(web.login_cookie());
-    let result = finish(&state, &web, &parts, q).await;
+    let result = finish(&ctx, &parts, q).await;
     let mut resp = match result {
         Ok((session_cookie, return_to)) => (
             StatusCode::SEE_OTHER,
@@ -170,15 +151,14 @@ pub async fn callback(
 }
 
 async fn finish(
-    state: &AppState,
-    web: &WebState,
+    ctx: &WebCtx,
     parts: &axum::http::request::Parts,
     q: CallbackQuery,
 ) -> Result<(String, String), Response> {
+    let web = &ctx.web;
+    let verifier = &ctx.core.verifier;
     let headers = &parts.headers;
-    let source_ip = client_ip(parts, &state.trusted_proxies).map(|i| i.to_string());
-    let request_id = crate::http::request_id(headers);
-    let app = &state.app;
+    let app = ctx.app();
     let now = app.now();
     let login: LoginState = cookie_value(headers, web.login_cookie())
         .and_then(|c| web.sealer.open_text(SEAL_LOGIN, &c))
@@ -251,8 +231,7 @@ async fn finish(
     let Some(id_token) = tokens.id_token.as_ref() else {
         return Err(refused("no id_token"));
     };
-    let id = match state
-        .verifier
+    let id = match verifier
         .verify_id_token(id_token.expose_secret(), web.rp.client_id(), &login.nonce)
         .await
     {
@@ -260,11 +239,7 @@ async fn finish(
         Err(AuthError::Unavailable) => return Err(unavailable()),
         Err(AuthError::Invalid(why)) => return Err(refused(why)),
     };
-    let access = match state
-        .verifier
-        .verify(tokens.access_token.expose_secret())
-        .await
-    {
+    let access = match verifier.verify(tokens.access_token.expose_secret()).await {
         Ok(v) => v,
         Err(AuthError::Unavailable) => return Err(unavailable()),
         Err(AuthError::Invalid(why)) => return Err(refused(why)),
@@ -276,93 +251,62 @@ async fn finish(
     {
         return Err(refused("id token and access token name different users"));
     }
-    let refused = Rejection {
-        actor: String::new(),
+    let presented = Presented {
+        access: &access,
+        id_token: Some(&id),
         client_id: Some(web.rp.client_id().to_owned()),
-        source_ip: source_ip.clone(),
-        request_id: request_id.clone(),
-        reason: "web sign-in: ".into(),
+        needed: "vso.pats_manage",
+        edge: Edge::WebSignIn,
     };
-    match admit(state, &access, "vso.pats_manage", refused).await {
-        Ok(()) => {}
-        Err(Refusal::NonHuman) => {
+    let storage_down = || {
+        error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Patrol's storage is not answering. Try again shortly.",
+        )
+    };
+    let caller = match app.admit(presented, &ctx.core.request_ctx(parts)).await {
+        Ok(c) => c,
+        Err(AppError::NonHuman) => {
             return Err(error_page(
                 StatusCode::FORBIDDEN,
                 "Service principals are not allowed to perform this action.",
             ))
         }
-        Err(Refusal::MissingScope(_)) => {
+        Err(AppError::MissingScope(_)) => {
             return Err(error_page(
                 StatusCode::FORBIDDEN,
                 "The identity provider did not grant Patrol the vso.pats_manage scope, which managing tokens needs.",
             ))
         }
-    }
-    let claims = crate::http::auth::user_claims(state, &access, Some(&id));
-    let user = app.sign_in(&claims).await.map_err(|_| {
-        error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Patrol's storage is not answering. Try again shortly.",
-        )
-    })?;
-    if user.disabled {
-        return Err(error_page(StatusCode::FORBIDDEN, "This user is disabled."));
-    }
-    let cookie_value = random_value();
-    let session = WebSession {
-        key: SessionKey::of(&cookie_value),
-        user_id: user.id,
-        created_at: now,
-        expires_at: now + web.session_max,
-        last_seen: now,
-        access_expires_at: access_expiry(&access, tokens.expires_in, now),
-        sealed_refresh_token: tokens
-            .refresh_token
-            .as_ref()
-            .map(|rt| web.sealer.seal(SEAL_REFRESH, rt.expose_secret().as_bytes())),
+        Err(AppError::UserDisabled) => {
+            return Err(error_page(StatusCode::FORBIDDEN, "This user is disabled."))
+        }
+        Err(_) => return Err(storage_down()),
     };
-    let caller = Caller {
-        user,
-        client_id: Some(web.rp.client_id().to_owned()),
-        source_ip,
-        request_id,
-    };
-    app.open_session(&caller, &session).await.map_err(|_| {
-        error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Patrol's storage is not answering. Try again shortly.",
+    let opened = app
+        .open_web_session(
+            &caller,
+            &access,
+            tokens.expires_in,
+            tokens.refresh_token.as_ref(),
         )
-    })?;
-    let max_age = (session.expires_at - now).num_seconds();
+        .await
+        .map_err(|_| storage_down())?;
+    let max_age = (opened.expires_at - now).num_seconds();
     Ok((
-        web.set_cookie(web.session_cookie(), &cookie_value, Some(max_age)),
+        web.set_cookie(web.session_cookie(), &opened.cookie_value, Some(max_age)),
         safe_return_to(Some(&login.return_to)),
     ))
 }
 
 /// `POST /signout`: end the server session (and, where the provider offers
 /// it, revoke the refresh token), then clear the cookie.
-pub async fn signout(State(state): State<AppState>, form: WebForm) -> Response {
-    let web = match web(&state) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+pub async fn signout(State(ctx): State<WebCtx>, form: WebForm) -> Response {
+    let web = &ctx.web;
     let user = form.user;
-    if let Ok(Some(s)) = state.app.session(&user.key).await {
-        if let Some(rt) = s
-            .sealed_refresh_token
-            .as_deref()
-            .and_then(|b| web.sealer.open(SEAL_REFRESH, b))
-            .and_then(|b| String::from_utf8(b).ok())
-        {
-            if let Err(e) = web.rp.revoke_refresh_token(&rt).await {
-                tracing::info!(error = %e, "could not revoke the refresh token at sign-out");
-            }
-        }
-    }
-    if state
-        .app
-        .end_session(&user.caller, &user.key, None)
+    if ctx
+        .app()
+        .sign_out(&web.idp, &user.caller, &user.key)
         .await
         .is_err()
     {
@@ -389,13 +333,11 @@ pub struct SignedOutQuery {
 /// `GET /signed-out`: and, where the provider offers RP-initiated logout, a
 /// link to end the provider's session too (it sends the browser back here
 /// with `state=provider`). The link carries the client id, never a token.
-pub async fn signed_out(
-    State(state): State<AppState>,
-    Query(q): Query<SignedOutQuery>,
-) -> Response {
+pub async fn signed_out(State(ctx): State<WebCtx>, Query(q): Query<SignedOutQuery>) -> Response {
     let provider_done = q.state.as_deref() == Some("provider");
-    let provider_signout = match (&state.web, provider_done) {
-        (Some(web), false) => web
+    let web = &ctx.web;
+    let provider_signout = match provider_done {
+        false => web
             .rp
             .end_session_url(
                 None,
@@ -406,7 +348,7 @@ pub async fn signed_out(
             .ok()
             .flatten()
             .map(|u| u.to_string()),
-        _ => None,
+        true => None,
     };
     render(
         StatusCode::OK,
