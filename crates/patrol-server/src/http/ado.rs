@@ -41,15 +41,6 @@ fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
     r
 }
 
-/// A secret is in this body: never cache it anywhere.
-fn with_secret(mut r: Response) -> Response {
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    r
-}
-
 fn ok_result(token: PatToken) -> Response {
     json(
         StatusCode::OK,
@@ -256,10 +247,10 @@ pub async fn create(
         .create_pat(&caller, Via::Org(&org_name), create)
         .await
     {
-        Ok((pat, secret)) => Ok(with_secret(ok_result(PatToken::from_pat(
+        Ok((pat, secret)) => Ok(ok_result(PatToken::from_pat(
             &pat,
             Some(secret.expose().to_owned()),
-        )))),
+        ))),
         Err(e) => result_error(e),
     }
 }
@@ -376,10 +367,10 @@ pub async fn regenerate(
         .regenerate_pat(&caller, Via::Org(&org_name), id)
         .await
     {
-        Ok((pat, secret)) => Ok(with_secret(ok_result(PatToken::from_pat(
+        Ok((pat, secret)) => Ok(ok_result(PatToken::from_pat(
             &pat,
             Some(secret.expose().to_owned()),
-        )))),
+        ))),
         Err(e) => result_error(e),
     }
 }

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{ado, verify, wire};
+use super::{verify, wire};
 
 struct BearerAuth;
 
@@ -48,15 +48,6 @@ impl Modify for BearerAuth {
                        access tokens issued on behalf of a user (scope vso.pats; vso.pats_manage for changes).",
         license(name = "MIT")
     ),
-    paths(
-        ado::get_or_list,
-        ado::create,
-        ado::update,
-        ado::revoke,
-        ado::regenerate,
-        verify::forward_auth,
-        verify::introspect::introspect
-    ),
     components(schemas(
         wire::PatToken,
         wire::PatTokenResult,
@@ -73,6 +64,8 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
-pub fn router() -> Router {
-    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+/// `/docs` and `/openapi.json` for `openapi`: [`ApiDoc`] plus the paths the
+/// documented routers registered.
+pub fn router(openapi: utoipa::openapi::OpenApi) -> Router {
+    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
 }

@@ -14,6 +14,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use patrol_auth::verifier::OidcVerifier;
 
@@ -200,10 +203,6 @@ pub fn router(
     extra: Option<Router>,
 ) -> Router {
     let options = MethodFilter::OPTIONS;
-    let pats = get(ado::get_or_list)
-        .post(ado::create)
-        .put(ado::update)
-        .delete(ado::revoke);
     let api = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -233,15 +232,32 @@ pub fn router(
             "/{organization}/_apis/connectiondata",
             get(location::connection_data),
         )
-        .route("/{organization}/_apis/tokens/pats", pats)
-        .route(
-            "/{organization}/_apis/tokens/pats/regenerate",
-            axum::routing::post(ado::regenerate),
-        )
         .route_layer(middleware::from_fn(track_metrics))
         .with_state(state.clone());
+    // PAT API answers may carry a secret (create, regenerate): none is cached.
+    let set = |name, value| {
+        tower_http::set_header::SetResponseHeaderLayer::overriding(
+            name,
+            axum::http::HeaderValue::from_static(value),
+        )
+    };
+    // Documented routes are registered through `OpenApiRouter`, so none
+    // can be served without its OpenAPI description.
+    let pat_api = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(
+            ado::get_or_list,
+            ado::create,
+            ado::update,
+            ado::revoke
+        ))
+        .routes(routes!(ado::regenerate))
+        .route_layer(middleware::from_fn(track_metrics))
+        .route_layer(set(header::CACHE_CONTROL, "no-store"))
+        .route_layer(set(header::PRAGMA, "no-cache"))
+        .with_state(state.clone());
     let verify = verify::router(&state).route_layer(middleware::from_fn(track_metrics));
-    let mut app = api.merge(verify).merge(docs::router());
+    let (documented, openapi) = pat_api.merge(verify).split_for_parts();
+    let mut app = api.merge(documented).merge(docs::router(openapi));
     if let Some(web) = web {
         app = app.merge(web::router(&state, web).route_layer(middleware::from_fn(track_metrics)));
     }

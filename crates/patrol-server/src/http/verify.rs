@@ -10,8 +10,9 @@ use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use patrol_core::credential::{self, CredentialError};
 use patrol_core::scope;
@@ -31,14 +32,19 @@ pub struct VerifyEdge {
 }
 
 /// `/patrol/v1/verify` (GET, HEAD) and `/patrol/v1/introspect` (POST).
-pub fn router(state: &AppState) -> Router {
+pub fn router(state: &AppState) -> OpenApiRouter {
     let edge = Arc::new(VerifyEdge {
         app: state.app.clone(),
         trusted_proxies: state.trusted_proxies.clone(),
     });
-    Router::new()
-        .route("/patrol/v1/verify", get(forward_auth))
-        .route("/patrol/v1/introspect", post(introspect::introspect))
+    // No answer of the verify path may be stored by a cache.
+    let no_store =
+        |name, value| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));
+    OpenApiRouter::new()
+        .routes(routes!(forward_auth))
+        .routes(routes!(introspect::introspect))
+        .layer(no_store(header::CACHE_CONTROL, "no-store"))
+        .layer(no_store(header::PRAGMA, "no-cache"))
         .with_state(edge)
 }
 
@@ -111,25 +117,16 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> 
         .map(str::to_owned)
 }
 
-/// No answer of the verify path may be stored by a cache.
-fn no_store(mut r: Response) -> Response {
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
 fn text(status: StatusCode, body: &'static str) -> Response {
-    no_store(
-        (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            )],
-            body,
-        )
-            .into_response(),
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        body,
     )
+        .into_response()
 }
 
 /// The one answer for every invalid or missing credential, so git and
@@ -143,8 +140,7 @@ fn unauthorized() -> Response {
     r
 }
 
-pub(crate) fn too_many(retry_after_secs: u64, body: Response) -> Response {
-    let mut r = no_store(body);
+pub(crate) fn too_many(retry_after_secs: u64, mut r: Response) -> Response {
     *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
         r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -161,7 +157,7 @@ fn put(r: &mut Response, name: HeaderName, value: &str) {
 }
 
 fn identity(v: &VerifiedPat) -> Response {
-    let mut r = no_store(StatusCode::OK.into_response());
+    let mut r = StatusCode::OK.into_response();
     let owner = v.owner();
     put(&mut r, X_PATROL_USER, &owner.display_name);
     put(&mut r, X_PATROL_USER_ID, v.owner_id_text());
@@ -219,7 +215,7 @@ pub async fn forward_auth(State(state): State<Arc<VerifyEdge>>, req: Request) ->
         source_ip: client_ip(&parts, &state.trusted_proxies),
         user_agent: header_text(&parts.headers, header::USER_AGENT),
         client_id: None,
-        request_id: header_text(&parts.headers, HeaderName::from_static("x-request-id")),
+        request_id: super::request_id(&parts.headers),
     };
     let token = presented.as_ref().map(|s| s.expose()).unwrap_or("");
     match state.app.verify_pat(token, &request).await {
@@ -275,7 +271,6 @@ mod tests {
             r.headers()[header::WWW_AUTHENTICATE],
             "Basic realm=\"patrol\""
         );
-        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
         let r = too_many(7, text(StatusCode::OK, "x"));
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()[header::RETRY_AFTER], "7");

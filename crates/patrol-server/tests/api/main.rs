@@ -8,6 +8,7 @@ mod introspection;
 mod lifecycle;
 mod limits;
 mod logs;
+mod openapi;
 mod support;
 mod usage;
 mod web;
