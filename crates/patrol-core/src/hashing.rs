@@ -155,10 +155,6 @@ impl TokenHasher {
             .is_some_and(|k| k.mac(secret) == stored.digest)
     }
 
-    pub fn key_ids(&self) -> impl Iterator<Item = &str> {
-        self.keys.iter().map(|k| k.id.as_str())
-    }
-
     /// A 32-byte subkey of the current server key for another purpose
     /// (`label` names it, e.g. `"patrol web session seal v1"`), so one
     /// configured secret never serves two uses directly.

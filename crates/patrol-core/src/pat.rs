@@ -25,9 +25,6 @@ impl OrgTarget {
             OrgTarget::Orgs(ids) => ids.contains(&org),
         }
     }
-    pub fn is_global(&self) -> bool {
-        matches!(self, OrgTarget::All)
-    }
 }
 
 /// Where and when a PAT was last used.

@@ -31,9 +31,6 @@ mod tests;
 
 pub use cask::{mint, mint_default};
 
-/// Patrol's default provider signature (characters 76..80).
-pub const DEFAULT_SIGNATURE: &str = "AZDO";
-
 /// Marvin32 seed of the CASK checksum: "Default0" reversed, read little-endian.
 pub const CASK_CHECKSUM_SEED: u64 = 0x4465_6661_756C_7430;
 

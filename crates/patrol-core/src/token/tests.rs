@@ -655,7 +655,7 @@ fn provider_signature_parse() {
             "{bad}"
         );
     }
-    assert_eq!(ProviderSignature::default().as_str(), DEFAULT_SIGNATURE);
+    assert_eq!(ProviderSignature::default(), ProviderSignature::DEFAULT);
     assert_eq!(MintOptions::default().signature.as_str(), "AZDO");
 }
 

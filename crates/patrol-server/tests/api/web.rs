@@ -303,6 +303,7 @@ async fn sign_in_create_use_and_revoke_with_a_confirmation() {
     assert_eq!(created.status, StatusCode::OK, "{}", created.body);
     assert_eq!(created.headers["cache-control"], "no-store");
     assert!(created.body.contains("id=\"shown-once\""));
+    assert!(!created.body.contains("name-warning"), "a plain name");
     let token = token_of(&created);
     assert_eq!(token.len(), 84);
     assert_eq!(app.verify_status(&token, "?scope=vso.code").await, 200);
@@ -636,6 +637,30 @@ async fn policy_errors_are_named_in_plain_words() {
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     let page = b.get(&format!("/tokens/{}/edit", Uuid::new_v4())).await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn personal_data_in_names_is_warned_about_not_refused() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in("bob").await.csrf();
+    let plain = create(&mut b, &csrf, "deploy", &[("scope_mode", "full")]).await;
+    assert_eq!(plain.status, StatusCode::OK, "{}", plain.body);
+    assert!(!plain.body.contains("name-warning"));
+    let warned = create(
+        &mut b,
+        &csrf,
+        "deploy for bob@example.com",
+        &[("scope_mode", "full")],
+    )
+    .await;
+    assert_eq!(warned.status, StatusCode::OK, "{}", warned.body);
+    assert!(
+        warned.body.contains("name-warning") && warned.body.contains("email address"),
+        "{}",
+        warned.body
+    );
+    assert_eq!(token_of(&warned).len(), 84, "created all the same");
 }
 
 #[tokio::test]

@@ -119,6 +119,8 @@ pub struct CreatedPage {
     pub chrome: Option<Chrome>,
     pub heading: &'static str,
     pub name: String,
+    /// Naming advice the name does not follow (e.g. personal data in it).
+    pub name_warnings: Vec<&'static str>,
     pub token: String,
     pub expires: String,
 }

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Duration;
 use uuid::Uuid;
 
-use patrol_core::pat::{OrgTarget, Pat, PatRuleError};
+use patrol_core::pat::{display_name_warnings, OrgTarget, Pat, PatRuleError};
 use patrol_core::user::Organization;
 
 use super::super::session::{WebForm, WebUser};
@@ -44,6 +44,7 @@ pub fn created(user: &WebUser, heading: &'static str, pat: &Pat, token: String) 
             chrome: chrome(user),
             heading,
             name: pat.display_name.clone(),
+            name_warnings: display_name_warnings(&pat.display_name),
             token,
             expires: date(pat.valid_to),
         },
