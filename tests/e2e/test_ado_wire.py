@@ -42,21 +42,6 @@ MAX_LIFETIME = timedelta(days=365)      # docs/patrol.example.toml tokens.max_li
 
 
 @pytest.fixture(scope="module")
-def srv(serve_patrol):
-    return serve_patrol
-
-
-@pytest.fixture(scope="module")
-def alice(srv, user_jwt) -> PatApi:
-    return PatApi(srv.base_url, user_jwt("alice")["access_token"])
-
-
-@pytest.fixture(scope="module")
-def bob(srv, user_jwt) -> PatApi:
-    return PatApi(srv.base_url, user_jwt("bob")["access_token"])
-
-
-@pytest.fixture(scope="module")
 def org_ids(srv) -> dict[str, str]:
     """Organization ids as connectionData reports them (instanceId)."""
     out = {}

@@ -40,7 +40,7 @@ SECRETS: list[str] = []
 
 
 def remember(*values: str) -> None:
-    SECRETS.extend(v for v in values if v)
+    SECRETS.extend(v for v in values if v and v not in SECRETS)
 
 
 def assert_401(r: requests.Response, *, error: str | None = "invalid_token", description: str | None = None) -> None:
@@ -67,29 +67,16 @@ def srv(patrol_binary, oidc_provider, module_tmp):
 
 
 @pytest.fixture(scope="module")
-def tokens(oidc_provider):
-    """Token responses per (user, scope), cached for the module and remembered as secrets."""
-    cache: dict = {}
+def user_jwt(user_jwt):
+    """The module's token cache (conftest), with every token remembered as a secret; the
+    conftest `alice` / `bob` fixtures get their tokens here too."""
 
     def get(user: str = "alice", scope: str | None = None) -> dict:
-        key = (user, scope)
-        if key not in cache:
-            resp = user_token(oidc_provider.issuer, user, *([scope] if scope else []))
-            remember(resp["access_token"], resp.get("id_token", ""), resp.get("refresh_token", ""))
-            cache[key] = resp
-        return cache[key]
+        resp = user_jwt(user, scope)
+        remember(resp["access_token"], resp.get("id_token", ""), resp.get("refresh_token", ""))
+        return resp
 
     return get
-
-
-@pytest.fixture(scope="module")
-def alice(srv, tokens) -> PatApi:
-    return PatApi(srv.base_url, tokens("alice")["access_token"])
-
-
-@pytest.fixture(scope="module")
-def bob(srv, tokens) -> PatApi:
-    return PatApi(srv.base_url, tokens("bob")["access_token"])
 
 
 def create_pat(api: PatApi, **body) -> dict:
@@ -184,9 +171,9 @@ def test_jwt_as_basic_password_is_accepted(srv, alice):
 # -- the JWT negative matrix (security.md item 10) ---------------------------------------------
 
 @pytest.fixture(scope="module")
-def forge(oidc_provider, tokens):
+def forge(oidc_provider, user_jwt):
     """Helpers to forge variants of a real alice access token of the session provider."""
-    real = tokens("alice")["access_token"]
+    real = user_jwt("alice")["access_token"]
     header, claims = decode_unverified(real)
     jwk = oidc_provider.signing_key
     now = int(time.time())
@@ -228,7 +215,7 @@ NEGATIVE_CASES = [
 ]
 
 
-def _negative_token(case: str, forge, tokens) -> str:
+def _negative_token(case: str, forge, user_jwt) -> str:
     now = int(time.time())
     c = forge.claims
     h = {"kid": forge.kid}
@@ -257,7 +244,7 @@ def _negative_token(case: str, forge, tokens) -> str:
     if case == "aud_is_client_id":
         return forge.signed({"aud": "patrol-e2e"})
     if case == "id_token":
-        return tokens("alice")["id_token"]
+        return user_jwt("alice")["id_token"]
     if case == "typ_jwt":
         return forge.signed(header_changes={"typ": "JWT"})
     if case == "typ_missing":
@@ -287,8 +274,8 @@ def _negative_token(case: str, forge, tokens) -> str:
 
 
 @pytest.mark.parametrize("case", NEGATIVE_CASES)
-def test_jwt_negative_matrix(srv, forge, tokens, case):
-    tok = _negative_token(case, forge, tokens)
+def test_jwt_negative_matrix(srv, forge, user_jwt, case):
+    tok = _negative_token(case, forge, user_jwt)
     remember(tok)
     before = {p["displayName"] for p in PatApi(srv.base_url, forge.real).list_all(displayFilterOption="all")}
     for method, body in (("GET", None), ("POST", {"displayName": f"forged-{case}"})):
@@ -385,9 +372,9 @@ def test_non_human_rules_on_flow_tokens(patrol_binary, make_oidc_provider, tmp_p
         srv2.stop()
 
 
-def test_read_scope_only(srv, tokens):
+def test_read_scope_only(srv, user_jwt):
     """vso.pats without vso.pats_manage: reads work, changes are 403 insufficient_scope."""
-    tok = tokens("alice", "openid vso.pats")["access_token"]
+    tok = user_jwt("alice", "openid vso.pats")["access_token"]
     api = PatApi(srv.base_url, tok)
     assert api.list().status_code == 200
     some = str(uuid.uuid4())
@@ -400,16 +387,16 @@ def test_read_scope_only(srv, tokens):
     assert len(new_audit_rows(srv.data_dir, before)) == 4
 
 
-def test_no_api_scope_at_all(srv, tokens):
-    tok = tokens("alice", "openid")["access_token"]
+def test_no_api_scope_at_all(srv, user_jwt):
+    tok = user_jwt("alice", "openid")["access_token"]
     r = PatApi(srv.base_url, tok).list()
     assert r.status_code == 403
     www = r.headers.get("WWW-Authenticate", "")
     assert 'error="insufficient_scope"' in www and 'scope="vso.pats"' in www, www
 
 
-def test_user_impersonation_only_when_configured(srv, tokens, patrol_binary, oidc_provider, tmp_path):
-    tok = tokens("alice", "openid user_impersonation")["access_token"]
+def test_user_impersonation_only_when_configured(srv, user_jwt, patrol_binary, oidc_provider, tmp_path):
+    tok = user_jwt("alice", "openid user_impersonation")["access_token"]
     assert PatApi(srv.base_url, tok).list().status_code == 403, "not accepted by default"
     other = start_serve(patrol_binary, tmp_path / "impersonation", [issuer_entry(oidc_provider.issuer)],
                         accept_user_impersonation=True)
