@@ -1,8 +1,8 @@
-"""Who may call the PAT API (security.md §1, items 9-14, 17-18, 26-27), end to end against
+"""Who may call the PAT API (docs/security.md §1, items 9-14, 17-18, 26-27), end to end against
 `patrol serve` trusting the real npm oidc-provider.
 
 The module's main server runs with RUST_LOG=trace so that the last test can grep its whole log
-for every secret and JWT this module used (security.md item 27). The key-rotation scenario
+for every secret and JWT this module used (docs/security.md item 27). The key-rotation scenario
 starts in the first test and finishes in the last one: Patrol refetches an unknown `kid` at
 most once a minute, so the wait overlaps the rest of the module.
 """
@@ -163,12 +163,12 @@ def test_malformed_authorization_is_401(srv, value):
 
 
 def test_jwt_as_basic_password_is_accepted(srv, alice):
-    """`az devops` sends the Entra JWT as the Basic password (ado-api.md §3.6)."""
+    """`az devops` sends the Entra JWT as the Basic password (docs/ado-wire-contract.md §3.6)."""
     r = requests.get(alice.url(), params={"api-version": "7.1-preview.1"}, headers=basic(alice.token), timeout=10)
     assert r.status_code == 200, r.text
 
 
-# -- the JWT negative matrix (security.md item 10) ---------------------------------------------
+# -- the JWT negative matrix (docs/security.md item 10) ----------------------------------------
 
 @pytest.fixture(scope="module")
 def forge(oidc_provider, user_jwt):
@@ -289,7 +289,7 @@ def test_jwt_negative_matrix(srv, forge, user_jwt, case):
 
 
 def test_unknown_kid_flood_refetches_at_most_once(srv, forge, oidc_provider):
-    """security.md item 14: a flood of random kids causes at most one JWKS refetch a minute."""
+    """docs/security.md item 14: a flood of random kids causes at most one JWKS refetch a minute."""
     before = oidc_provider.stats()["jwks"]
     for _ in range(15):
         tok = forge.signed(header_changes={"kid": uuid.uuid4().hex})
@@ -300,7 +300,7 @@ def test_unknown_kid_flood_refetches_at_most_once(srv, forge, oidc_provider):
 
 
 def test_token_from_another_issuer(patrol_binary, srv, second_oidc_provider):
-    """security.md item 13: a second, untrusted provider on another port -> 401, and Patrol never
+    """docs/security.md item 13: a second, untrusted provider on another port -> 401, and Patrol never
     even fetches that provider's keys."""
     tok = user_token(second_oidc_provider.issuer, "alice")["access_token"]
     remember(tok)
@@ -345,8 +345,9 @@ def test_client_credentials_token_is_403(srv, oidc_provider):
 
 
 def test_non_human_rules_on_flow_tokens(patrol_binary, make_oidc_provider, tmp_path):
-    """security.md: idtyp=app, roles without scp, or sub == client_id mark a token as non-human,
-    even when it comes out of the authorization-code flow; roles next to scp do not."""
+    """docs/security.md §1 ("who counts as a user"): idtyp=app, roles without scp, or
+    sub == client_id mark a token as non-human, even when it comes out of the
+    authorization-code flow; roles next to scp do not."""
     op = make_oidc_provider(accounts={
         "svc-idtyp": {"oid": str(uuid.uuid4()), "name": "svc", "email": "svc@example.test",
                       "token_claims": {"idtyp": "app"}},
@@ -409,7 +410,7 @@ def test_user_impersonation_only_when_configured(srv, user_jwt, patrol_binary, o
         other.stop()
 
 
-# -- BOLA (security.md item 17) --------------------------------------------------------------------
+# -- BOLA (docs/security.md item 17) ---------------------------------------------------------------
 
 VOLATILE_HEADERS = {"date", "x-request-id", "content-length"}
 
@@ -448,7 +449,7 @@ def test_bola_another_users_pat_is_indistinguishable(srv, alice, bob):
     assert query_db(srv.data_dir, "SELECT token_hash FROM pats WHERE authorization_id = ?", (pid,))[0] == hash_before
 
 
-# -- users (security.md item 12) ---------------------------------------------------------------
+# -- users (docs/security.md item 12) ----------------------------------------------------------
 
 def test_same_subject_at_two_issuers_are_two_users(patrol_binary, oidc_provider, second_oidc_provider, tmp_path):
     srv2 = start_serve(patrol_binary, tmp_path / "two-issuers",
@@ -501,7 +502,7 @@ def test_changed_email_keeps_ownership(patrol_binary, make_oidc_provider, tmp_pa
         srv2.stop()
 
 
-# -- JWKS outage (security.md item 14, §1 503 row) -----------------------------------------------
+# -- JWKS outage (docs/security.md item 14, §1 503 row) ------------------------------------------
 
 def test_jwks_down_fails_closed(patrol_binary, make_oidc_provider, tmp_path):
     op = make_oidc_provider()
@@ -528,7 +529,7 @@ def test_jwks_down_fails_closed(patrol_binary, make_oidc_provider, tmp_path):
     cold.stop()
 
 
-# -- audit (security.md item 26) --------------------------------------------------------------------
+# -- audit (docs/security.md item 26) ---------------------------------------------------------------
 
 def test_each_state_change_writes_exactly_one_audit_record(srv, alice, oidc_provider):
     d = srv.data_dir
@@ -578,7 +579,7 @@ def test_each_state_change_writes_exactly_one_audit_record(srv, alice, oidc_prov
 # -- key rotation, part 2 ------------------------------------------------------------------------
 
 def test_key_rotation_part2_new_key_accepted_without_restart(rotation):
-    """security.md item 14: a token signed with the provider's new key is accepted without
+    """docs/security.md item 14: a token signed with the provider's new key is accepted without
     restarting Patrol, at the latest once the one-a-minute refetch limit allows it."""
     if "primed_at" not in rotation:
         pytest.skip("part 1 did not run")
@@ -596,7 +597,7 @@ def test_key_rotation_part2_new_key_accepted_without_restart(rotation):
     assert op.stats()["jwks"] <= 2
 
 
-# -- logs (security.md item 27) -----------------------------------------------------------------------
+# -- logs (docs/security.md item 27) ------------------------------------------------------------------
 
 def test_no_secrets_in_logs(srv, run_log_dir):
     """Runs last (after part 2): no PAT, JWT or Authorization value of this module appears in any
