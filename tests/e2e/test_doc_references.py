@@ -46,15 +46,27 @@ TOKEN = re.compile(
 MD_LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
+# Never part of the sources, when git cannot say what is tracked.
+UNTRACKED_DIRS = {".git", "target", "node_modules", ".e2e", "test-output", "__pycache__", ".pytest_cache"}
+
+
 def tracked(trees: tuple[str, ...]) -> list[str]:
-    out = subprocess.run(
-        ["git", "-C", str(REPO), "ls-files", "--cached", "--others", "--exclude-standard", "--", *trees],
-        check=True, capture_output=True, text=True,
-    ).stdout.split()
-    top = subprocess.run(["git", "-C", str(REPO), "ls-files", "--cached", "--others", "--exclude-standard",
-                          "--", "*.md"], check=True, capture_output=True, text=True).stdout.split()
-    files = sorted(set(out) | {f for f in top if "/" not in f})
-    return [f for f in files if Path(f).suffix in TEXT_SUFFIXES and (REPO / f).is_file()]
+    """The text files of `trees` (and the top-level .md files) that git tracks or would."""
+    try:
+        listed = subprocess.run(
+            ["git", "-C", str(REPO), "ls-files", "--cached", "--others", "--exclude-standard",
+             "--", *trees, "*.md"],
+            check=True, capture_output=True, text=True,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout
+        listed = [p.name for p in REPO.glob("*.md")]
+        for tree in trees:
+            for path in (REPO / tree).rglob("*"):
+                rel = path.relative_to(REPO)
+                if not UNTRACKED_DIRS.intersection(rel.parts):
+                    listed.append(rel.as_posix())
+    files = {f for f in listed if f.split("/", 1)[0] in trees or "/" not in f}
+    return sorted(f for f in files if Path(f).suffix in TEXT_SUFFIXES and (REPO / f).is_file())
 
 
 def lines_of(rel: str) -> list[str]:
