@@ -23,6 +23,10 @@ PAT API fixtures (lib/patrol_api.py; one server per test module, shared by its t
                             (orgs fabrikam + contoso, PATROL_SERVER_KEY in `.server_key`)
     user_jwt                cached per module: user_jwt("alice"[, scope]) -> token response of
                             the session provider (authorization code + PKCE)
+    srv                     the server the module's PAT API clients talk to: serve_patrol
+                            unless the module defines its own `srv`
+    alice, bob              PatApi clients of `srv` with user_jwt("alice") / user_jwt("bob")
+                            (a module that overrides `user_jwt` changes where they come from)
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from lib.procs import DEFAULT_LOG_DIR  # noqa: E402
 from lib.oidc_flow import client_credentials_token, user_token  # noqa: E402
 from lib.oidc_provider import OidcProvider  # noqa: E402
 from lib.patrol import PatrolServer, find_binary  # noqa: E402
-from lib.patrol_api import issuer_entry, start_serve  # noqa: E402
+from lib.patrol_api import PatApi, issuer_entry, start_serve  # noqa: E402
 
 
 KEEP_LOG_RUNS = 5
@@ -156,10 +160,25 @@ def serve_patrol(patrol_binary, oidc_provider, module_tmp) -> Iterator[PatrolSer
 def user_jwt(oidc_provider):
     cache: dict[tuple[str, str | None], dict] = {}
 
-    def get(user: str, scope: str | None = None) -> dict:
+    def get(user: str = "alice", scope: str | None = None) -> dict:
         key = (user, scope)
         if key not in cache:
-            cache[key] = user_token(oidc_provider.issuer, user, *( [scope] if scope else []))
+            cache[key] = user_token(oidc_provider.issuer, user, *([scope] if scope else []))
         return cache[key]
 
     return get
+
+
+@pytest.fixture(scope="module")
+def srv(serve_patrol) -> PatrolServer:
+    return serve_patrol
+
+
+@pytest.fixture(scope="module")
+def alice(srv, user_jwt) -> PatApi:
+    return PatApi(srv.base_url, user_jwt("alice")["access_token"])
+
+
+@pytest.fixture(scope="module")
+def bob(srv, user_jwt) -> PatApi:
+    return PatApi(srv.base_url, user_jwt("bob")["access_token"])

@@ -1,5 +1,5 @@
 """The official `azure-devops` Python SDK (7.1.0b4) against Patrol, through the SDK's own
-`Client` machinery exactly as ado-api.md §6.2 shows (there is no Tokens client in the SDK):
+`Client` machinery exactly as docs/ado-wire-contract.md §6.2 shows (there is no Tokens client in the SDK):
 discovery via the location service (OPTIONS /{org}/_apis, GET _apis/ResourceAreas), then
 create -> list -> get -> update -> regenerate -> revoke with `Client._send`.
 
@@ -94,7 +94,7 @@ def sdk(tmp_path, monkeypatch):
     monkeypatch.setattr(Client, "_session_data", dict(Client._session_data))
 
     class TokensClient(Client):
-        """What a user of the SDK writes for the PAT Lifecycle API (ado-api.md §6.2)."""
+        """What a user of the SDK writes for the PAT Lifecycle API (docs/ado-wire-contract.md §6.2)."""
 
         resource_area_identifier = TOKENS_AREA_ID
 

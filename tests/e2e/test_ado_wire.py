@@ -1,4 +1,4 @@
-"""Raw-HTTP contract tests of the PAT Lifecycle API (ado-api.md §3-4, §7, §10) against
+"""Raw-HTTP contract tests of the PAT Lifecycle API (docs/ado-wire-contract.md §3-4, §7, §10) against
 `patrol serve` trusting the external oidc-provider.
 
 Covers the requests Microsoft's Flask sample sends, the .NET client's habits, api-version
@@ -42,21 +42,6 @@ MAX_LIFETIME = timedelta(days=365)      # docs/patrol.example.toml tokens.max_li
 
 
 @pytest.fixture(scope="module")
-def srv(serve_patrol):
-    return serve_patrol
-
-
-@pytest.fixture(scope="module")
-def alice(srv, user_jwt) -> PatApi:
-    return PatApi(srv.base_url, user_jwt("alice")["access_token"])
-
-
-@pytest.fixture(scope="module")
-def bob(srv, user_jwt) -> PatApi:
-    return PatApi(srv.base_url, user_jwt("bob")["access_token"])
-
-
-@pytest.fixture(scope="module")
 def org_ids(srv) -> dict[str, str]:
     """Organization ids as connectionData reports them (instanceId)."""
     out = {}
@@ -86,7 +71,7 @@ def close(a, b, seconds: float = 60.0) -> bool:
 
 
 # =============================================================================================
-# Discovery (ado-api.md §3.2, §3.3, §7)
+# Discovery (docs/ado-wire-contract.md §3.2, §3.3, §7)
 # =============================================================================================
 
 @pytest.mark.parametrize("path", [
@@ -138,7 +123,7 @@ def test_dotnet_connection_data(srv, path, org_ids):
 
 
 # =============================================================================================
-# The Flask sample (ado-api.md §10): plain `requests`, api-version 6.1-preview in the URL
+# The Flask sample (docs/ado-wire-contract.md §10): plain `requests`, api-version 6.1-preview in the URL
 # =============================================================================================
 
 def test_flask_sample_requests(srv, alice, org_ids):
@@ -202,7 +187,7 @@ def test_flask_sample_requests(srv, alice, org_ids):
 
 
 # =============================================================================================
-# .NET client habits (ado-api.md §7)
+# .NET client habits (docs/ado-wire-contract.md §7)
 # =============================================================================================
 
 DOTNET_ACCEPT = "application/json; api-version=7.2-preview.1"
@@ -270,7 +255,7 @@ def test_dotnet_list_habits(srv, alice):
 
 
 # =============================================================================================
-# api-version (ado-api.md §3.4)
+# api-version (docs/ado-wire-contract.md §3.4)
 # =============================================================================================
 
 @pytest.mark.parametrize("version", ["6.1-preview", "6.1-preview.1", "7.0", "7.0-preview.1", "7.1-preview.1",
@@ -340,7 +325,7 @@ def test_paths_are_case_insensitive(srv, alice):
 
 
 # =============================================================================================
-# validTo handling (ado-api.md §3.8, §4.6, §4.7)
+# validTo handling (docs/ado-wire-contract.md §3.8, §4.6, §4.7)
 # =============================================================================================
 
 def test_valid_to_beyond_max_is_capped(alice):
@@ -393,7 +378,7 @@ def test_valid_to_in_the_past_is_refused(alice):
 
 
 def test_expired_token_can_be_extended(srv, alice):
-    """ado-api.md §4.7: an expired (not revoked) PAT can be updated, which is how it is extended.
+    """docs/ado-wire-contract.md §4.7: an expired (not revoked) PAT can be updated, which is how it is extended.
     A PAT cannot be created in the past through the API, so the test moves valid_to_us of a fresh
     PAT into the past directly in the SQLite file (microseconds since the epoch)."""
     pat = alice.create_ok(displayName="to-extend")
@@ -568,7 +553,7 @@ def test_mass_assignment_on_create_is_ignored(srv, alice, bob, org_ids):
 
 
 # =============================================================================================
-# Organizations (ado-api.md §4.6, §4.7; issue 3)
+# Organizations (docs/ado-wire-contract.md §4.6, §4.7; issue 3)
 # =============================================================================================
 
 def test_org_scoped_pat_rules(alice, org_ids):
@@ -628,7 +613,7 @@ def test_unknown_org_is_404(srv, alice):
 
 
 # =============================================================================================
-# Paging, filters, sorting (ado-api.md §4.4) over carol's 55 PATs
+# Paging, filters, sorting (docs/ado-wire-contract.md §4.4) over carol's 55 PATs
 # =============================================================================================
 
 N_ACTIVE, N_REVOKED, N_EXPIRED = 45, 5, 5

@@ -1,8 +1,8 @@
-"""Who may call the PAT API (security.md §1, items 9-14, 17-18, 26-27), end to end against
+"""Who may call the PAT API (docs/security.md §1, items 9-14, 17-18, 26-27), end to end against
 `patrol serve` trusting the real npm oidc-provider.
 
 The module's main server runs with RUST_LOG=trace so that the last test can grep its whole log
-for every secret and JWT this module used (security.md item 27). The key-rotation scenario
+for every secret and JWT this module used (docs/security.md item 27). The key-rotation scenario
 starts in the first test and finishes in the last one: Patrol refetches an unknown `kid` at
 most once a minute, so the wait overlaps the rest of the module.
 """
@@ -40,7 +40,7 @@ SECRETS: list[str] = []
 
 
 def remember(*values: str) -> None:
-    SECRETS.extend(v for v in values if v)
+    SECRETS.extend(v for v in values if v and v not in SECRETS)
 
 
 def assert_401(r: requests.Response, *, error: str | None = "invalid_token", description: str | None = None) -> None:
@@ -67,29 +67,16 @@ def srv(patrol_binary, oidc_provider, module_tmp):
 
 
 @pytest.fixture(scope="module")
-def tokens(oidc_provider):
-    """Token responses per (user, scope), cached for the module and remembered as secrets."""
-    cache: dict = {}
+def user_jwt(user_jwt):
+    """The module's token cache (conftest), with every token remembered as a secret; the
+    conftest `alice` / `bob` fixtures get their tokens here too."""
 
     def get(user: str = "alice", scope: str | None = None) -> dict:
-        key = (user, scope)
-        if key not in cache:
-            resp = user_token(oidc_provider.issuer, user, *([scope] if scope else []))
-            remember(resp["access_token"], resp.get("id_token", ""), resp.get("refresh_token", ""))
-            cache[key] = resp
-        return cache[key]
+        resp = user_jwt(user, scope)
+        remember(resp["access_token"], resp.get("id_token", ""), resp.get("refresh_token", ""))
+        return resp
 
     return get
-
-
-@pytest.fixture(scope="module")
-def alice(srv, tokens) -> PatApi:
-    return PatApi(srv.base_url, tokens("alice")["access_token"])
-
-
-@pytest.fixture(scope="module")
-def bob(srv, tokens) -> PatApi:
-    return PatApi(srv.base_url, tokens("bob")["access_token"])
 
 
 def create_pat(api: PatApi, **body) -> dict:
@@ -176,17 +163,17 @@ def test_malformed_authorization_is_401(srv, value):
 
 
 def test_jwt_as_basic_password_is_accepted(srv, alice):
-    """`az devops` sends the Entra JWT as the Basic password (ado-api.md §3.6)."""
+    """`az devops` sends the Entra JWT as the Basic password (docs/ado-wire-contract.md §3.6)."""
     r = requests.get(alice.url(), params={"api-version": "7.1-preview.1"}, headers=basic(alice.token), timeout=10)
     assert r.status_code == 200, r.text
 
 
-# -- the JWT negative matrix (security.md item 10) ---------------------------------------------
+# -- the JWT negative matrix (docs/security.md item 10) ----------------------------------------
 
 @pytest.fixture(scope="module")
-def forge(oidc_provider, tokens):
+def forge(oidc_provider, user_jwt):
     """Helpers to forge variants of a real alice access token of the session provider."""
-    real = tokens("alice")["access_token"]
+    real = user_jwt("alice")["access_token"]
     header, claims = decode_unverified(real)
     jwk = oidc_provider.signing_key
     now = int(time.time())
@@ -228,7 +215,7 @@ NEGATIVE_CASES = [
 ]
 
 
-def _negative_token(case: str, forge, tokens) -> str:
+def _negative_token(case: str, forge, user_jwt) -> str:
     now = int(time.time())
     c = forge.claims
     h = {"kid": forge.kid}
@@ -257,7 +244,7 @@ def _negative_token(case: str, forge, tokens) -> str:
     if case == "aud_is_client_id":
         return forge.signed({"aud": "patrol-e2e"})
     if case == "id_token":
-        return tokens("alice")["id_token"]
+        return user_jwt("alice")["id_token"]
     if case == "typ_jwt":
         return forge.signed(header_changes={"typ": "JWT"})
     if case == "typ_missing":
@@ -287,8 +274,8 @@ def _negative_token(case: str, forge, tokens) -> str:
 
 
 @pytest.mark.parametrize("case", NEGATIVE_CASES)
-def test_jwt_negative_matrix(srv, forge, tokens, case):
-    tok = _negative_token(case, forge, tokens)
+def test_jwt_negative_matrix(srv, forge, user_jwt, case):
+    tok = _negative_token(case, forge, user_jwt)
     remember(tok)
     before = {p["displayName"] for p in PatApi(srv.base_url, forge.real).list_all(displayFilterOption="all")}
     for method, body in (("GET", None), ("POST", {"displayName": f"forged-{case}"})):
@@ -302,7 +289,7 @@ def test_jwt_negative_matrix(srv, forge, tokens, case):
 
 
 def test_unknown_kid_flood_refetches_at_most_once(srv, forge, oidc_provider):
-    """security.md item 14: a flood of random kids causes at most one JWKS refetch a minute."""
+    """docs/security.md item 14: a flood of random kids causes at most one JWKS refetch a minute."""
     before = oidc_provider.stats()["jwks"]
     for _ in range(15):
         tok = forge.signed(header_changes={"kid": uuid.uuid4().hex})
@@ -313,7 +300,7 @@ def test_unknown_kid_flood_refetches_at_most_once(srv, forge, oidc_provider):
 
 
 def test_token_from_another_issuer(patrol_binary, srv, second_oidc_provider):
-    """security.md item 13: a second, untrusted provider on another port -> 401, and Patrol never
+    """docs/security.md item 13: a second, untrusted provider on another port -> 401, and Patrol never
     even fetches that provider's keys."""
     tok = user_token(second_oidc_provider.issuer, "alice")["access_token"]
     remember(tok)
@@ -358,8 +345,9 @@ def test_client_credentials_token_is_403(srv, oidc_provider):
 
 
 def test_non_human_rules_on_flow_tokens(patrol_binary, make_oidc_provider, tmp_path):
-    """security.md: idtyp=app, roles without scp, or sub == client_id mark a token as non-human,
-    even when it comes out of the authorization-code flow; roles next to scp do not."""
+    """docs/security.md §1 ("who counts as a user"): idtyp=app, roles without scp, or
+    sub == client_id mark a token as non-human, even when it comes out of the
+    authorization-code flow; roles next to scp do not."""
     op = make_oidc_provider(accounts={
         "svc-idtyp": {"oid": str(uuid.uuid4()), "name": "svc", "email": "svc@example.test",
                       "token_claims": {"idtyp": "app"}},
@@ -385,9 +373,9 @@ def test_non_human_rules_on_flow_tokens(patrol_binary, make_oidc_provider, tmp_p
         srv2.stop()
 
 
-def test_read_scope_only(srv, tokens):
+def test_read_scope_only(srv, user_jwt):
     """vso.pats without vso.pats_manage: reads work, changes are 403 insufficient_scope."""
-    tok = tokens("alice", "openid vso.pats")["access_token"]
+    tok = user_jwt("alice", "openid vso.pats")["access_token"]
     api = PatApi(srv.base_url, tok)
     assert api.list().status_code == 200
     some = str(uuid.uuid4())
@@ -400,16 +388,16 @@ def test_read_scope_only(srv, tokens):
     assert len(new_audit_rows(srv.data_dir, before)) == 4
 
 
-def test_no_api_scope_at_all(srv, tokens):
-    tok = tokens("alice", "openid")["access_token"]
+def test_no_api_scope_at_all(srv, user_jwt):
+    tok = user_jwt("alice", "openid")["access_token"]
     r = PatApi(srv.base_url, tok).list()
     assert r.status_code == 403
     www = r.headers.get("WWW-Authenticate", "")
     assert 'error="insufficient_scope"' in www and 'scope="vso.pats"' in www, www
 
 
-def test_user_impersonation_only_when_configured(srv, tokens, patrol_binary, oidc_provider, tmp_path):
-    tok = tokens("alice", "openid user_impersonation")["access_token"]
+def test_user_impersonation_only_when_configured(srv, user_jwt, patrol_binary, oidc_provider, tmp_path):
+    tok = user_jwt("alice", "openid user_impersonation")["access_token"]
     assert PatApi(srv.base_url, tok).list().status_code == 403, "not accepted by default"
     other = start_serve(patrol_binary, tmp_path / "impersonation", [issuer_entry(oidc_provider.issuer)],
                         accept_user_impersonation=True)
@@ -422,7 +410,7 @@ def test_user_impersonation_only_when_configured(srv, tokens, patrol_binary, oid
         other.stop()
 
 
-# -- BOLA (security.md item 17) --------------------------------------------------------------------
+# -- BOLA (docs/security.md item 17) ---------------------------------------------------------------
 
 VOLATILE_HEADERS = {"date", "x-request-id", "content-length"}
 
@@ -461,7 +449,7 @@ def test_bola_another_users_pat_is_indistinguishable(srv, alice, bob):
     assert query_db(srv.data_dir, "SELECT token_hash FROM pats WHERE authorization_id = ?", (pid,))[0] == hash_before
 
 
-# -- users (security.md item 12) ---------------------------------------------------------------
+# -- users (docs/security.md item 12) ----------------------------------------------------------
 
 def test_same_subject_at_two_issuers_are_two_users(patrol_binary, oidc_provider, second_oidc_provider, tmp_path):
     srv2 = start_serve(patrol_binary, tmp_path / "two-issuers",
@@ -514,7 +502,7 @@ def test_changed_email_keeps_ownership(patrol_binary, make_oidc_provider, tmp_pa
         srv2.stop()
 
 
-# -- JWKS outage (security.md item 14, §1 503 row) -----------------------------------------------
+# -- JWKS outage (docs/security.md item 14, §1 503 row) ------------------------------------------
 
 def test_jwks_down_fails_closed(patrol_binary, make_oidc_provider, tmp_path):
     op = make_oidc_provider()
@@ -541,7 +529,7 @@ def test_jwks_down_fails_closed(patrol_binary, make_oidc_provider, tmp_path):
     cold.stop()
 
 
-# -- audit (security.md item 26) --------------------------------------------------------------------
+# -- audit (docs/security.md item 26) ---------------------------------------------------------------
 
 def test_each_state_change_writes_exactly_one_audit_record(srv, alice, oidc_provider):
     d = srv.data_dir
@@ -591,7 +579,7 @@ def test_each_state_change_writes_exactly_one_audit_record(srv, alice, oidc_prov
 # -- key rotation, part 2 ------------------------------------------------------------------------
 
 def test_key_rotation_part2_new_key_accepted_without_restart(rotation):
-    """security.md item 14: a token signed with the provider's new key is accepted without
+    """docs/security.md item 14: a token signed with the provider's new key is accepted without
     restarting Patrol, at the latest once the one-a-minute refetch limit allows it."""
     if "primed_at" not in rotation:
         pytest.skip("part 1 did not run")
@@ -609,7 +597,7 @@ def test_key_rotation_part2_new_key_accepted_without_restart(rotation):
     assert op.stats()["jwks"] <= 2
 
 
-# -- logs (security.md item 27) -----------------------------------------------------------------------
+# -- logs (docs/security.md item 27) ------------------------------------------------------------------
 
 def test_no_secrets_in_logs(srv, run_log_dir):
     """Runs last (after part 2): no PAT, JWT or Authorization value of this module appears in any

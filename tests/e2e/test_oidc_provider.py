@@ -211,7 +211,7 @@ def test_clean_shutdown_on_sigterm(make_oidc_provider):
 
 
 def test_forged_tokens_helpers(oidc_provider, alice_tokens):
-    """jwt_tools can forge the negative-matrix tokens of security.md item 10."""
+    """jwt_tools can forge the negative-matrix tokens of docs/security.md item 10."""
     _, claims = jwt_tools.decode_unverified(alice_tokens["access_token"])
     key = oidc_provider.signing_key
     # re-signed with the real key: verifies; same claims with another key: does not

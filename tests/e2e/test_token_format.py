@@ -1,6 +1,6 @@
 """Tokens minted by a running Patrol pass an independent Marvin32 check.
 
-The checker below is written from token-format.md alone (Python, no Rust code
+The checker below is written from docs/token-format.md §1 alone (Python, no Rust code
 shared), verified first against the published vectors, then applied to tokens
 created through Patrol's API.
 """

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from lib.html_forms import form_by_id, hidden_fields
 from lib.oidc_provider import ACCOUNTS
 from lib.patrol import PatrolServer
 from lib.patrol_api import PatApi, dev_token, start_dev
@@ -36,9 +37,7 @@ from lib.web_ui import (
     browser_available,
     cookie_attrs,
     dev_signin_http,
-    form_by_id,
     gen_client_key,
-    hidden_fields,
     location,
     output_dir,
     run_scenario,

@@ -224,6 +224,17 @@ async function fillTokenForm(c, a) {
   }
 }
 
+/** true when the clipboard holds `token`, else false or why it could not be read. */
+async function clipboardHolds(page, token) {
+  return page.evaluate(async (t) => {
+    try {
+      return (await navigator.clipboard.readText()) === t;
+    } catch (e) {
+      return `clipboard unreadable: ${e.message}`;
+    }
+  }, token);
+}
+
 async function readCreated(c, a) {
   const { page } = c;
   const value = page.locator('#new-token-value');
@@ -242,13 +253,7 @@ async function readCreated(c, a) {
     await c.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: c.origin });
     await page.click('button#copy-token');
     await page.waitForTimeout(200);
-    out.copied_matches = await page.evaluate(async (t) => {
-      try {
-        return (await navigator.clipboard.readText()) === t;
-      } catch (e) {
-        return `clipboard unreadable: ${e.message}`;
-      }
-    }, out.token);
+    out.copied_matches = await clipboardHolds(page, out.token);
   }
   return out;
 }
@@ -542,13 +547,7 @@ const ACTIONS = {
       await page.waitForFunction(() => document.getElementById('copy-status')?.textContent?.trim(), null, { timeout: 3000 })
         .catch(() => {});
       out.copy_status = await textOf(page.locator('#copy-status'));
-      out.copied_matches = await page.evaluate(async (t) => {
-        try {
-          return (await navigator.clipboard.readText()) === t;
-        } catch (e) {
-          return `clipboard unreadable: ${e.message}`;
-        }
-      }, out.token);
+      out.copied_matches = await clipboardHolds(page, out.token);
     }
     await tabTo(c, k, 'a#done');
     await pressAndWait(c, k, 'Enter');

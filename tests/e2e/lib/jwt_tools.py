@@ -2,7 +2,7 @@
 
 Decoding without verification, RS256 verification against a JWKS, and forging tokens
 (RS256 with a test key, HS256 with any secret, `alg: none`) for the negative matrix of
-security.md item 10. RSA is done with Python integers (PKCS#1 v1.5, SHA-256): slow-ish
+docs/security.md item 10. RSA is done with Python integers (PKCS#1 v1.5, SHA-256): slow-ish
 (~5 ms per signature) but dependency-free; fine for tests, never for production.
 """
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
+
+from .html_forms import forms, input_values
 
 PUBLIC_CLIENT_ID = "patrol-e2e"
 REDIRECT_URI = "http://127.0.0.1/callback"
@@ -52,28 +53,12 @@ def discovery(issuer: str) -> dict[str, Any]:
     return r.json()
 
 
-class _FormParser(HTMLParser):
-    """Collects <form action=...> and its <input name=... value=...> fields."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict[str, Any]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: (v or "") for k, v in attrs}
-        if tag == "form":
-            self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get").lower(), "fields": {}})
-        elif tag == "input" and self.forms and a.get("name"):
-            self.forms[-1]["fields"][a["name"]] = a.get("value", "")
-
-
-def _parse_form(response: requests.Response) -> dict[str, Any]:
-    parser = _FormParser()
-    parser.feed(response.text)
-    for form in parser.forms:
-        if "prompt" in form["fields"]:
-            form["action"] = urljoin(response.url, form["action"])
-            return form
+def _interaction_form(response: requests.Response) -> tuple[str, dict[str, str]]:
+    """(absolute action URL, fields) of the provider's login or consent form."""
+    for form in forms(response.text):
+        fields = input_values(form)
+        if "prompt" in fields:
+            return urljoin(response.url, form["action"]), fields
     raise FlowError("no interaction form on page", response)
 
 
@@ -99,8 +84,9 @@ def authorize(
 ) -> dict[str, str]:
     """Drive /auth -> login form -> consent form -> redirect; return the callback's query.
 
-    Returns {"code", "state", "iss", "code_verifier", "nonce", "redirect_uri"}. The final
-    redirect to redirect_uri is not followed: its Location header is parsed.
+    Returns {"code", "state", "iss", "code_verifier", "nonce", "redirect_uri", "client_id"}
+    (and "resource" when one was sent): what the token request needs. The final redirect to
+    redirect_uri is not followed: its Location header is parsed.
     """
     disc = discovery(issuer)
     sess = session or requests.Session()
@@ -138,52 +124,44 @@ def authorize(
                     raise FlowError("iss mismatch in authorization response", r)
                 if "code" not in query:
                     raise FlowError("no code in authorization response", r)
-                return {**query, "code_verifier": verifier, "nonce": nonce, "redirect_uri": redirect_uri}
+                request = {"code_verifier": verifier, "nonce": nonce, "redirect_uri": redirect_uri,
+                           "client_id": client_id, **({"resource": resource} if resource else {})}
+                return {**query, **request}
             r = sess.get(location, allow_redirects=False, timeout=TIMEOUT)
             continue
         if r.status_code != 200:
             raise FlowError("unexpected response during authorization", r)
-        form = _parse_form(r)
-        prompt = form["fields"]["prompt"]
+        action, fields = _interaction_form(r)
+        prompt = fields["prompt"]
         if prompt == "login":
             logins += 1
             if logins > 1:
                 raise FlowError(f"login as {username!r} was not accepted (unknown account?)", r)
-            data = {**form["fields"], "login": username, "password": password}
+            data = {**fields, "login": username, "password": password}
         elif prompt == "consent":
-            data = dict(form["fields"])
+            data = fields
         else:
             raise FlowError(f"unknown interaction prompt {prompt!r}", r)
-        r = sess.post(form["action"], data=data, allow_redirects=False, timeout=TIMEOUT)
+        r = sess.post(action, data=data, allow_redirects=False, timeout=TIMEOUT)
     raise FlowError("too many redirects/interactions", r)
 
 
-def user_token(
-    issuer: str,
-    username: str,
-    scope: str = DEFAULT_USER_SCOPE,
-    *,
-    password: str = DEFAULT_PASSWORD,
-    client_id: str = PUBLIC_CLIENT_ID,
-    redirect_uri: str = REDIRECT_URI,
-    resource: str | None = None,
-    extra_params: dict[str, str] | None = None,
-) -> dict[str, Any]:
+def user_token(issuer: str, username: str, scope: str = DEFAULT_USER_SCOPE, **options: Any) -> dict[str, Any]:
     """Authorization code + PKCE as `username`; returns the token response
-    (access_token, refresh_token if offline_access, id_token if openid, expires_in, scope)."""
-    result = authorize(
-        issuer, username, scope, password=password, client_id=client_id,
-        redirect_uri=redirect_uri, resource=resource, extra_params=extra_params,
-    )
+    (access_token, refresh_token if offline_access, id_token if openid, expires_in, scope).
+
+    `options` are authorize()'s keyword arguments (password, client_id, redirect_uri,
+    resource, extra_params, ...); the code is redeemed for the same client and resource."""
+    result = authorize(issuer, username, scope, **options)
     data = {
         "grant_type": "authorization_code",
         "code": result["code"],
         "redirect_uri": result["redirect_uri"],
-        "client_id": client_id,
+        "client_id": result["client_id"],
         "code_verifier": result["code_verifier"],
     }
-    if resource:
-        data["resource"] = resource
+    if result.get("resource"):
+        data["resource"] = result["resource"]
     return _token_request(discovery(issuer)["token_endpoint"], data)
 
 

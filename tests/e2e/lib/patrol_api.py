@@ -37,7 +37,7 @@ PATS = "/_apis/tokens/pats"
 SP_MESSAGE = "Service principals are not allowed to perform this action."
 TIMEOUT = 15
 
-# Location ids (ado-api.md §3.2, §4.1) and Patrol's regenerate extension.
+# Location ids (docs/ado-wire-contract.md §3.2, §4.1) and Patrol's regenerate extension.
 TOKENS_AREA_ID = "55967393-20ef-45c6-a96c-b5d5d5986a9a"
 PATS_LOCATION_ID = "2c1965e2-28da-4aa1-bc64-b8a58537ae9b"
 REGENERATE_LOCATION_ID = "7f1c9a52-3b0e-4a51-9d7e-5f2a7c0e8b31"
@@ -270,7 +270,7 @@ def new_audit_rows(data_dir: Path, before: int) -> list[dict[str, Any]]:
 
 
 def secret_hash(server_key: str, secret: str) -> bytes:
-    """HMAC-SHA256(server key, secret): what the store keeps instead of the secret (security.md 2)."""
+    """HMAC-SHA256(server key, secret): what the store keeps instead of the secret (docs/security.md item 2)."""
     key = bytes.fromhex(server_key.strip()) if len(server_key.strip()) % 2 == 0 and all(
         c in "0123456789abcdefABCDEF" for c in server_key.strip()) else base64.b64decode(server_key.strip())
     return hmac.new(key, secret.encode(), hashlib.sha256).digest()

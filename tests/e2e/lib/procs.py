@@ -13,7 +13,7 @@ E2E_DIR = Path(__file__).resolve().parent.parent
 REPO_ROOT = E2E_DIR.parent.parent
 PROVIDER_DIR = E2E_DIR / "oidc-provider"
 # Logs of every process the harness starts; git-ignored (.e2e/), kept after the run so
-# CI can print them and security tests can grep them (security.md item 27).
+# CI can print them and security tests can grep them (docs/security.md item 27).
 # conftest.py points PATROL_E2E_LOG_DIR at one directory per pytest run.
 DEFAULT_LOG_DIR = REPO_ROOT / ".e2e" / "logs"
 

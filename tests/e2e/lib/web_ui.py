@@ -24,13 +24,13 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
 
+from .html_forms import forms, hidden_fields
 from .oidc_provider import OidcProvider
 from .patrol import PatrolServer
 from .patrol_api import issuer_entry, start_serve
@@ -168,39 +168,6 @@ def verify_status(base_url: str, pat: str, **params: str) -> int:
 
 
 # -- raw HTTP with the session cookie ----------------------------------------------------------
-
-class _Forms(HTMLParser):
-    """Every <form>: id, action, method, and its <input> / <button> name=value pairs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict[str, Any]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: (v or "") for k, v in attrs}
-        if tag == "form":
-            self.forms.append({"id": a.get("id", ""), "action": a.get("action", ""),
-                               "method": a.get("method", "get").lower(), "inputs": []})
-        elif tag in ("input", "button") and self.forms and a.get("name"):
-            self.forms[-1]["inputs"].append({"tag": tag, **a})
-
-
-def forms(html: str) -> list[dict[str, Any]]:
-    p = _Forms()
-    p.feed(html)
-    return p.forms
-
-
-def form_by_id(html: str, form_id: str) -> dict[str, Any]:
-    for f in forms(html):
-        if f["id"] == form_id:
-            return f
-    raise AssertionError(f"no form#{form_id} in page; forms: {[f['id'] for f in forms(html)]}\n{html[:3000]}")
-
-
-def hidden_fields(form: dict[str, Any]) -> dict[str, str]:
-    return {i["name"]: i.get("value", "") for i in form["inputs"] if i["tag"] == "input" and i.get("type") == "hidden"}
-
 
 class WebClient:
     """requests without a cookie jar: cookies from Set-Cookie are kept by name and sent to the
