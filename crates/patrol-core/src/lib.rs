@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod credential;
+pub mod forwarded;
 pub mod hashing;
 pub mod pat;
 pub mod scope;

@@ -47,6 +47,22 @@ pub enum AuthFailure {
     PatPresented,
     /// A JWT that failed validation.
     InvalidToken,
+    /// A web sign-in that did not complete (forged or stale state, a code
+    /// the provider refused, unacceptable tokens): each may have cost an
+    /// outbound token request.
+    SignInFailed(&'static str),
+}
+
+/// Identical refusals share one key: address, caller, reason.
+fn refusal_key(ip: IpAddr, actor: &str, reason: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(ip.to_string());
+    h.update([0]);
+    h.update(actor);
+    h.update([0]);
+    h.update(reason);
+    h.finalize().into()
 }
 
 impl App {
@@ -62,7 +78,7 @@ impl App {
                 Edge::WebSignIn => "web sign-in: ",
             };
             let actor = format!("{}|{}", p.access.issuer, p.access.subject);
-            self.audit_refusal(actor, p.client_id, ctx, format!("{prefix}{why}"))
+            self.refused(actor, p.client_id, ctx, format!("{prefix}{why}"))
                 .await;
             return Err(err);
         }
@@ -149,6 +165,34 @@ impl App {
         }
     }
 
+    /// A refused admission: it counts against the address like a failed
+    /// authentication (a valid token that may not act is still an attempt),
+    /// and is audited flood-proof — the first identical refusal (same
+    /// address, caller and reason) in each window, and the one that reaches
+    /// the limit, so one service principal looping cannot fill the log.
+    async fn refused(
+        &self,
+        actor: String,
+        client_id: Option<String>,
+        ctx: &RequestCtx,
+        reason: String,
+    ) {
+        let Some(ip) = ctx.source_ip else {
+            return self.audit_refusal(actor, client_id, ctx, reason).await;
+        };
+        let now = self.now();
+        self.auth_failures.record_failure(ip_key(ip), now);
+        let key = refusal_key(ip_key(ip), &actor, &reason);
+        let n = self.refusal_audits.record_failure(key, now);
+        let max = self.refusal_audits.max();
+        if n == 1 {
+            self.audit_refusal(actor, client_id, ctx, reason).await;
+        } else if n == max {
+            let reason = format!("{reason}; refused {n} times from this address in the window");
+            self.audit_refusal(actor, client_id, ctx, reason).await;
+        }
+    }
+
     /// Count a failed authentication against its address. Audited, but
     /// flood-proof: the first failure from an address in each window, and
     /// the one that reaches the limit.
@@ -162,6 +206,7 @@ impl App {
         let what = match failure {
             AuthFailure::PatPresented => "a PAT presented to the management API",
             AuthFailure::InvalidToken => "an invalid access token",
+            AuthFailure::SignInFailed(why) => why,
         };
         let reason = if n == max {
             format!("{what}; {n} failures from this address, further attempts answered 429")

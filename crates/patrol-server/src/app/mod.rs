@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
@@ -68,10 +68,18 @@ pub struct App {
     verify: Arc<verify::VerifyState>,
     /// Failed management-API authentications per source address.
     auth_failures: Arc<FailureLimiter<IpAddr>>,
+    /// Audited refusals per (address, caller, reason), to sample the log.
+    refusal_audits: Arc<FailureLimiter<[u8; 32]>>,
     /// Issuer URL → the stable name its users are keyed under.
     issuer_aliases: Arc<HashMap<String, String>>,
     sessions: Arc<SessionState>,
+    /// The last token counts and when they were read (a full scan).
+    counts: Arc<std::sync::Mutex<Option<(std::time::Instant, StatusCounts)>>>,
 }
+
+/// Token counts are read from the store at most this often, however often
+/// `/metrics` is scraped (the scan grows with the table; scrapes are free).
+const COUNTS_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What [`App::new`] is built from.
 pub struct AppParts {
@@ -98,8 +106,14 @@ impl App {
                 p.auth_limits.window,
                 p.auth_limits.capacity,
             )),
+            refusal_audits: Arc::new(FailureLimiter::new(
+                p.auth_limits.max_failures_per_ip,
+                p.auth_limits.window,
+                p.auth_limits.capacity,
+            )),
             issuer_aliases: Arc::new(p.issuer_aliases),
             sessions: Arc::new(SessionState::new(sealer)),
+            counts: Arc::default(),
         }
     }
 }
@@ -165,9 +179,21 @@ impl App {
         Ok(user)
     }
 
-    /// Token counts by status (for the metrics gauge).
+    /// Token counts by status (for the metrics gauge), at most
+    /// [`COUNTS_EVERY`] old.
     pub async fn token_counts(&self) -> Result<StatusCounts, AppError> {
-        Ok(self.store.count_by_status(self.now()).await?)
+        let fresh = |c: &Option<(std::time::Instant, StatusCounts)>| {
+            c.as_ref()
+                .filter(|(at, _)| at.elapsed() < COUNTS_EVERY)
+                .map(|(_, n)| *n)
+        };
+        let lock = || self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = fresh(&lock()) {
+            return Ok(n);
+        }
+        let n = self.store.count_by_status(self.now()).await?;
+        *lock() = Some((std::time::Instant::now(), n));
+        Ok(n)
     }
 
     /// An organization by name (the location service's instance id).

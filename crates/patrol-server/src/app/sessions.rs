@@ -343,3 +343,191 @@ impl App {
             .await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use chrono::TimeZone;
+    use patrol_auth::{Claims, PrincipalKind};
+    use patrol_core::clock::{Clock, ManualClock};
+    use patrol_core::hashing::{ServerKey, TokenHasher};
+    use patrol_store::{AuditQuery, SqliteStore, Store};
+
+    use super::super::verify::{self, ResourceServers, VerifySettings, VerifyState};
+    use super::super::{AppParts, AuthLimits, Policy};
+    use super::*;
+
+    fn token(scp: &str, exp: DateTime<Utc>) -> VerifiedToken {
+        VerifiedToken {
+            issuer: "https://idp.test".into(),
+            subject: "u1".into(),
+            claims: Claims {
+                iss: "https://idp.test".into(),
+                sub: Some("u1".into()),
+                scp: Some(scp.into()),
+                exp: Some(exp.timestamp()),
+                name: Some("Una".into()),
+                ..Claims::default()
+            },
+            principal: PrincipalKind::User,
+        }
+    }
+
+    /// A provider that refreshes with a chosen scope and records what it was given.
+    struct StubIdp {
+        scope: &'static str,
+        clock: Arc<ManualClock>,
+        seen: StdMutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl IdentityProvider for StubIdp {
+        fn client_id(&self) -> &str {
+            "patrol-web"
+        }
+        async fn refresh(&self, rt: &SecretString) -> Result<Refreshed, IdpError> {
+            let mut seen = self.seen.lock().unwrap();
+            seen.push(rt.expose_secret().to_owned());
+            Ok(Refreshed {
+                access: token(self.scope, self.clock.now() + Duration::hours(1)),
+                expires_in: None,
+                refresh_token: Some(SecretString::from(format!("rt-{}", seen.len() + 1))),
+            })
+        }
+        async fn revoke(&self, _: &SecretString) {}
+    }
+
+    async fn app(dir: &tempfile::TempDir) -> (App, Arc<ManualClock>) {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(t0));
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("p.db")).await.unwrap());
+        let (usage, _flusher) =
+            verify::spawn_usage_writer(store.clone(), std::time::Duration::from_secs(1), 10);
+        let settings = VerifySettings {
+            cache_capacity: 10,
+            cache_ttl: Duration::seconds(5),
+            max_failures_per_ip: 10,
+            max_failures_per_token: 10,
+            failure_window: Duration::seconds(60),
+            limiter_capacity: 100,
+        };
+        let app = App::new(AppParts {
+            store,
+            hasher: Arc::new(
+                TokenHasher::new(vec![ServerKey::new("k", vec![1; 32]).unwrap()]).unwrap(),
+            ),
+            clock: clock.clone(),
+            policy: Policy {
+                mint: Default::default(),
+                lifetime: Default::default(),
+                inactive_after: None,
+                auto_join: false,
+                max_active_per_user: 10,
+                accept_user_impersonation: false,
+                session: SessionPolicy::default(),
+            },
+            verify: VerifyState::new(settings, ResourceServers::new(vec![]), usage),
+            auth_limits: AuthLimits {
+                max_failures_per_ip: 10,
+                window: Duration::seconds(60),
+                capacity: 100,
+            },
+            issuer_aliases: Default::default(),
+        });
+        (app, clock)
+    }
+
+    async fn signed_in(app: &App, clock: &ManualClock) -> String {
+        let access = token("vso.pats vso.pats_manage", clock.now() + Duration::hours(1));
+        let presented = Presented {
+            access: &access,
+            id_token: None,
+            client_id: Some("patrol-web".into()),
+            needed: "vso.pats_manage",
+            edge: Edge::WebSignIn,
+        };
+        let ctx = RequestCtx::default();
+        let caller = app.admit(presented, &ctx).await.unwrap();
+        let rt = SecretString::from("rt-1".to_owned());
+        app.open_web_session(&caller, &access, None, Some(&rt))
+            .await
+            .unwrap()
+            .cookie_value
+    }
+
+    #[tokio::test]
+    async fn refresh_rotates_the_refresh_token_under_the_same_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, clock) = app(&dir).await;
+        let cookie = signed_in(&app, &clock).await;
+        let idp = StubIdp {
+            scope: "vso.pats vso.pats_manage",
+            clock: clock.clone(),
+            seen: StdMutex::new(vec![]),
+        };
+        let ctx = RequestCtx::default();
+        assert!(app.resume_session(&idp, &cookie, &ctx).await.is_ok());
+        assert!(idp.seen.lock().unwrap().is_empty(), "not due yet");
+        // Moving time, not editing rows: the access token comes due.
+        clock.advance(Duration::minutes(59) + Duration::seconds(30));
+        assert!(app.resume_session(&idp, &cookie, &ctx).await.is_ok());
+        clock.advance(Duration::minutes(59) + Duration::seconds(30));
+        assert!(app.resume_session(&idp, &cookie, &ctx).await.is_ok());
+        assert_eq!(
+            *idp.seen.lock().unwrap(),
+            ["rt-1", "rt-2"],
+            "rotated each time"
+        );
+        // Idle past the limit: over.
+        clock.advance(Duration::minutes(61));
+        assert_eq!(
+            app.resume_session(&idp, &cookie, &ctx).await.err(),
+            Some(SessionEnd::SignInAgain)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refreshed_token_that_lost_the_scope_ends_the_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, clock) = app(&dir).await;
+        let cookie = signed_in(&app, &clock).await;
+        let idp = StubIdp {
+            scope: "vso.pats",
+            clock: clock.clone(),
+            seen: StdMutex::new(vec![]),
+        };
+        let ctx = RequestCtx::default();
+        clock.advance(Duration::minutes(59) + Duration::seconds(30));
+        assert_eq!(
+            app.resume_session(&idp, &cookie, &ctx).await.err(),
+            Some(SessionEnd::SignInAgain)
+        );
+        let key = SessionKey::of(&cookie);
+        assert!(
+            app.store.get_session(&key).await.unwrap().is_none(),
+            "ended for good"
+        );
+        let actions: Vec<(String, Option<String>)> = app
+            .store
+            .list_audit(&AuditQuery {
+                limit: 20,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.action, e.detail))
+            .collect();
+        assert!(
+            actions.iter().any(|(a, d)| a == "auth.reject"
+                && d.as_deref() == Some("web sign-in: missing scope vso.pats_manage")),
+            "{actions:?}"
+        );
+        assert!(
+            actions.iter().any(|(a, _)| a == "web.session_end"),
+            "{actions:?}"
+        );
+    }
+}

@@ -350,10 +350,8 @@ impl App {
             self.audit_verify_failure(&cached, req, now, f.detail());
             return Err(VerifyFailure::Forbidden(f));
         }
-        // (d) Success: clear the address's failures, note the use off the hot path.
-        if let Some(ip) = &ip {
-            v.by_ip.reset(ip);
-        }
+        // (d) Success: it proves this token good, not the address's other
+        // attempts, so only the token's failures clear. Note the use off the hot path.
         v.by_token.reset(digest.as_bytes());
         if cached.note_use(now) {
             v.usage.used(UsageRecord {

@@ -1,36 +1,26 @@
 //! The caller's address: the TCP peer, or — only when that peer is a
-//! configured trusted proxy — the right-most untrusted `X-Forwarded-For` hop.
+//! configured trusted proxy — the hop its `X-Forwarded-For` chain names
+//! (the rule is `patrol_core::forwarded`).
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 
+use patrol_core::forwarded::client_address;
+
 pub fn client_ip(parts: &Parts, trusted: &[IpAddr]) -> Option<IpAddr> {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())?;
-    if !trusted.contains(&peer) {
-        return Some(peer);
-    }
-    let mut hops: Vec<IpAddr> = Vec::new();
-    for v in parts.headers.get_all("x-forwarded-for") {
-        let Ok(s) = v.to_str() else { continue };
-        for h in s.split(',') {
-            match h.trim().parse::<IpAddr>() {
-                Ok(ip) => hops.push(ip),
-                // A garbled chain cannot be trusted past this point.
-                Err(_) => return Some(peer),
-            }
-        }
-    }
-    Some(
-        hops.into_iter()
-            .rev()
-            .find(|ip| !trusted.contains(ip))
-            .unwrap_or(peer),
-    )
+    let chain: Vec<&[u8]> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    Some(client_address(peer, &chain, trusted))
 }
 
 #[cfg(test)]
@@ -74,6 +64,13 @@ mod tests {
         assert_eq!(
             client_ip(&parts("127.0.0.1:1", Some("junk")), &trusted),
             "127.0.0.1".parse().ok()
+        );
+        assert_eq!(
+            client_ip(
+                &parts("127.0.0.1:1", Some("junk, 203.0.113.9:80")),
+                &trusted
+            ),
+            "203.0.113.9".parse().ok()
         );
     }
 }

@@ -73,6 +73,9 @@ fn requirements(parts: &Parts) -> Result<(Vec<String>, Vec<String>), &'static st
         for name in text.split([' ', ',', '\t']).filter(|s| !s.is_empty()) {
             let info = scope::lookup(name).ok_or("unknown scope")?;
             if !scopes.iter().any(|s| s == info.name) {
+                if scopes.len() == MAX_REQUIREMENTS {
+                    return Err("too many requirements");
+                }
                 scopes.push(info.name.to_owned());
             }
         }
@@ -98,14 +101,16 @@ fn requirements(parts: &Parts) -> Result<(Vec<String>, Vec<String>), &'static st
                 .to_owned(),
         );
     }
+    // Each check below scans at most MAX_REQUIREMENTS entries: a request
+    // naming thousands of organizations is refused in linear time.
     for o in org_values {
         let o = o.trim();
         if !o.is_empty() && !orgs.iter().any(|x| x.eq_ignore_ascii_case(o)) {
+            if orgs.len() == MAX_REQUIREMENTS {
+                return Err("too many requirements");
+            }
             orgs.push(o.to_owned());
         }
-    }
-    if scopes.len() > MAX_REQUIREMENTS || orgs.len() > MAX_REQUIREMENTS {
-        return Err("too many requirements");
     }
     Ok((scopes, orgs))
 }
@@ -260,6 +265,18 @@ mod tests {
         assert_eq!(
             requirements(&parts("/patrol/v1/verify", &[])).unwrap(),
             (vec![], vec![])
+        );
+        let many: Vec<String> = (0..MAX_REQUIREMENTS + 1)
+            .map(|i| format!("org=o{i}"))
+            .collect();
+        let p = parts(&format!("/patrol/v1/verify?{}", many.join("&")), &[]);
+        assert_eq!(requirements(&p), Err("too many requirements"));
+        let same = vec!["org=o"; 5_000].join("&");
+        let p = parts(&format!("/patrol/v1/verify?{same}"), &[]);
+        assert_eq!(
+            requirements(&p).unwrap().1,
+            ["o"],
+            "repeats are one requirement"
         );
     }
 

@@ -225,3 +225,57 @@ async fn failures_look_the_same() {
     assert_eq!(answers[0].0 .0, 401);
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
 }
+
+/// Thousands of `org=` values are refused before any dedup work grows with
+/// them (the check stops at the first value past the limit), without a
+/// lookup, and the valid token still works with a sane request.
+#[tokio::test]
+async fn thousands_of_requirements_are_refused_cheaply() {
+    let app = TestApp::spawn().await;
+    let (pat, _) = app.create_pat("vso.code", true).await;
+    let orgs: Vec<String> = (0..5_000).map(|i| format!("org=o{i}")).collect();
+    let before = app.stats().store_lookups;
+    let r = app
+        .verify(
+            Some(&basic("git", &pat)),
+            &format!("?{}", orgs.join("&")),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        app.stats().store_lookups,
+        before,
+        "refused before the store"
+    );
+    assert_eq!(
+        app.verify_status(&pat, "?org=fabrikam&scope=vso.code")
+            .await,
+        200
+    );
+}
+
+/// `/metrics` is unauthenticated: each scrape must not scan the tokens
+/// table. Counts are read at most every 30 s; scrapes in between reuse them.
+#[tokio::test]
+async fn metrics_scrapes_reuse_recent_token_counts() {
+    let app = TestApp::spawn().await;
+    let first = app.state.app.token_counts().await.unwrap();
+    app.create_pat("vso.code", false).await;
+    for _ in 0..3 {
+        let r = app
+            .client
+            .get(format!("{}/metrics", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(
+        app.state.app.token_counts().await.unwrap(),
+        first,
+        "a recent read is reused, so the new token is not counted yet"
+    );
+    let direct = app.store.count_by_status(chrono::Utc::now()).await.unwrap();
+    assert_eq!(direct.active, first.active + 1, "while the store has it");
+}

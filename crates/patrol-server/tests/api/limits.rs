@@ -61,32 +61,39 @@ async fn eleventh_failure_from_an_address_is_limited() {
 }
 
 #[tokio::test]
-async fn success_resets_and_limits_recover() {
+async fn one_valid_pat_does_not_reopen_an_address_and_limits_recover() {
     let app = TestApp::spawn_with("failure_window_secs = 2", "").await;
     let (pat, _) = app.create_pat("vso.code", false).await;
     let from = Some("198.51.100.9");
-    for _ in 0..9 {
-        assert_eq!(
-            app.verify(Some(&basic("git", "nope")), "", from)
+    // 9 guesses, the attacker's own valid PAT, 9 more guesses, … : the
+    // success proves that PAT, not the guesses, so the count goes on.
+    let mut refused_in_round = None;
+    'rounds: for round in 1..=5 {
+        for _ in 0..9 {
+            let s = app
+                .verify(Some(&basic("git", "nope")), "", from)
                 .await
-                .status(),
-            401
-        );
-    }
-    assert_eq!(
-        app.verify(Some(&basic("git", &pat)), "", from)
+                .status();
+            if s == 429 {
+                refused_in_round = Some(round);
+                break 'rounds;
+            }
+            assert_eq!(s, 401);
+        }
+        let s = app
+            .verify(Some(&basic("git", &pat)), "", from)
             .await
-            .status(),
-        200
-    );
-    for _ in 0..10 {
-        assert_eq!(
-            app.verify(Some(&basic("git", "nope")), "", from)
-                .await
-                .status(),
-            401
-        );
+            .status();
+        if s == 429 {
+            refused_in_round = Some(round);
+            break;
+        }
+        assert_eq!(s, 200);
     }
+    assert!(
+        refused_in_round.is_some_and(|r| r <= 2),
+        "limited by the second round, was {refused_in_round:?}"
+    );
     let r = app.verify(Some(&basic("git", &pat)), "", from).await;
     assert_eq!(r.status(), 429);
     let retry: u64 = r.headers()["retry-after"]
@@ -98,6 +105,50 @@ async fn success_resets_and_limits_recover() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(
         app.verify(Some(&basic("git", &pat)), "", from)
+            .await
+            .status(),
+        200
+    );
+}
+
+/// Behind a proxy that appends to `X-Forwarded-For` (nginx
+/// `$proxy_add_x_forwarded_for`, cloud load balancers), what a client writes
+/// itself stands left of its real address: garbage there must not move its
+/// failures onto the proxy's address, which every client behind it shares.
+#[tokio::test]
+async fn client_written_forwarding_garbage_cannot_lock_out_the_proxy() {
+    let app = TestApp::spawn().await;
+    let (pat, _) = app.create_pat("vso.code", false).await;
+    for _ in 0..11 {
+        let s = app
+            .verify(Some(&basic("git", "nope")), "", Some("junk, 203.0.113.9"))
+            .await
+            .status();
+        assert!(s == 401 || s == 429);
+    }
+    // The attacker's own address is limited, wherever its header pointed…
+    assert_eq!(
+        app.verify(Some(&basic("git", &pat)), "", Some("203.0.113.9"))
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        app.verify(Some(&basic("git", &pat)), "", Some("203.0.113.9:5555"))
+            .await
+            .status(),
+        429,
+        "a hop with a port is the same address"
+    );
+    // …while the proxy's own address (all the others behind it) is not.
+    assert_eq!(
+        app.verify(Some(&basic("git", &pat)), "", None)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.verify(Some(&basic("git", &pat)), "", Some("x, 198.51.100.7"))
             .await
             .status(),
         200
@@ -313,4 +364,87 @@ async fn oversized_bodies_close_the_connection_openly() {
     // The next request (a new connection) works.
     let (_, id) = app.create_pat("vso.code", false).await;
     assert_eq!(app.get_pat(id).await["authorizationId"], id.to_string());
+}
+
+/// A valid token that may not act (a service principal, a user token
+/// without the scope) is an attempt too: refusals count against the
+/// address and are audited flood-proof (first and at-limit per address,
+/// caller and reason), so a looping robot can neither fill the audit log
+/// nor call without limit.
+#[tokio::test]
+async fn refused_valid_tokens_are_counted_and_sampled_in_the_audit_log() {
+    let app = TestApp::spawn().await;
+    let url = format!(
+        "{}/fabrikam/_apis/tokens/pats?api-version=7.1-preview.1",
+        app.base
+    );
+    let robot = app.service_principal_jwt();
+    let mut statuses = Vec::new();
+    for _ in 0..100 {
+        let r = app
+            .client
+            .get(&url)
+            .bearer_auth(&robot)
+            .header("x-forwarded-for", "198.51.100.20")
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert!(statuses[..30].iter().all(|s| *s == 403), "{statuses:?}");
+    assert!(statuses[30..].iter().all(|s| *s == 429), "{statuses:?}");
+    let rejects = |ip: &'static str| {
+        let store = app.store.clone();
+        async move {
+            store
+                .list_audit(&patrol_store::AuditQuery {
+                    action: Some("auth.reject".into()),
+                    limit: 500,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.source_ip.as_deref() == Some(ip))
+                .collect::<Vec<_>>()
+        }
+    };
+    let rows = rejects("198.51.100.20").await;
+    assert_eq!(
+        rows.len(),
+        2,
+        "first refusal and the one at the limit: {rows:?}"
+    );
+    assert!(rows
+        .iter()
+        .all(|e| e.detail.as_deref().unwrap_or("").contains("non-human")));
+    assert!(rows
+        .iter()
+        .any(|e| e.detail.as_deref().unwrap_or("").contains("30 times")));
+
+    // A user without the scope: the same rule, its own audit key.
+    let read_only = app.user_jwt("bob", "vso.pats");
+    for _ in 0..5 {
+        let r = app
+            .client
+            .post(&url)
+            .bearer_auth(&read_only)
+            .header("x-forwarded-for", "198.51.100.21")
+            .json(&serde_json::json!({"displayName": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+    }
+    assert_eq!(rejects("198.51.100.21").await.len(), 1);
+    // The owner, from elsewhere, is unaffected.
+    let r = app
+        .client
+        .get(&url)
+        .bearer_auth(app.jwt())
+        .header("x-forwarded-for", "198.51.100.22")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }

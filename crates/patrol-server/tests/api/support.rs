@@ -48,6 +48,7 @@ pub struct TestApp {
     pub hasher: TokenHasher,
     pub client: reqwest::Client,
     jwt: String,
+    issuer_url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -128,6 +129,7 @@ impl TestApp {
             hasher,
             client,
             jwt,
+            issuer_url,
             _dir: dir,
         }
     }
@@ -135,6 +137,22 @@ impl TestApp {
     /// The owner's OIDC access token (for the no-secrets-in-logs check).
     pub fn jwt(&self) -> &str {
         &self.jwt
+    }
+
+    /// An app-only (service principal) access token from the same issuer.
+    pub fn service_principal_jwt(&self) -> String {
+        DevIssuer::load_or_create(issuer_dir())
+            .unwrap()
+            .mint_sp_token(&self.issuer_url, 3600)
+            .unwrap()
+    }
+
+    /// A user's access token with the given scopes.
+    pub fn user_jwt(&self, user: &str, scope: &str) -> String {
+        DevIssuer::load_or_create(issuer_dir())
+            .unwrap()
+            .mint_user_token(&self.issuer_url, dev_user(user).unwrap(), scope, 3600)
+            .unwrap()
     }
 
     pub fn stats(&self) -> VerifyStats {

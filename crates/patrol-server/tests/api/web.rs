@@ -867,6 +867,57 @@ async fn callback_refuses_a_forged_or_stale_response() {
     assert!(!b.jar.contains_key("patrol_session"));
 }
 
+/// Each callback can cost a signed request to the provider's token
+/// endpoint: failed ones count against the address (and are audited), and
+/// past the limit the callback answers 429 before any such request.
+#[tokio::test]
+async fn failed_sign_in_callbacks_are_limited_and_audited() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let callback = |from: &'static str| {
+        client
+            .get(format!(
+                "{}/signin/callback?code=made-up&state=forged",
+                app.base
+            ))
+            .header("x-forwarded-for", from)
+            .send()
+    };
+    for i in 0..30 {
+        let r = callback("203.0.113.50").await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "failure {}", i + 1);
+    }
+    let r = callback("203.0.113.50").await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    // Another address can still sign in.
+    let mut b = Browser::new(&app);
+    b.sign_in("alice").await;
+    let rows: Vec<String> = app
+        .store
+        .list_audit(&AuditQuery {
+            action: Some("auth.reject".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.source_ip.as_deref() == Some("203.0.113.50"))
+        .filter_map(|e| e.detail)
+        .collect();
+    assert_eq!(
+        rows.len(),
+        2,
+        "first failure and the one at the limit: {rows:?}"
+    );
+    assert!(rows.iter().all(|d| d.contains("web sign-in")), "{rows:?}");
+}
+
 #[tokio::test]
 async fn concurrent_requests_refresh_a_session_once() {
     let app = TestApp::spawn().await;

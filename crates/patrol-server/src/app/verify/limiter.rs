@@ -1,7 +1,9 @@
 //! Failed-verification limits: at most `max` failures per key (a source
 //! address, or a presented token's keyed hash) in a fixed window that starts
 //! at the key's first failure. Memory is bounded: expired windows are swept
-//! when the map fills, and if it is still full the oldest windows go.
+//! when the map fills, and if it is still full the oldest windows that are
+//! not blocking go — a blocked key stays blocked until its window ends,
+//! however many new keys an attacker brings.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -94,12 +96,20 @@ impl<K: Hash + Eq + Clone> FailureLimiter<K> {
             map.retain(|_, w| self.live(w, now));
             if map.len() >= self.capacity {
                 let drop = (self.capacity / 8).max(1);
-                let mut starts: Vec<(DateTime<Utc>, K)> =
-                    map.iter().map(|(k, w)| (w.start, k.clone())).collect();
-                starts.sort_by_key(|(s, _)| *s);
-                for (_, k) in starts.into_iter().take(drop) {
+                let mut open: Vec<(DateTime<Utc>, K)> = map
+                    .iter()
+                    .filter(|(_, w)| w.failures < self.max)
+                    .map(|(k, w)| (w.start, k.clone()))
+                    .collect();
+                open.sort_by_key(|(s, _)| *s);
+                for (_, k) in open.into_iter().take(drop) {
                     map.remove(&k);
                 }
+            }
+            if map.len() >= self.capacity {
+                // Every window left is blocking: keep them, count nothing new.
+                self.len.store(map.len(), Ordering::Relaxed);
+                return 1;
             }
         }
         map.insert(
@@ -118,7 +128,8 @@ impl<K: Hash + Eq + Clone> FailureLimiter<K> {
         self.max
     }
 
-    /// A success clears the key's count.
+    /// A success clears the key's count: only for what the success proves
+    /// (a token that verified clears that token's count, never its address's).
     pub fn reset(&self, key: &K) {
         if self.len.load(Ordering::Relaxed) == 0 {
             return;
@@ -188,6 +199,30 @@ mod tests {
         assert_eq!(l.len(), 64);
         l.record_failure(1_000_000, t(1000));
         assert_eq!(l.len(), 1);
+    }
+
+    #[test]
+    fn a_full_limiter_never_frees_blocked_keys() {
+        let l = FailureLimiter::new(2, Duration::seconds(60), 64);
+        l.record_failure(0u32, t(0));
+        l.record_failure(0u32, t(0));
+        assert!(l.check(&0, t(1)).is_err(), "blocked");
+        // An attacker with many addresses fills the limiter…
+        for i in 1..10_000u32 {
+            l.record_failure(i, t(1));
+            assert!(l.len() <= 64);
+        }
+        // …and the blocked key is still blocked.
+        assert!(l.check(&0, t(2)).is_err());
+        // With every window blocking, new keys are not counted but the
+        // blocked ones stay.
+        let l = FailureLimiter::new(1, Duration::seconds(60), 8);
+        for i in 0..8u32 {
+            l.record_failure(i, t(0));
+        }
+        l.record_failure(99, t(1));
+        assert_eq!(l.len(), 8);
+        assert!((0..8u32).all(|i| l.check(&i, t(2)).is_err()));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use patrol_auth::AuthError;
 use super::pages::{error_page, render, SignedOutPage};
 use super::session::{cookie_value, WebForm, SEAL_LOGIN};
 use super::WebCtx;
-use crate::app::{AppError, Edge, Presented};
+use crate::app::{AppError, AuthFailure, Edge, Presented};
 
 /// A sign-in must finish within this long.
 const LOGIN_TTL_SECS: i64 = 600;
@@ -123,8 +123,20 @@ pub struct CallbackQuery {
     error: Option<String>,
 }
 
+/// A sign-in that did not complete, as a page that says so, marked so the
+/// callback counts it against the address (a failed authentication).
+#[derive(Clone, Copy)]
+struct SignInFailure(&'static str);
+
+fn failed(status: StatusCode, message: &str, reason: &'static str) -> Response {
+    let mut page = error_page(status, message);
+    page.extensions_mut().insert(SignInFailure(reason));
+    page
+}
+
 /// `GET /signin/callback`: check state, redeem the code, check both tokens,
-/// open a session.
+/// open a session. Failed callbacks count against the address, and past the
+/// limit the callback answers 429 before any request to the provider.
 pub async fn callback(
     State(ctx): State<WebCtx>,
     parts: axum::http::request::Parts,
@@ -132,7 +144,28 @@ pub async fn callback(
 ) -> Response {
     let web = &ctx.web;
     let clear_login = web.clear_cookie(web.login_cookie());
-    let result = finish(&ctx, &parts, q).await;
+    let request = ctx.core.request_ctx(&parts);
+    let app = ctx.app();
+    let result = match app.check_auth_limit(&request) {
+        Err(secs) => {
+            let mut page = error_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ins failed from your address. Wait a minute, then start again.",
+            );
+            if let Ok(v) = secs.to_string().parse() {
+                page.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Err(page)
+        }
+        Ok(()) => finish(&ctx, &parts, q).await,
+    };
+    if let Err(page) = &result {
+        if let Some(SignInFailure(why)) = page.extensions().get::<SignInFailure>() {
+            tracing::info!(reason = why, "web sign-in failed");
+            app.note_auth_failure(AuthFailure::SignInFailed(why), &request)
+                .await;
+        }
+    }
     let mut resp = match result {
         Ok((session_cookie, return_to)) => (
             StatusCode::SEE_OTHER,
@@ -165,9 +198,10 @@ async fn finish(
         .and_then(|raw| serde_json::from_slice(&raw).ok())
         .filter(|l: &LoginState| now.timestamp() - l.started <= LOGIN_TTL_SECS)
         .ok_or_else(|| {
-            error_page(
+            failed(
                 StatusCode::BAD_REQUEST,
                 "This sign-in has expired or was started in another browser window. Start again.",
+                "web sign-in: no valid sign-in state",
             )
         })?;
     let state_ok = q
@@ -175,9 +209,10 @@ async fn finish(
         .as_deref()
         .is_some_and(|s| bool::from(s.as_bytes().ct_eq(login.state.as_bytes())));
     if !state_ok {
-        return Err(error_page(
+        return Err(failed(
             StatusCode::BAD_REQUEST,
             "The sign-in response does not match the sign-in this browser started. Start again.",
+            "web sign-in: state mismatch",
         ));
     }
     if let Some(err) = q.error.as_deref() {
@@ -186,9 +221,10 @@ async fn finish(
             .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
             .take(64)
             .collect();
-        return Err(error_page(
+        return Err(failed(
             StatusCode::FORBIDDEN,
             &format!("The identity provider did not sign you in ({err})."),
+            "web sign-in: the identity provider answered an error",
         ));
     }
     let Some(code) = q
@@ -196,9 +232,10 @@ async fn finish(
         .as_deref()
         .filter(|c| !c.is_empty() && c.len() <= 4096)
     else {
-        return Err(error_page(
+        return Err(failed(
             StatusCode::BAD_REQUEST,
             "The sign-in response carries no authorization code. Start again.",
+            "web sign-in: no authorization code",
         ));
     };
     let tokens = web
@@ -212,15 +249,20 @@ async fn finish(
             ),
             other => {
                 tracing::info!(error = %other, "authorization code refused");
-                error_page(
+                failed(
                     StatusCode::FORBIDDEN,
                     "The identity provider refused this sign-in. Start again.",
+                    "web sign-in: authorization code refused",
                 )
             }
         })?;
     let refused = |why: &'static str| {
         tracing::info!(reason = why, "web sign-in refused");
-        error_page(StatusCode::FORBIDDEN, "This sign-in cannot be accepted.")
+        failed(
+            StatusCode::FORBIDDEN,
+            "This sign-in cannot be accepted.",
+            "web sign-in: tokens not acceptable",
+        )
     };
     let unavailable = || {
         error_page(
