@@ -24,6 +24,9 @@ cargo fmt --all -- --check
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+step "secrets are compared in constant time (docs/security.md item 3)"
+scripts/check-secret-compare.sh
+
 step "building"
 cargo build --workspace --all-targets --quiet
 

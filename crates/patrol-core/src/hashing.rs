@@ -152,7 +152,7 @@ impl TokenHasher {
         self.keys
             .iter()
             .find(|k| k.id == stored.key_id)
-            .is_some_and(|k| k.mac(secret) == stored.digest)
+            .is_some_and(|k| k.mac(secret) == stored.digest) // ct: TokenDigest eq is ct_eq
     }
 
     /// A 32-byte subkey of the current server key for another purpose

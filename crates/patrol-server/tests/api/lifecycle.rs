@@ -148,3 +148,20 @@ async fn other_replicas_changes_are_seen_within_the_cache_ttl() {
     }
     assert_eq!(app.verify_status(&pat, "").await, 401);
 }
+
+/// docs/security.md item 19: identifiers are random (UUIDv4), never
+/// sequential, so one cannot be guessed from another.
+#[tokio::test]
+async fn authorization_and_user_ids_are_random_v4() {
+    let app = TestApp::spawn().await;
+    let (_, a) = app.create_pat("vso.code", false).await;
+    let (_, b) = app.create_pat("vso.code", false).await;
+    assert_eq!(a.get_version_num(), 4);
+    assert_eq!(b.get_version_num(), 4);
+    assert_ne!(a, b);
+    let owner = app.store.get_pat(a).await.unwrap().unwrap().owner;
+    assert_eq!(owner.get_version_num(), 4);
+    for org in app.store.list_orgs().await.unwrap() {
+        assert_eq!(org.id.get_version_num(), 4);
+    }
+}
