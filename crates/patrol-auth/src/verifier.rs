@@ -49,6 +49,7 @@ fn default_leeway() -> u64 {
 
 /// One trusted token issuer.
 #[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IssuerConfig {
     /// Exact expected `iss`.
     pub issuer: String,

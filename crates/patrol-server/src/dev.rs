@@ -7,9 +7,9 @@ use anyhow::Context;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use patrol_core::hashing::ServerKey;
+use patrol_auth::rp::{ClientAuth, RpConfig};
 
-use crate::config::{decode_key, Config};
+use crate::config::{Config, Env, KeyRef, SecretSource, WebClient};
 
 /// The issuer name `patrol dev` users are keyed under, whatever the port.
 pub const USER_ISSUER: &str = "patrol-dev";
@@ -45,30 +45,49 @@ fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The data directory's server key, generated on first start.
-pub fn server_key(data_dir: &Path) -> anyhow::Result<ServerKey> {
+/// The data directory's server key file, generated on first start.
+fn ensure_server_key(data_dir: &Path) -> anyhow::Result<PathBuf> {
     let path = data_dir.join(SERVER_KEY_FILE);
     if !path.exists() {
         let mut k = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut k);
-        let hex: String = k.iter().map(|b| format!("{b:02x}")).collect();
-        write_private(&path, hex.as_bytes())
+        write_private(&path, hex::encode(k).as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(ServerKey::new("dev", decode_key(&text)?)?)
+    Ok(path)
 }
 
-/// The configuration `patrol dev` runs with.
-pub fn config(data_dir: &Path, port: u16) -> anyhow::Result<Config> {
+/// The configuration `patrol dev` runs with: the environment's settings,
+/// then the data directory's database, key and organizations, and `port`.
+pub fn config(data_dir: &Path, port: u16, env: &Env) -> anyhow::Result<Config> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    let mut cfg = Config::load(None)?;
+    let key = ensure_server_key(data_dir)?;
+    let mut cfg = Config::load(None, env)?;
     cfg.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     cfg.database.sqlite_path = data_dir.join("patrol.db");
     cfg.organizations.names = DEV_ORGS.iter().map(|s| (*s).to_owned()).collect();
+    cfg.keys.server_keys = vec![KeyRef {
+        id: "dev".into(),
+        secret: SecretSource::File(key),
+    }];
     Ok(cfg)
+}
+
+/// The web page's sign-in client under `patrol dev`: the built-in issuer's
+/// public client (PKCE, no secret).
+pub fn web_client(issuer_url: &str, public_url: String, scopes: &str) -> WebClient {
+    let rp = RpConfig {
+        issuer: issuer_url.to_owned(),
+        discovery_url: None,
+        client_id: patrol_auth::DEV_PUBLIC_CLIENT_ID.to_owned(),
+        client_auth: ClientAuth::None,
+        redirect_uri: String::new(),
+        scopes: scopes.to_owned(),
+        resource: None,
+        extra_authorize_params: Vec::new(),
+    };
+    WebClient::new(rp, public_url)
 }
 
 pub fn write_info(data_dir: &Path, info: &DevServerInfo) -> anyhow::Result<()> {

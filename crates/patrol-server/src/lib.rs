@@ -7,16 +7,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
-use chrono::Duration;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 use patrol_auth::dev_issuer::{self, DevIssuer};
 use patrol_auth::verifier::{IssuerConfig, OidcVerifier};
 use patrol_core::clock::{Clock, SystemClock};
-use patrol_core::hashing::{ServerKey, TokenHasher};
-use patrol_core::pat::LifetimePolicy;
-use patrol_core::token::{MintOptions, ProviderSignature};
+use patrol_core::hashing::TokenHasher;
 use patrol_core::user::UserClaims;
 use patrol_store::{SqliteStore, Store};
 
@@ -26,9 +23,9 @@ pub mod dev;
 pub mod http;
 pub mod telemetry;
 
-use app::verify::{self as verify, ResourceServers, UsageFlusher, VerifySettings, VerifyState};
-use app::{App, AppParts, AuthLimits, Policy, SessionPolicy};
-use config::Config;
+use app::verify::{self as verify, ResourceServers, UsageFlusher, VerifyState};
+use app::{App, AppParts, AuthLimits};
+use config::{Settings, WebClient};
 
 /// `patrol dev`: the built-in issuer lives in this data directory.
 #[derive(Debug, Clone)]
@@ -75,20 +72,52 @@ fn prometheus() -> anyhow::Result<PrometheusHandle> {
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
-impl Application {
-    /// Bind, open the store, load keys, seed organizations, build the router.
-    pub async fn build(
-        config: Config,
-        keys: Vec<ServerKey>,
-        dev: Option<DevMode>,
-    ) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.server.listen)
-            .await
-            .with_context(|| format!("binding {}", config.server.listen))?;
-        let addr = listener.local_addr()?;
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+/// How an [`Application`] is put together: its settings, the clock every
+/// rule reads (the wall clock unless a test passes its own), and `patrol dev`.
+pub struct ApplicationBuilder {
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    dev: Option<DevMode>,
+}
 
-        let mut issuers: Vec<IssuerConfig> = config.auth.issuers.clone();
+impl ApplicationBuilder {
+    /// The clock the use cases read (tests pass a `ManualClock`).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Run as `patrol dev`: the built-in issuer, its users and organizations.
+    pub fn dev(mut self, dev: DevMode) -> Self {
+        self.dev = Some(dev);
+        self
+    }
+
+    /// Bind, open the store, load keys, seed organizations, build the router.
+    pub async fn build(self) -> anyhow::Result<Application> {
+        let Self {
+            settings,
+            clock,
+            dev,
+        } = self;
+        let Settings {
+            server,
+            sqlite_path,
+            server_keys,
+            organizations,
+            policy,
+            auth,
+            verify: verify_settings,
+            usage: usage_settings,
+            resource_servers,
+            web: web_settings,
+        } = settings;
+        let listener = TcpListener::bind(server.listen)
+            .await
+            .with_context(|| format!("binding {}", server.listen))?;
+        let addr = listener.local_addr()?;
+
+        let mut issuers: Vec<IssuerConfig> = auth.issuers;
         let mut extra = None;
         let mut dev_issuer_url = None;
         let mut dev_state = None;
@@ -102,12 +131,12 @@ impl Application {
             dev_state = Some(issuer);
         }
 
-        let store = SqliteStore::open(&config.database.sqlite_path)
+        let store = SqliteStore::open(&sqlite_path)
             .await
-            .with_context(|| format!("opening {}", config.database.sqlite_path.display()))?;
+            .with_context(|| format!("opening {}", sqlite_path.display()))?;
         let store: Arc<dyn Store> = Arc::new(store);
         let now = clock.now();
-        let mut org_names = config.organizations.names.clone();
+        let mut org_names = organizations;
         if dev.is_some() {
             for n in dev::DEV_ORGS {
                 if !org_names.iter().any(|o| o.eq_ignore_ascii_case(n)) {
@@ -137,53 +166,23 @@ impl Application {
             }
         }
 
-        let signature = ProviderSignature::parse(&config.tokens.signature)
-            .map_err(|e| anyhow::anyhow!("tokens.signature: {e}"))?;
-        let policy = Policy {
-            mint: MintOptions::with_signature(signature),
-            lifetime: LifetimePolicy {
-                default_lifetime: Duration::days(config.tokens.default_lifetime_days),
-                max_lifetime: Duration::days(config.tokens.max_lifetime_days),
-            },
-            inactive_after: (config.tokens.inactive_after_days > 0)
-                .then(|| Duration::days(config.tokens.inactive_after_days)),
-            auto_join: config.organizations.auto_join,
-            max_active_per_user: config.tokens.max_active_per_user,
-            accept_user_impersonation: config.auth.accept_user_impersonation,
-            session: SessionPolicy {
-                max: Duration::hours(i64::try_from(config.web.session_max_hours).unwrap_or(12)),
-                idle: Duration::minutes(
-                    i64::try_from(config.web.session_idle_minutes).unwrap_or(60),
-                ),
-            },
-        };
-        let vcfg = &config.verify;
-        let settings = VerifySettings {
-            cache_capacity: vcfg.cache_capacity,
-            cache_ttl: Duration::seconds(i64::try_from(vcfg.cache_ttl_secs).unwrap_or(0)),
-            max_failures_per_ip: vcfg.max_failures_per_ip,
-            max_failures_per_token: vcfg.max_failures_per_token,
-            failure_window: Duration::seconds(
-                i64::try_from(vcfg.failure_window_secs).unwrap_or(60),
-            ),
-            limiter_capacity: vcfg.limiter_capacity,
-        };
-        let resource_servers = ResourceServers::new(vcfg.resource_server_secrets()?);
+        let resource_servers = ResourceServers::new(resource_servers);
         let (usage_sender, usage) = verify::spawn_usage_writer(
             store.clone(),
-            std::time::Duration::from_millis(vcfg.usage_flush_interval_ms),
-            vcfg.usage_batch_size,
+            usage_settings.flush_interval,
+            usage_settings.batch_size,
         );
+        let failures = auth.failures;
         let app = App::new(AppParts {
             store,
-            hasher: Arc::new(TokenHasher::new(keys)?),
+            hasher: Arc::new(TokenHasher::new(server_keys)?),
             clock,
             policy,
-            verify: VerifyState::new(settings, resource_servers, usage_sender),
+            verify: VerifyState::new(verify_settings, resource_servers, usage_sender),
             auth_limits: AuthLimits {
-                max_failures_per_ip: config.auth.max_failures_per_ip,
-                window: Duration::seconds(60),
-                capacity: 100_000,
+                max_failures_per_ip: failures.max,
+                window: failures.window,
+                capacity: failures.capacity,
             },
             issuer_aliases: dev_issuer_url
                 .iter()
@@ -195,24 +194,31 @@ impl Application {
             .build()
             .context("building the HTTP client")?;
         let verifier = OidcVerifier::new(issuers, http_client.clone());
-        let web = web_state(
-            &config,
-            dev_issuer_url.as_deref(),
-            addr,
-            &app,
-            &verifier,
-            http_client,
-        )?;
+        // `patrol dev` signs in with its built-in issuer; `patrol serve` with the `[web]` client.
+        let web_client = match &dev_issuer_url {
+            Some(url) => Some(dev::web_client(
+                url,
+                server
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{addr}")),
+                &web_settings.scopes,
+            )),
+            None => web_settings.client,
+        };
+        let web = web_client
+            .map(|c| web_state(c, &app, &verifier, http_client))
+            .transpose()?;
         let web_enabled = web.is_some();
         let state = http::AppState {
             app,
             verifier,
             metrics: prometheus()?,
-            trusted_proxies: Arc::new(config.server.trusted_proxies.clone()),
-            public_url: config.server.public_url.clone(),
+            trusted_proxies: Arc::new(server.trusted_proxies),
+            public_url: server.public_url,
         };
-        let router = http::router(state.clone(), config.server.max_body_bytes, web, extra);
-        Ok(Self {
+        let router = http::router(state.clone(), server.max_body_bytes, web, extra);
+        Ok(Application {
             listener,
             router,
             addr,
@@ -221,6 +227,18 @@ impl Application {
             usage,
             web_enabled,
         })
+    }
+}
+
+impl Application {
+    /// Start from resolved settings (`Config::resolve`); the wall clock and
+    /// `patrol serve` unless the builder is told otherwise.
+    pub fn builder(settings: Settings) -> ApplicationBuilder {
+        ApplicationBuilder {
+            settings,
+            clock: Arc::new(SystemClock),
+            dev: None,
+        }
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -269,88 +287,18 @@ impl Application {
     }
 }
 
-/// The web page's state: `patrol dev` signs in with the built-in issuer as
-/// its public client; `patrol serve` with the `[web]` client.
+/// The web page's state for a sign-in client.
 fn web_state(
-    config: &Config,
-    dev_issuer_url: Option<&str>,
-    addr: SocketAddr,
+    client: WebClient,
     app: &App,
     verifier: &OidcVerifier,
     http: reqwest::Client,
-) -> anyhow::Result<Option<Arc<http::web::WebState>>> {
-    use config::WebClientAuth;
-    use patrol_auth::rp::{ClientAuth, ClientKey, RelyingParty, RpConfig};
-    let w = &config.web;
-    let (rp_cfg, public_url) = if let Some(dev_url) = dev_issuer_url {
-        let public = config
-            .server
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
-        let cfg = RpConfig {
-            issuer: dev_url.to_owned(),
-            discovery_url: None,
-            client_id: patrol_auth::DEV_PUBLIC_CLIENT_ID.to_owned(),
-            client_auth: ClientAuth::None,
-            redirect_uri: format!("{}/signin/callback", public.trim_end_matches('/')),
-            scopes: w.scopes.clone(),
-            resource: None,
-            extra_authorize_params: Vec::new(),
-        };
-        (cfg, public)
-    } else if w.enabled {
-        let public = config
-            .server
-            .public_url
-            .clone()
-            .context("web.enabled needs server.public_url")?;
-        let client_auth = match w.client_auth {
-            WebClientAuth::None => ClientAuth::None,
-            WebClientAuth::ClientSecretBasic => {
-                ClientAuth::SecretBasic(w.client_secret()?.context("web: no client secret")?)
-            }
-            WebClientAuth::ClientSecretPost => {
-                ClientAuth::SecretPost(w.client_secret()?.context("web: no client secret")?)
-            }
-            WebClientAuth::PrivateKeyJwt => {
-                let path = w
-                    .private_key_file
-                    .as_ref()
-                    .context("web.private_key_file is required for private_key_jwt")?;
-                let pem = std::fs::read(path)
-                    .with_context(|| format!("web: reading {}", path.display()))?;
-                let mut key = ClientKey::from_pem(&pem, w.private_key_id.clone())
-                    .map_err(|e| anyhow::anyhow!("web.private_key_file: {e}"))?;
-                if let Some(cert) = &w.private_key_certificate_file {
-                    let pem = std::fs::read(cert)
-                        .with_context(|| format!("web: reading {}", cert.display()))?;
-                    key = key
-                        .with_certificate(&pem)
-                        .map_err(|e| anyhow::anyhow!("web.private_key_certificate_file: {e}"))?;
-                }
-                ClientAuth::PrivateKeyJwt(key)
-            }
-        };
-        let cfg = RpConfig {
-            issuer: w.issuer.clone().context("web.issuer is required")?,
-            discovery_url: w.discovery_url.clone(),
-            client_id: w.client_id.clone().context("web.client_id is required")?,
-            client_auth,
-            redirect_uri: format!("{}/signin/callback", public.trim_end_matches('/')),
-            scopes: w.scopes.clone(),
-            resource: w.resource.clone(),
-            extra_authorize_params: Vec::new(),
-        };
-        (cfg, public)
-    } else {
-        return Ok(None);
-    };
-    let rp = RelyingParty::new(rp_cfg, http);
+) -> anyhow::Result<Arc<http::web::WebState>> {
+    let rp = patrol_auth::rp::RelyingParty::new(client.rp, http);
     rp.check_config()
         .map_err(|e| anyhow::anyhow!("[web] sign-in client: {e}"))?;
-    let state = http::web::WebState::new(rp, verifier.clone(), &public_url, app)?;
-    Ok(Some(Arc::new(state)))
+    let state = http::web::WebState::new(rp, verifier.clone(), &client.public_url, app)?;
+    Ok(Arc::new(state))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use patrol_auth::dev_issuer::{dev_users, DevIssuer};
 use patrol_core::token::{self, ChecksumEncoding, TokenFormat};
-use patrol_server::config::{Config, LogFormat, EXAMPLE_CONFIG};
+use patrol_server::config::{Config, Env, LogFormat, EXAMPLE_CONFIG};
 use patrol_server::{dev, telemetry, Application, DevMode};
 
 #[derive(Parser)]
@@ -124,11 +124,16 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
         Cmd::Serve { config, log_format } => {
-            let cfg = Config::load(config.as_deref())?;
-            telemetry::init(log_format.map(Into::into).unwrap_or(cfg.server.log_format));
-            let keys = cfg.server_keys()?;
+            // Defaults → file → environment → command-line flags.
+            let env = Env::process();
+            let mut cfg = Config::load(config.as_deref(), &env)?;
+            if let Some(f) = log_format {
+                cfg.server.log_format = f.into();
+            }
+            let settings = cfg.resolve(&env)?;
+            telemetry::init(settings.server.log_format);
             runtime()?.block_on(async move {
-                let app = Application::build(cfg, keys, None).await?;
+                let app = Application::builder(settings).build().await?;
                 tracing::info!(address = %app.local_addr(), "patrol listening");
                 println!("patrol listening on http://{}", app.local_addr());
                 app.run(patrol_server::shutdown_signal()).await
@@ -185,11 +190,18 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn run_dev(port: u16, data_dir: PathBuf, log_format: Option<LogFmt>) -> anyhow::Result<()> {
-    let cfg = dev::config(&data_dir, port)?;
-    telemetry::init(log_format.map(Into::into).unwrap_or(cfg.server.log_format));
-    let key = dev::server_key(&data_dir)?;
+    let env = Env::process();
+    let mut cfg = dev::config(&data_dir, port, &env)?;
+    if let Some(f) = log_format {
+        cfg.server.log_format = f.into();
+    }
+    let settings = cfg.resolve(&env)?;
+    telemetry::init(settings.server.log_format);
     runtime()?.block_on(async move {
-        let app = Application::build(cfg, vec![key], Some(DevMode { data_dir: data_dir.clone() })).await?;
+        let app = Application::builder(settings)
+            .dev(DevMode { data_dir: data_dir.clone() })
+            .build()
+            .await?;
         let base = format!("http://{}", app.local_addr());
         let issuer = app.dev_issuer.clone().unwrap_or_default();
         dev::write_info(&data_dir, &dev::DevServerInfo { base_url: base.clone(), issuer: issuer.clone(), pid: std::process::id() })?;

@@ -333,7 +333,7 @@ def web_section(op: OidcProvider, client_auth: str, *, client_id: str, key: Clie
         "session_idle_minutes": 60,
     }
     if client_auth in ("client_secret_basic", "client_secret_post"):
-        web["client_secret_env"] = SECRET_ENV
+        web["client_secret"] = {"env": SECRET_ENV}
     if client_auth == "private_key_jwt":
         assert key is not None
         web["private_key_file"] = str(key.pem_path)

@@ -39,7 +39,7 @@ pub use usage::{spawn as spawn_usage_writer, UsageFlusher, UsageSender};
 use cache::VerifyCache;
 use measures::LazyMeasures;
 
-/// The verify path's settings, resolved from `[verify]` once.
+/// The verify path's settings, resolved from `[verify]` once (`config::Settings`).
 #[derive(Debug, Clone, Copy)]
 pub struct VerifySettings {
     pub cache_capacity: usize,
@@ -48,19 +48,6 @@ pub struct VerifySettings {
     pub max_failures_per_token: u32,
     pub failure_window: Duration,
     pub limiter_capacity: usize,
-}
-
-impl Default for VerifySettings {
-    fn default() -> Self {
-        Self {
-            cache_capacity: 10_000,
-            cache_ttl: Duration::seconds(5),
-            max_failures_per_ip: 10,
-            max_failures_per_token: 100,
-            failure_window: Duration::seconds(60),
-            limiter_capacity: 100_000,
-        }
-    }
 }
 
 #[derive(Default)]

@@ -26,7 +26,7 @@ async fn verify_latency() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let app = TestApp::spawn_with("cache_capacity = 100000", "").await;
+    let app = TestApp::spawn_with(|c| c.verify.cache_capacity = 100_000).await;
     let (_, like) = app.create_pat("vso.code", false).await;
     let core = &app.state.app;
     let owner = app.store.get_pat(like).await.unwrap().unwrap().owner;

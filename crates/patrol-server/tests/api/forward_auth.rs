@@ -1,7 +1,7 @@
 //! `GET|HEAD /patrol/v1/verify`: credentials, identity headers, scopes and
 //! organizations, uniform failures, format rejection before the store.
 
-use crate::support::{basic, days, flipped, unknown_token, TestApp};
+use crate::support::{basic, days, flipped, manual_clock, unknown_token, TestApp};
 
 #[tokio::test]
 async fn basic_with_any_user_name_and_bearer() {
@@ -188,14 +188,17 @@ async fn wrong_scope_or_organization_is_forbidden() {
 
 #[tokio::test]
 async fn failures_look_the_same() {
-    let app = TestApp::spawn().await;
+    let clock = manual_clock();
+    let app = TestApp::spawn_with_clock(clock.clone(), |_| {}).await;
+    // Never used for 100 days: inactive. Created 10 days ago, valid for 9: expired.
+    let (inactive, _) = app.create_pat_until(app.now() + days(110)).await;
+    clock.advance(days(90));
+    let (expired, _) = app.create_pat_until(app.now() + days(9)).await;
+    clock.advance(days(10));
     let (revoked, rid) = app.create_pat("vso.code", false).await;
     app.revoke(rid).await;
     let (old_secret, gid) = app.create_pat("vso.code", false).await;
     let _new_secret = app.regenerate(gid).await;
-    let now = chrono::Utc::now();
-    let (expired, _) = app.insert_pat(rid, now - days(10), now - days(1)).await;
-    let (inactive, _) = app.insert_pat(rid, now - days(100), now + days(10)).await;
     let mut answers = Vec::new();
     let pats = [
         unknown_token(),

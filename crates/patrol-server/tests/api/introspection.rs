@@ -48,23 +48,20 @@ async fn active_pat() {
 
 #[tokio::test]
 async fn inactive_and_foreign_tokens_are_only_inactive() {
-    let app = TestApp::spawn().await;
+    let clock = crate::support::manual_clock();
+    let app = TestApp::spawn_with_clock(clock.clone(), |_| {}).await;
+    let (expired, _) = app
+        .create_pat_until(app.now() + crate::support::days(4))
+        .await;
+    clock.advance(crate::support::days(5));
     let (revoked, id) = app.create_pat("vso.code", false).await;
     app.revoke(id).await;
     let foreign = patrol_core::token::mint(
-        chrono::Utc::now(),
+        app.now(),
         &patrol_core::token::MintOptions::with_signature("GHXX".parse().unwrap()),
         &mut rand::rngs::OsRng,
     )
     .unwrap();
-    let now = chrono::Utc::now();
-    let (expired, _) = app
-        .insert_pat(
-            id,
-            now - crate::support::days(5),
-            now - crate::support::days(1),
-        )
-        .await;
     for token in [
         revoked.as_str(),
         foreign.expose(),

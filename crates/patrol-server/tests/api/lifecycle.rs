@@ -1,7 +1,7 @@
 //! Changes made through the PAT API are seen by the very next verify; expiry
 //! and inactivity are enforced at use time.
 
-use crate::support::{days, TestApp};
+use crate::support::{days, manual_clock, TestApp};
 
 #[tokio::test]
 async fn revocation_is_seen_by_the_very_next_verify() {
@@ -65,42 +65,44 @@ async fn regenerate_replaces_the_secret_at_once() {
 
 #[tokio::test]
 async fn expired_pat_is_refused() {
-    let app = TestApp::spawn().await;
-    let (_, like) = app.create_pat("vso.code", false).await;
-    let now = chrono::Utc::now();
-    let (expired, id) = app.insert_pat(like, now - days(30), now - days(1)).await;
+    let clock = manual_clock();
+    let app = TestApp::spawn_with_clock(clock.clone(), |_| {}).await;
+    let (expired, id) = app.create_pat_until(app.now() + days(29)).await;
+    assert_eq!(app.verify_status(&expired, "").await, 200);
+    clock.advance(days(30));
     assert_eq!(app.verify_status(&expired, "").await, 401);
     assert_eq!(app.verify_audit(id).await, ["expired"]);
-    let (fresh, _) = app.insert_pat(like, now - days(1), now + days(1)).await;
+    let (fresh, _) = app.create_pat_until(app.now() + days(1)).await;
     assert_eq!(app.verify_status(&fresh, "").await, 200);
 }
 
 #[tokio::test]
 async fn never_used_pat_goes_inactive_after_90_days() {
-    let app = TestApp::spawn().await;
-    let (_, like) = app.create_pat("vso.code", false).await;
-    let now = chrono::Utc::now();
-    let (stale, id) = app.insert_pat(like, now - days(91), now + days(100)).await;
+    let clock = manual_clock();
+    let app = TestApp::spawn_with_clock(clock.clone(), |_| {}).await;
+    let (stale, id) = app.create_pat_until(app.now() + days(190)).await;
+    let (young, yid) = app.create_pat_until(app.now() + days(190)).await;
+    // Inside the window it works, and using it keeps it working.
+    clock.advance(days(89));
+    assert_eq!(app.verify_status(&young, "").await, 200);
+    clock.advance(days(2));
     assert_eq!(app.verify_status(&stale, "").await, 401);
     assert_eq!(app.verify_audit(id).await, ["inactive"]);
-    // Inside the window it works, and using it keeps it working.
-    let (young, yid) = app.insert_pat(like, now - days(89), now + days(100)).await;
-    assert_eq!(app.verify_status(&young, "").await, 200);
     app.state.app.flush_usage().await;
     let stored = app.store.get_pat(yid).await.unwrap().unwrap();
     assert!(stored.last_used.is_some());
     assert_eq!(
-        stored.status(now + days(5), Some(days(90))),
+        stored.status(app.now() + days(5), Some(days(90))),
         patrol_core::pat::PatStatus::Active
     );
 }
 
 #[tokio::test]
 async fn inactivity_rule_can_be_turned_off() {
-    let app = TestApp::spawn_with("", "[tokens]\ninactive_after_days = 0").await;
-    let (_, like) = app.create_pat("vso.code", false).await;
-    let now = chrono::Utc::now();
-    let (old, _) = app.insert_pat(like, now - days(200), now + days(100)).await;
+    let clock = manual_clock();
+    let app = TestApp::spawn_with_clock(clock.clone(), |c| c.tokens.inactive_after_days = 0).await;
+    let (old, _) = app.create_pat_until(app.now() + days(300)).await;
+    clock.advance(days(200));
     assert_eq!(app.verify_status(&old, "").await, 200);
 }
 
@@ -121,32 +123,34 @@ async fn disabled_owner_is_refused() {
 /// within the cache TTL, and not before: the stated revocation bound.
 #[tokio::test]
 async fn other_replicas_changes_are_seen_within_the_cache_ttl() {
-    let app = TestApp::spawn_with("cache_ttl_secs = 1", "").await;
+    let clock = manual_clock();
+    let app = TestApp::spawn_with_clock(clock.clone(), |c| c.verify.cache_ttl_secs = 1).await;
     let (pat, id) = app.create_pat("vso.code", false).await;
     assert_eq!(app.verify_status(&pat, "").await, 200);
     let audit = patrol_core::user::AuditEvent {
         target_pat: Some(id),
         ..patrol_core::user::AuditEvent::new(
             "pat.revoke",
-            chrono::Utc::now(),
+            app.now(),
             "replica-b",
             patrol_core::user::Outcome::Success,
         )
     };
     let store = &app.store;
-    assert!(store
-        .revoke_pat(id, chrono::Utc::now(), &audit)
-        .await
-        .unwrap());
-    let started = std::time::Instant::now();
-    while app.verify_status(&pat, "").await == 200 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_millis(1500),
-            "stale beyond the TTL"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(app.verify_status(&pat, "").await, 401);
+    assert!(store.revoke_pat(id, app.now(), &audit).await.unwrap());
+    assert_eq!(
+        app.verify_status(&pat, "").await,
+        200,
+        "the cached answer stands until the TTL has passed"
+    );
+    clock.advance(chrono::Duration::milliseconds(999));
+    assert_eq!(app.verify_status(&pat, "").await, 200);
+    clock.advance(chrono::Duration::milliseconds(1));
+    assert_eq!(
+        app.verify_status(&pat, "").await,
+        401,
+        "stale beyond the TTL"
+    );
 }
 
 /// docs/security.md item 19: identifiers are random (UUIDv4), never

@@ -1,9 +1,7 @@
 //! Failed-auth limits: per source address and per token, 429 + Retry-After,
 //! other addresses unaffected, success resets, recovery after the window.
 
-use std::time::Duration;
-
-use crate::support::{basic, unknown_token, TestApp};
+use crate::support::{basic, manual_clock, unknown_token, TestApp};
 
 #[tokio::test]
 async fn eleventh_failure_from_an_address_is_limited() {
@@ -62,7 +60,8 @@ async fn eleventh_failure_from_an_address_is_limited() {
 
 #[tokio::test]
 async fn one_valid_pat_does_not_reopen_an_address_and_limits_recover() {
-    let app = TestApp::spawn_with("failure_window_secs = 2", "").await;
+    let clock = manual_clock();
+    let app = TestApp::spawn_with_clock(clock.clone(), |c| c.verify.failure_window_secs = 2).await;
     let (pat, _) = app.create_pat("vso.code", false).await;
     let from = Some("198.51.100.9");
     // 9 guesses, the attacker's own valid PAT, 9 more guesses, … : the
@@ -102,7 +101,7 @@ async fn one_valid_pat_does_not_reopen_an_address_and_limits_recover() {
         .parse()
         .unwrap();
     assert!(retry <= 2);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(chrono::Duration::milliseconds(2100));
     assert_eq!(
         app.verify(Some(&basic("git", &pat)), "", from)
             .await
@@ -157,7 +156,7 @@ async fn client_written_forwarding_garbage_cannot_lock_out_the_proxy() {
 
 #[tokio::test]
 async fn a_token_failing_from_many_addresses_is_limited() {
-    let app = TestApp::spawn_with("max_failures_per_token = 3", "").await;
+    let app = TestApp::spawn_with(|c| c.verify.max_failures_per_token = 3).await;
     let (pat, id) = app.create_pat("vso.code", false).await;
     app.revoke(id).await;
     for i in 0..3 {
@@ -262,7 +261,7 @@ async fn management_api_limits_failed_authentication_per_address() {
 /// security.md item 21: a user cannot hold unboundedly many active PATs.
 #[tokio::test]
 async fn active_pats_per_user_are_capped() {
-    let app = TestApp::spawn_with("", "[tokens]\nmax_active_per_user = 2\n").await;
+    let app = TestApp::spawn_with(|c| c.tokens.max_active_per_user = 2).await;
     let (_, first) = app.create_pat("vso.code", false).await;
     app.create_pat("vso.code", false).await;
     let url = format!(

@@ -1,7 +1,17 @@
-//! One in-process Patrol per test: `Application::build` on 127.0.0.1:0 with a
-//! temporary SQLite file, the development issuer (for user JWTs), and one
+//! One in-process Patrol per test: `Application::builder` on 127.0.0.1:0 with
+//! a temporary SQLite file, the development issuer (for user JWTs), and one
 //! registered resource server. 127.0.0.1 is a trusted proxy, so tests play
 //! different client addresses with `X-Forwarded-For`.
+//!
+//! Configuration is the typed [`Config`], changed in place by the test
+//! (`TestApp::spawn_with(|c| c.verify.cache_ttl_secs = 2)`), and resolved
+//! exactly as at start-up — without the process environment.
+//!
+//! Time: `spawn_with_clock` hands the application a [`ManualClock`] that the
+//! test moves; expiry, inactivity, cache and limiter windows then follow it.
+//! Outside parties keep the wall clock: the development issuer stamps the
+//! JWTs it mints with it and the OIDC verifier checks them against it, so the
+//! management API keeps working however far the application's clock moves.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -13,13 +23,12 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use patrol_auth::dev_issuer::{dev_user, DevIssuer};
+use patrol_core::clock::{Clock, ManualClock, SystemClock};
 use patrol_core::hashing::{ServerKey, TokenHasher};
-use patrol_core::pat::{OrgTarget, Pat};
-use patrol_core::scope::ScopeSet;
 use patrol_core::token::{self, MintOptions};
-use patrol_core::user::{AuditEvent, Outcome};
+use patrol_core::user::Outcome;
 use patrol_server::app::verify::VerifyStats;
-use patrol_server::config::Config;
+use patrol_server::config::{Config, Env, KeyRef, ResourceServerRef, SecretSource};
 use patrol_server::http::AppState;
 use patrol_server::{Application, DevMode};
 use patrol_store::{AuditQuery, SqliteStore, Store};
@@ -36,6 +45,11 @@ fn issuer_dir() -> &'static Path {
         DevIssuer::load_or_create(&dir).unwrap();
         dir
     })
+}
+
+/// A clock standing at the wall clock's now, for a test to move.
+pub fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(Utc::now()))
 }
 
 pub struct TestApp {
@@ -75,38 +89,53 @@ pub fn flipped(t: &str) -> String {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        Self::spawn_with("", "").await
+        Self::spawn_with(|_| {}).await
     }
 
-    /// `verify` holds extra lines for the `[verify]` section, `sections`
-    /// whole extra sections (e.g. `[tokens]`).
-    pub async fn spawn_with(verify: &str, sections: &str) -> TestApp {
-        Self::spawn_full("", verify, sections).await
+    /// With the configuration changed by `configure` (the wall clock).
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+        Self::start(Arc::new(SystemClock), configure).await
     }
 
-    /// As [`TestApp::spawn_with`], with extra `[server]` lines too.
-    pub async fn spawn_full(server: &str, verify: &str, sections: &str) -> TestApp {
+    /// On `clock`, which the test moves (see [`manual_clock`]).
+    pub async fn spawn_with_clock(
+        clock: Arc<ManualClock>,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        Self::start(clock, configure).await
+    }
+
+    async fn start(clock: Arc<dyn Clock>, configure: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let secret_file = dir.path().join("rs-secret");
         std::fs::write(&secret_file, format!("{RS_SECRET}\n")).unwrap();
-        let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.1\"]\n{server}\n\
-             [database]\nsqlite_path = {db:?}\n\
-             [verify]\nusage_flush_interval_ms = 50\n{verify}\n\
-             [[verify.resource_servers]]\nclient_id = \"{RS_ID}\"\nsecret_file = {sf:?}\n{sections}\n",
-            db = dir.path().join("patrol.db").display().to_string(),
-            sf = secret_file.display().to_string(),
-        );
-        let config: Config = toml::from_str(&text).unwrap();
-        config.validate().unwrap();
-        let key = || ServerKey::new("test", vec![7; 32]).unwrap();
-        let keys = vec![key()];
-        let hasher = TokenHasher::new(vec![key()]).unwrap();
+        let key_file = dir.path().join("server-key");
+        std::fs::write(&key_file, "07".repeat(32)).unwrap();
+        let mut config = Config::default();
+        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        config.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        config.database.sqlite_path = dir.path().join("patrol.db");
+        config.keys.server_keys = vec![KeyRef {
+            id: "test".into(),
+            secret: SecretSource::File(key_file),
+        }];
+        config.verify.usage_flush_interval_ms = 50;
+        config.verify.resource_servers = vec![ResourceServerRef {
+            client_id: RS_ID.into(),
+            secret: SecretSource::File(secret_file),
+        }];
+        configure(&mut config);
         let db_path = config.database.sqlite_path.clone();
+        let settings = config.resolve(&Env::default()).unwrap();
         let dev = DevMode {
             data_dir: issuer_dir().to_owned(),
         };
-        let app = Application::build(config, keys, Some(dev)).await.unwrap();
+        let app = Application::builder(settings)
+            .clock(clock)
+            .dev(dev)
+            .build()
+            .await
+            .unwrap();
         let base = format!("http://{}", app.local_addr());
         let issuer_url = app.dev_issuer.clone().unwrap();
         let state = app.state.clone();
@@ -122,6 +151,7 @@ impl TestApp {
             .unwrap();
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).await.unwrap());
+        let hasher = TokenHasher::new(vec![ServerKey::new("test", vec![7; 32]).unwrap()]).unwrap();
         TestApp {
             base,
             state,
@@ -132,6 +162,11 @@ impl TestApp {
             issuer_url,
             _dir: dir,
         }
+    }
+
+    /// The application's now (its clock's).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.state.app.now()
     }
 
     /// The owner's OIDC access token (for the no-secrets-in-logs check).
@@ -192,7 +227,22 @@ impl TestApp {
 
     /// Create a PAT in fabrikam; returns (secret, authorization id).
     pub async fn create_pat(&self, scope: &str, all_orgs: bool) -> (String, Uuid) {
-        let body = json!({"displayName": "ci", "scope": scope, "allOrgs": all_orgs});
+        self.create(json!({"displayName": "ci", "scope": scope, "allOrgs": all_orgs}))
+            .await
+    }
+
+    /// Create a `vso.code` PAT in fabrikam valid until `valid_to`.
+    pub async fn create_pat_until(&self, valid_to: DateTime<Utc>) -> (String, Uuid) {
+        self.create(json!({
+            "displayName": "ci",
+            "scope": "vso.code",
+            "validTo": valid_to.to_rfc3339(),
+            "allOrgs": false,
+        }))
+        .await
+    }
+
+    async fn create(&self, body: Value) -> (String, Uuid) {
         let r = self
             .pats(reqwest::Method::POST, "fabrikam", "", Some(body))
             .await;
@@ -247,43 +297,6 @@ impl TestApp {
             .await;
         assert_eq!(r["patTokenError"], "none", "{r}");
         r["patToken"]["token"].as_str().unwrap().to_owned()
-    }
-
-    /// A PAT written straight to the store (for times the API cannot make),
-    /// owned by the owner of `like`.
-    pub async fn insert_pat(
-        &self,
-        like: Uuid,
-        created_at: DateTime<Utc>,
-        valid_to: DateTime<Utc>,
-    ) -> (String, Uuid) {
-        let store = &self.store;
-        let owner = store.get_pat(like).await.unwrap().unwrap().owner;
-        let secret =
-            token::mint(created_at, &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
-        let pat = Pat {
-            authorization_id: Uuid::new_v4(),
-            owner,
-            display_name: "backdated".into(),
-            scopes: ScopeSet::parse("vso.code").unwrap(),
-            target: OrgTarget::All,
-            valid_from: created_at,
-            valid_to,
-            created_at,
-            revoked_at: None,
-            last_used: None,
-        };
-        let audit = AuditEvent {
-            actor_user: Some(owner),
-            target_pat: Some(pat.authorization_id),
-            target_user: Some(owner),
-            ..AuditEvent::new("pat.create", created_at, "test", Outcome::Success)
-        };
-        store
-            .create_pat(&pat, &self.hasher.hash(&secret), &audit)
-            .await
-            .unwrap();
-        (secret.expose().to_owned(), pat.authorization_id)
     }
 
     /// The `pat.verify` audit details recorded for a PAT (after a flush).

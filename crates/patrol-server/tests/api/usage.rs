@@ -14,7 +14,7 @@ async fn last_use_is_recorded_and_shown() {
         fresh.get("lastUsedAt").is_none(),
         "never used: no lastUsed fields"
     );
-    let before = Utc::now();
+    let before = app.now();
     let r = app
         .client
         .get(format!("{}/patrol/v1/verify", app.base))

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use patrol_core::session::SessionKey;
 use patrol_store::AuditQuery;
 
-use crate::support::TestApp;
+use crate::support::{manual_clock, TestApp};
 
 /// A minimal browser: a cookie jar, redirects followed by hand, `Origin`
 /// and `Sec-Fetch-Site` sent on posts the way Chromium sends them.
@@ -587,10 +587,10 @@ async fn forged_and_cross_site_posts_change_nothing() {
 
 #[tokio::test]
 async fn policy_errors_are_named_in_plain_words() {
-    let app = TestApp::spawn_with(
-        "",
-        "[tokens]\nmax_lifetime_days = 30\nmax_active_per_user = 1\n",
-    )
+    let app = TestApp::spawn_with(|c| {
+        c.tokens.max_lifetime_days = 30;
+        c.tokens.max_active_per_user = 1;
+    })
     .await;
     let mut b = Browser::new(&app);
     let csrf = b.sign_in("bob").await.csrf();
@@ -690,7 +690,8 @@ async fn another_users_tokens_are_invisible_and_untouchable() {
 
 #[tokio::test]
 async fn sessions_refresh_silently_and_end_for_good() {
-    let app = TestApp::spawn().await;
+    let clock = manual_clock();
+    let app = TestApp::spawn_with_clock(clock.clone(), |_| {}).await;
     let mut b = Browser::new(&app);
     let csrf = b.sign_in("alice").await.csrf();
     let key = SessionKey::of(&b.session_cookie());
@@ -698,7 +699,9 @@ async fn sessions_refresh_silently_and_end_for_good() {
     let before = store.get_session(&key).await.unwrap().unwrap();
     assert!(before.sealed_refresh_token.is_some());
 
-    // The access token has run out: the next page refreshes it behind the scenes.
+    // The access token has run out: the next page refreshes it behind the
+    // scenes. (Its expiry is the identity provider's, on the wall clock, so
+    // it is the stored expiry that is moved here, not the application's clock.)
     let mut s = before.clone();
     s.access_expires_at = chrono::Utc::now() - Duration::minutes(1);
     store.update_session(&s).await.unwrap();
@@ -730,25 +733,6 @@ async fn sessions_refresh_silently_and_end_for_good() {
         .iter()
         .any(|a| a == "web.session_end"));
 
-    // Idle too long (default 60 minutes): the session ends.
-    b.sign_in("alice").await;
-    let idle_key = SessionKey::of(&b.session_cookie());
-    let mut s = store.get_session(&idle_key).await.unwrap().unwrap();
-    s.last_seen = chrono::Utc::now() - Duration::minutes(61);
-    store.update_session(&s).await.unwrap();
-    let resp = b.send(Method::GET, "/tokens", None, "none").await;
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    assert!(store.get_session(&idle_key).await.unwrap().is_none());
-    let ended = store
-        .list_audit(&AuditQuery {
-            action: Some("web.session_end".into()),
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert!(ended.iter().any(|e| e.detail.as_deref() == Some("expired")));
-
     // Sign-out ends the server session: the old cookie is worthless afterwards.
     let csrf2 = b.sign_in("alice").await.csrf();
     assert_ne!(csrf2, csrf);
@@ -769,11 +753,30 @@ async fn sessions_refresh_silently_and_end_for_good() {
     let resp = b.send(Method::GET, "/tokens", None, "none").await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert!(audit_actions(&app).await.iter().any(|a| a == "web.signout"));
+
+    // Idle too long (default 60 minutes): the session ends.
+    b.sign_in("alice").await;
+    let idle_key = SessionKey::of(&b.session_cookie());
+    assert!(store.get_session(&idle_key).await.unwrap().is_some());
+    clock.advance(Duration::minutes(61));
+    let resp = b.send(Method::GET, "/tokens", None, "none").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(store.get_session(&idle_key).await.unwrap().is_none());
+    let ended = store
+        .list_audit(&AuditQuery {
+            action: Some("web.session_end".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(ended.iter().any(|e| e.detail.as_deref() == Some("expired")));
 }
 
 #[tokio::test]
 async fn https_public_url_gets_host_prefixed_secure_cookies() {
-    let app = TestApp::spawn_full("public_url = \"https://patrol.test\"", "", "").await;
+    let app =
+        TestApp::spawn_with(|c| c.server.public_url = Some("https://patrol.test".into())).await;
     let resp = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())

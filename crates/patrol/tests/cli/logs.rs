@@ -9,7 +9,7 @@ fn trace_logs_never_contain_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let mut srv = DevServer::start(
         dir.path(),
-        &[("RUST_LOG", "trace"), ("PATROL_LOG_FORMAT", "json")],
+        &[("RUST_LOG", "trace"), ("PATROL_SERVER__LOG_FORMAT", "json")],
     );
     let http = client();
     let jwt = srv.token(&["--user", "alice"]);
@@ -53,6 +53,12 @@ fn trace_logs_never_contain_secrets() {
     srv.stop();
     let logs = srv.stderr();
     assert!(logs.len() > 1000, "trace logging produced output");
+    assert!(
+        logs.lines()
+            .filter(|l| !l.is_empty())
+            .all(|l| l.starts_with('{')),
+        "PATROL_SERVER__LOG_FORMAT=json made every line JSON"
+    );
     for needle in [
         secret.as_str(),
         secret2.as_str(),
