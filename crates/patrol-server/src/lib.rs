@@ -173,17 +173,16 @@ impl Application {
             policy: Arc::new(policy),
             verify: Arc::new(VerifyState::new(settings, resource_servers, usage_sender)),
         };
-        let http_client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
-            .build()
+        let http_client = patrol_auth::http_client(std::time::Duration::from_secs(5))
             .context("building the HTTP client")?;
-        let verifier = OidcVerifier::new(issuers, http_client.clone());
+        let verifier = OidcVerifier::new(issuers, http_client.clone(), app.clock.clone());
         let web = web_state(
             &config,
             dev_issuer_url.as_deref(),
             addr,
             &app.hasher,
             http_client,
+            app.clock.clone(),
         )?;
         let state = http::AppState {
             app,
@@ -270,7 +269,8 @@ fn web_state(
     dev_issuer_url: Option<&str>,
     addr: SocketAddr,
     hasher: &TokenHasher,
-    http: reqwest::Client,
+    http: patrol_auth::HttpClient,
+    clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Option<Arc<http::web::WebState>>> {
     use config::WebClientAuth;
     use patrol_auth::rp::{ClientAuth, ClientKey, RelyingParty, RpConfig};
@@ -341,7 +341,7 @@ fn web_state(
     };
     let hours = i64::try_from(w.session_max_hours).unwrap_or(12);
     let idle = i64::try_from(w.session_idle_minutes).unwrap_or(60);
-    let rp = RelyingParty::new(rp_cfg, http);
+    let rp = RelyingParty::new(rp_cfg, http, clock);
     rp.check_config()
         .map_err(|e| anyhow::anyhow!("[web] sign-in client: {e}"))?;
     let state = http::web::WebState::new(
