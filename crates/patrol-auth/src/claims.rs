@@ -101,12 +101,6 @@ pub enum PrincipalKind {
     NonHuman(&'static str),
 }
 
-impl PrincipalKind {
-    pub fn is_user(&self) -> bool {
-        matches!(self, PrincipalKind::User)
-    }
-}
-
 /// Classifies a (validated) token as a user or a non-human principal.
 ///
 /// Non-human when: `idtyp == "app"` (Entra); no delegated `scp` but `roles` present (app-only

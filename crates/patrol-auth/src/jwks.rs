@@ -1,19 +1,26 @@
-//! Fetching OIDC discovery documents and JWK sets, and turning JWKs into verification keys.
+//! JWK sets: fetching them (through the issuer's discovery document), turning JWKs into
+//! verification keys, and keeping each issuer's key set fresh.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
+use crate::fetch::{self, Discovery, DiscoveryDocument, FetchError, HttpClient};
+
 /// Timeout for each outbound discovery/JWKS request.
-pub(crate) const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest discovery or JWKS document we are willing to read.
-const MAX_DOC_BYTES: usize = 512 * 1024;
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most keys taken from one JWKS document.
 const MAX_KEYS: usize = 64;
+/// Cached keys older than this are refreshed opportunistically (still at most once per
+/// refetch interval), so keys removed at the provider stop working without restarts.
+const KEY_MAX_AGE: Duration = Duration::from_secs(15 * 60);
+/// While an issuer has no keys at all, retry a failing provider at most this often.
+const EMPTY_RETRY: Duration = Duration::from_secs(2);
 
 /// The kind of public key, to match against a token's `alg`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,98 +56,177 @@ impl CachedKey {
 }
 
 #[derive(Deserialize)]
-struct Discovery {
-    issuer: String,
-    jwks_uri: String,
-}
-
-#[derive(Deserialize)]
 struct RawJwks {
     keys: Vec<serde_json::Value>,
 }
 
-/// Why a fetch failed; logged, never shown to clients.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum FetchError {
-    #[error("http error: {0}")]
-    Http(#[from] reqwest::Error),
-    #[error("unexpected status {0}")]
-    Status(u16),
-    #[error("document too large")]
-    TooLarge,
-    #[error("malformed document: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("discovery issuer mismatch")]
-    IssuerMismatch,
-    #[error("invalid jwks_uri")]
-    BadJwksUri,
-    #[error("no usable signing keys")]
-    NoKeys,
-}
-
-/// Fetches a JSON document with a short timeout and a size cap.
-async fn get_json<T: serde::de::DeserializeOwned>(
-    http: &reqwest::Client,
-    url: &str,
-    counter: &AtomicU64,
-) -> Result<T, FetchError> {
-    counter.fetch_add(1, Ordering::Relaxed);
-    let mut resp = http
-        .get(url)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .timeout(HTTP_TIMEOUT)
-        .send()
-        .await?;
-    if !resp.status().is_success() {
-        return Err(FetchError::Status(resp.status().as_u16()));
+/// The JWKS URI of a discovery document: an absolute http(s) URL.
+fn jwks_uri(doc: DiscoveryDocument) -> Result<String, FetchError> {
+    let uri = doc.jwks_uri.ok_or(FetchError::BadEndpoint("jwks_uri"))?;
+    match url::Url::parse(&uri) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") => Ok(uri),
+        _ => Err(FetchError::BadEndpoint("jwks_uri")),
     }
-    if resp
-        .content_length()
-        .is_some_and(|l| l > MAX_DOC_BYTES as u64)
-    {
-        return Err(FetchError::TooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        if body.len() + chunk.len() > MAX_DOC_BYTES {
-            return Err(FetchError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(serde_json::from_slice(&body)?)
-}
-
-/// Reads the discovery document and returns its `jwks_uri`, checking that the document's
-/// `issuer` is exactly the configured one (OpenID Connect Discovery §4.3).
-pub(crate) async fn discover_jwks_uri(
-    http: &reqwest::Client,
-    discovery_url: &str,
-    expected_issuer: &str,
-    counter: &AtomicU64,
-) -> Result<String, FetchError> {
-    let doc: Discovery = get_json(http, discovery_url, counter).await?;
-    if doc.issuer != expected_issuer {
-        return Err(FetchError::IssuerMismatch);
-    }
-    let uri = url::Url::parse(&doc.jwks_uri).map_err(|_| FetchError::BadJwksUri)?;
-    if !matches!(uri.scheme(), "https" | "http") {
-        return Err(FetchError::BadJwksUri);
-    }
-    Ok(doc.jwks_uri)
 }
 
 /// Fetches a JWKS and keeps the usable signature keys, by `kid`.
-pub(crate) async fn fetch_keys(
-    http: &reqwest::Client,
+async fn fetch_keys(
+    http: &HttpClient,
     jwks_uri: &str,
-    counter: &AtomicU64,
 ) -> Result<HashMap<String, CachedKey>, FetchError> {
-    let raw: RawJwks = get_json(http, jwks_uri, counter).await?;
+    let raw: RawJwks = fetch::get_json(http, jwks_uri, HTTP_TIMEOUT).await?;
     let keys = parse_keys(raw.keys);
     if keys.is_empty() {
         return Err(FetchError::NoKeys);
     }
     Ok(keys)
+}
+
+/// An issuer's keys as last fetched.
+pub(crate) struct KeySet {
+    keys: HashMap<String, CachedKey>,
+    fetched_at: Instant,
+}
+
+impl KeySet {
+    pub(crate) fn get(&self, kid: &str) -> Option<&CachedKey> {
+        self.keys.get(kid)
+    }
+}
+
+/// Why a refresh is attempted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// A token named a `kid` we do not have.
+    UnknownKid,
+    /// Cached keys are old; refresh if nobody else is doing it.
+    Stale,
+    /// Startup warm-up or readiness.
+    WarmUp,
+}
+
+/// One issuer's signing keys, kept fresh: fetched through discovery on first use, refetched
+/// when a token names an unknown `kid` or the set is older than [`KEY_MAX_AGE`], at most once
+/// per refetch interval. A failed fetch keeps the previous set.
+pub(crate) struct IssuerKeys {
+    issuer: String,
+    /// The `jwks_uri`, kept until a JWKS fetch from it fails for another reason than the
+    /// network (the provider may have moved it).
+    discovery: Discovery<String>,
+    keys: RwLock<Option<Arc<KeySet>>>,
+    /// Serialises refreshes; holds the time of the last attempt.
+    last_attempt: tokio::sync::Mutex<Option<Instant>>,
+    jwks_fetches: AtomicU64,
+}
+
+impl IssuerKeys {
+    pub(crate) fn new(issuer: &str, discovery_url: Option<&str>) -> Self {
+        IssuerKeys {
+            issuer: issuer.to_owned(),
+            discovery: Discovery::new(issuer, discovery_url, HTTP_TIMEOUT, None, jwks_uri),
+            keys: RwLock::new(None),
+            last_attempt: tokio::sync::Mutex::new(None),
+            jwks_fetches: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn cached(&self) -> Option<Arc<KeySet>> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Outbound discovery + JWKS requests made so far.
+    pub(crate) fn fetch_count(&self) -> u64 {
+        self.jwks_fetches.load(Ordering::Relaxed) + self.discovery.fetch_count()
+    }
+
+    /// A key set for a token naming `kid`, refetching (rate-limited) when `kid` is not in the
+    /// cache or the cache is old. `None` while no key set could ever be fetched.
+    pub(crate) async fn with_kid(
+        &self,
+        http: &HttpClient,
+        kid: &str,
+        min_refetch: Duration,
+    ) -> Option<Arc<KeySet>> {
+        if let Some(keys) = self.cached() {
+            if keys.keys.contains_key(kid) {
+                if keys.fetched_at.elapsed() > KEY_MAX_AGE {
+                    self.refresh(http, Trigger::Stale, min_refetch).await;
+                    return self.cached();
+                }
+                return Some(keys);
+            }
+        }
+        self.refresh(http, Trigger::UnknownKid, min_refetch).await;
+        self.cached()
+    }
+
+    /// Fetches the keys unless the rate limit forbids it. A successful fetch replaces the key
+    /// set; a failed one keeps whatever was cached.
+    pub(crate) async fn refresh(&self, http: &HttpClient, trigger: Trigger, min_refetch: Duration) {
+        let mut last_attempt = match trigger {
+            // Somebody is already refreshing: keep serving the (still valid) cache.
+            Trigger::Stale => match self.last_attempt.try_lock() {
+                Ok(g) => g,
+                Err(_) => return,
+            },
+            Trigger::UnknownKid | Trigger::WarmUp => self.last_attempt.lock().await,
+        };
+        let cached = self.cached();
+        let interval = match &cached {
+            Some(_) => min_refetch,
+            None => min_refetch.min(EMPTY_RETRY),
+        };
+        if last_attempt.is_some_and(|last| last.elapsed() < interval) {
+            return;
+        }
+        if trigger == Trigger::Stale
+            && cached
+                .as_ref()
+                .is_some_and(|k| k.fetched_at.elapsed() <= KEY_MAX_AGE)
+        {
+            return;
+        }
+        *last_attempt = Some(Instant::now());
+        match self.fetch(http).await {
+            Ok(keys) => {
+                tracing::debug!(issuer = %self.issuer, keys = keys.len(), "refreshed JWKS");
+                let set = Arc::new(KeySet {
+                    keys,
+                    fetched_at: Instant::now(),
+                });
+                *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(set);
+            }
+            Err(e) => {
+                tracing::warn!(
+                    issuer = %self.issuer,
+                    error = %e,
+                    have_cached_keys = cached.is_some(),
+                    "JWKS refresh failed"
+                );
+            }
+        }
+    }
+
+    async fn fetch(&self, http: &HttpClient) -> Result<HashMap<String, CachedKey>, FetchError> {
+        if let Some(uri) = self.discovery.cached() {
+            self.jwks_fetches.fetch_add(1, Ordering::Relaxed);
+            match fetch_keys(http, &uri).await {
+                Ok(keys) => return Ok(keys),
+                // Unreachable provider: rediscovering would only double the wait.
+                Err(e @ FetchError::Http(_)) => return Err(e),
+                // The provider may have moved its JWKS; rediscover below.
+                Err(e) => {
+                    tracing::debug!(issuer = %self.issuer, error = %e, "JWKS fetch failed; rediscovering")
+                }
+            }
+            let uri = self.discovery.refetch(http).await?;
+            self.jwks_fetches.fetch_add(1, Ordering::Relaxed);
+            return fetch_keys(http, &uri).await;
+        }
+        let uri = self.discovery.get(http).await?;
+        self.jwks_fetches.fetch_add(1, Ordering::Relaxed);
+        fetch_keys(http, &uri).await
+    }
 }
 
 /// Turns raw JWK objects into verification keys. Keys without `kid`, encryption keys, symmetric

@@ -7,13 +7,15 @@
 
 pub mod claims;
 pub mod dev_issuer;
+mod fetch;
 mod jwks;
 pub mod rp;
 pub mod verifier;
 
-pub use claims::{classify, classify_id_token, Claims, PrincipalKind};
+pub use claims::{classify, Claims, PrincipalKind};
 pub use dev_issuer::{
     dev_user, dev_users, DevIssuer, DevIssuerError, DevUser, DEV_AUDIENCE, DEV_PUBLIC_CLIENT_ID,
     DEV_SP_CLIENT_ID, DEV_SP_OBJECT_ID, DEV_TENANT_ID,
 };
+pub use fetch::{http_client, HttpClient};
 pub use verifier::{AuthError, IssuerConfig, OidcVerifier, VerifiedToken, MAX_TOKEN_BYTES};

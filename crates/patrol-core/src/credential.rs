@@ -1,12 +1,17 @@
 //! Credentials as presented in an `Authorization` header, before any check:
-//! `Basic base64(user:PAT)` (any user name, as Azure DevOps accepts; git
-//! sends exactly this) or `Bearer PAT`.
+//!
+//! * [`parse_authorization`]: the PAT of `Basic base64(user:PAT)` (any user
+//!   name, as Azure DevOps accepts; git sends exactly this) or `Bearer PAT`.
+//! * [`parse_basic`]: a `Basic` user name and password, taken as sent.
+//! * [`parse_client_basic`]: OAuth client credentials (`client_secret_basic`,
+//!   RFC 6749 §2.3.1), whose id and secret are form-urlencoded before base64.
 //!
 //! Pure parsing: no I/O, no token validation (that is [`crate::token`]).
 //! Errors never carry header text, and the decoded bytes are wiped.
 
 use base64::Engine;
 use secrecy::zeroize::Zeroize;
+use secrecy::SecretString;
 
 use crate::secret::PatSecret;
 
@@ -57,23 +62,24 @@ fn split_scheme(value: &str) -> (&str, &str) {
     }
 }
 
-/// Decodes an RFC 7617 `Basic` credential (`rest` is the part after the scheme).
-fn decode_basic(rest: &str) -> Result<BasicCredentials, CredentialError> {
+/// The base64-decoded text of an RFC 7617 `Basic` credential (`rest` is the
+/// part after the scheme). The caller wipes it.
+fn decode_basic_text(rest: &str) -> Result<String, CredentialError> {
     if rest.is_empty() {
         return Err(CredentialError::Empty);
     }
-    let mut raw = base64::engine::general_purpose::STANDARD
+    let raw = base64::engine::general_purpose::STANDARD
         .decode(rest)
         .map_err(|_| CredentialError::Malformed)?;
-    let text = match String::from_utf8(raw) {
-        Ok(t) => t,
-        Err(e) => {
-            raw = e.into_bytes();
-            raw.zeroize();
-            return Err(CredentialError::Malformed);
-        }
-    };
-    let mut text = text;
+    String::from_utf8(raw).map_err(|e| {
+        e.into_bytes().zeroize();
+        CredentialError::Malformed
+    })
+}
+
+/// Decodes an RFC 7617 `Basic` credential (`rest` is the part after the scheme).
+fn decode_basic(rest: &str) -> Result<BasicCredentials, CredentialError> {
+    let mut text = decode_basic_text(rest)?;
     let (user, pass) = match text.split_once(':') {
         Some((u, p)) => (u.to_owned(), PatSecret::new(p.to_owned())),
         None => (String::new(), PatSecret::new(text.clone())),
@@ -85,9 +91,8 @@ fn decode_basic(rest: &str) -> Result<BasicCredentials, CredentialError> {
     })
 }
 
-/// The `Basic` credentials of an `Authorization` value (for resource servers
-/// authenticating with `client_secret_basic`).
-pub fn parse_basic(value: Option<&str>) -> Result<BasicCredentials, CredentialError> {
+/// The part after `Basic` of an `Authorization` value.
+fn basic_rest(value: Option<&str>) -> Result<&str, CredentialError> {
     let value = value.ok_or(CredentialError::Missing)?;
     if value.len() > MAX_AUTHORIZATION_BYTES {
         return Err(CredentialError::Malformed);
@@ -96,7 +101,94 @@ pub fn parse_basic(value: Option<&str>) -> Result<BasicCredentials, CredentialEr
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(CredentialError::UnsupportedScheme);
     }
-    decode_basic(rest)
+    Ok(rest)
+}
+
+/// The `Basic` user name and password of an `Authorization` value, both as
+/// sent (no percent-decoding). Without a colon, the whole text is the password.
+/// For OAuth client authentication use [`parse_client_basic`].
+pub fn parse_basic(value: Option<&str>) -> Result<BasicCredentials, CredentialError> {
+    decode_basic(basic_rest(value)?)
+}
+
+/// OAuth client credentials sent with HTTP Basic (`client_secret_basic`).
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// The OAuth client credentials of an `Authorization: Basic` value, as RFC
+/// 6749 §2.3.1 has clients send them:
+/// `Basic base64(form_urlencode(client_id) ":" form_urlencode(client_secret))`.
+///
+/// The text is split at its first colon (an encoded id has none) and both
+/// parts are decoded with [`form_urldecode`]. Refusals:
+/// * [`CredentialError::Missing`]: no header value;
+/// * [`CredentialError::UnsupportedScheme`]: not `Basic`;
+/// * [`CredentialError::Empty`]: nothing after `Basic`, or an empty client id;
+/// * [`CredentialError::Malformed`]: bad base64, no colon, a `%` not followed
+///   by two hex digits, or text that is not UTF-8 (before or after decoding).
+///
+/// The secret may be empty (RFC 6749 §2.3.1 allows an empty secret); whether
+/// it is acceptable is the caller's decision.
+pub fn parse_client_basic(value: Option<&str>) -> Result<ClientCredentials, CredentialError> {
+    let mut text = decode_basic_text(basic_rest(value)?)?;
+    let parsed = match text.split_once(':') {
+        None => Err(CredentialError::Malformed),
+        Some((id, secret)) => match (form_urldecode(id), form_urldecode(secret)) {
+            (Some(id), Some(mut secret)) if id.is_empty() => {
+                secret.zeroize();
+                Err(CredentialError::Empty)
+            }
+            (Some(client_id), Some(secret)) => Ok(ClientCredentials {
+                client_id,
+                client_secret: SecretString::from(secret),
+            }),
+            (_, secret) => {
+                if let Some(mut secret) = secret {
+                    secret.zeroize();
+                }
+                Err(CredentialError::Malformed)
+            }
+        },
+    };
+    text.zeroize();
+    parsed
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component (WHATWG URL,
+/// RFC 6749 Appendix B): `+` is a space, `%XX` is the byte `XX`. Strict:
+/// `None` when a `%` is not followed by two hex digits or the decoded bytes
+/// are not UTF-8 (never a guess at what was meant).
+pub fn form_urldecode(component: &str) -> Option<String> {
+    let bytes = component.as_bytes();
+    let escapes_ok = bytes.iter().enumerate().all(|(i, b)| {
+        *b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !escapes_ok {
+        return None;
+    }
+    let mut spaced: Vec<u8> = bytes
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    let decoded: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+    spaced.zeroize();
+    String::from_utf8(decoded)
+        .map_err(|e| e.into_bytes().zeroize())
+        .ok()
 }
 
 /// The PAT presented in an `Authorization` value.
@@ -263,6 +355,77 @@ mod tests {
             Some(CredentialError::UnsupportedScheme)
         );
         assert_eq!(parse_basic(None).err(), Some(CredentialError::Missing));
+    }
+
+    #[test]
+    fn form_urldecoding() {
+        assert_eq!(form_urldecode("plain-id").as_deref(), Some("plain-id"));
+        assert_eq!(form_urldecode("a%20b+c").as_deref(), Some("a b c"));
+        assert_eq!(form_urldecode("a%3Ab%2Bc").as_deref(), Some("a:b+c"));
+        assert_eq!(form_urldecode("%C3%A9%c3%a9").as_deref(), Some("éé"));
+        assert_eq!(form_urldecode("%25").as_deref(), Some("%"));
+        assert_eq!(form_urldecode("").as_deref(), Some(""));
+        for bad in ["%", "%4", "%+1", "%zz", "100%", "a%2", "%ff", "%C3"] {
+            assert_eq!(form_urldecode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn client_credentials_are_form_decoded() {
+        use secrecy::ExposeSecret as _;
+        // RFC 6749 §2.3.1 example.
+        let c =
+            parse_client_basic(Some("Basic czZCaGRSa3F0Mzo3RmpmcDBaQnIxS3REUmJuZlZkbUl3")).unwrap();
+        assert_eq!(c.client_id, "s6BhdRkqt3");
+        assert_eq!(c.client_secret.expose_secret(), "7Fjfp0ZBr1KtDRbnfVdmIw");
+        // Reserved characters arrive encoded: the encoded colon stays in the id.
+        let c =
+            parse_client_basic(Some(&basic("my+client%3A1:p%40ss%3Aw%2Frd%2B%25%C3%A9"))).unwrap();
+        assert_eq!(c.client_id, "my client:1");
+        assert_eq!(c.client_secret.expose_secret(), "p@ss:w/rd+%é");
+        // The first colon splits; later raw colons belong to the secret.
+        let c = parse_client_basic(Some(&basic("gateway:s3cret:x"))).unwrap();
+        assert_eq!(c.client_secret.expose_secret(), "s3cret:x");
+        // An empty secret is the caller's decision.
+        let c = parse_client_basic(Some(&basic("public-client:"))).unwrap();
+        assert_eq!(c.client_id, "public-client");
+        assert_eq!(c.client_secret.expose_secret(), "");
+        assert!(!format!(
+            "{:?}",
+            parse_client_basic(Some(&basic("id:t0psecret"))).unwrap()
+        )
+        .contains("t0psecret"));
+    }
+
+    #[test]
+    fn client_credentials_refusals() {
+        let cases = [
+            (None, CredentialError::Missing),
+            (
+                Some("Bearer abc".to_owned()),
+                CredentialError::UnsupportedScheme,
+            ),
+            (Some("Basic".to_owned()), CredentialError::Empty),
+            (Some(basic(":secret")), CredentialError::Empty),
+            (Some("Basic !!!".to_owned()), CredentialError::Malformed),
+            (Some(basic("no-colon")), CredentialError::Malformed),
+            (Some(basic("id%4:secret")), CredentialError::Malformed),
+            (Some(basic("id:100%")), CredentialError::Malformed),
+            (Some(basic("id:%ff")), CredentialError::Malformed),
+            (
+                Some(format!("Basic {}", "A".repeat(MAX_AUTHORIZATION_BYTES))),
+                CredentialError::Malformed,
+            ),
+        ];
+        for (value, want) in cases {
+            assert_eq!(
+                parse_client_basic(value.as_deref()).err(),
+                Some(want),
+                "{value:?}"
+            );
+        }
+        let e = parse_client_basic(Some(&basic("id:%zz-t0psecret"))).unwrap_err();
+        assert!(!format!("{e} {e:?}").contains("t0psecret"));
     }
 
     #[test]

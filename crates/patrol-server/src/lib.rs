@@ -173,6 +173,7 @@ impl ApplicationBuilder {
             usage_settings.batch_size,
         );
         let failures = auth.failures;
+        let auth_clock = clock.clone();
         let app = App::new(AppParts {
             store,
             hasher: Arc::new(TokenHasher::new(server_keys)?),
@@ -189,11 +190,10 @@ impl ApplicationBuilder {
                 .map(|u| (u.clone(), dev::USER_ISSUER.to_owned()))
                 .collect(),
         });
-        let http_client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
-            .build()
+        // Never follows redirects: a token request must not be re-sent elsewhere.
+        let http_client = patrol_auth::http_client(std::time::Duration::from_secs(5))
             .context("building the HTTP client")?;
-        let verifier = OidcVerifier::new(issuers, http_client.clone());
+        let verifier = OidcVerifier::new(issuers, http_client.clone(), auth_clock.clone());
         // `patrol dev` signs in with its built-in issuer; `patrol serve` with the `[web]` client.
         let web_client = match &dev_issuer_url {
             Some(url) => Some(dev::web_client(
@@ -207,7 +207,7 @@ impl ApplicationBuilder {
             None => web_settings.client,
         };
         let web = web_client
-            .map(|c| web_state(c, &app, &verifier, http_client))
+            .map(|c| web_state(c, &app, &verifier, http_client, auth_clock))
             .transpose()?;
         let web_enabled = web.is_some();
         let state = http::AppState {
@@ -292,9 +292,10 @@ fn web_state(
     client: WebClient,
     app: &App,
     verifier: &OidcVerifier,
-    http: reqwest::Client,
+    http: patrol_auth::HttpClient,
+    clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<http::web::WebState>> {
-    let rp = patrol_auth::rp::RelyingParty::new(client.rp, http);
+    let rp = patrol_auth::rp::RelyingParty::new(client.rp, http, clock);
     rp.check_config()
         .map_err(|e| anyhow::anyhow!("[web] sign-in client: {e}"))?;
     let state = http::web::WebState::new(rp, verifier.clone(), &client.public_url, app)?;

@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rand::RngCore as _;
 use rsa::pkcs1::EncodeRsaPrivateKey as _;
 use rsa::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, LineEnding};
 use rsa::traits::PublicKeyParts as _;
@@ -28,6 +27,7 @@ use rsa::RsaPrivateKey;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
+use crate::rp::random_value;
 use crate::verifier::IssuerConfig;
 
 /// The Azure DevOps resource id, used as the audience like Microsoft Entra does.
@@ -383,9 +383,7 @@ fn load_or_create_key(path: &Path) -> Result<RsaPrivateKey, DevIssuerError> {
 
 fn load_or_create_secret(path: &Path) -> Result<String, DevIssuerError> {
     if !path.exists() {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let secret = URL_SAFE_NO_PAD.encode(bytes);
+        let secret = random_value();
         match create_private_file(path, secret.as_bytes()) {
             Ok(()) => return Ok(secret),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -400,11 +398,4 @@ fn load_or_create_secret(path: &Path) -> Result<String, DevIssuerError> {
         )));
     }
     Ok(secret)
-}
-
-/// A random URL-safe value with 256 bits of entropy (codes, refresh tokens).
-pub(crate) fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -1,11 +1,13 @@
-//! HTML of the dev issuer's authorization page. Every interpolated value is escaped.
+//! The dev issuer's two HTML pages (askama templates under `templates/dev_issuer/`, which
+//! escape every value). Their security headers are set by the router's layer.
 
 use std::collections::HashMap;
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
 
-use super::{dev_users, DEV_PUBLIC_CLIENT_ID};
+use super::{dev_users, DevUser, DEV_PUBLIC_CLIENT_ID};
 
 /// Parameters carried from the GET page to the POST as hidden fields.
 const CARRIED: [&str; 8] = [
@@ -19,114 +21,60 @@ const CARRIED: [&str; 8] = [
     "code_challenge_method",
 ];
 
-/// Escapes text for HTML element content and double- or single-quoted attributes.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            _ => out.push(c),
+/// The user picker.
+#[derive(Template)]
+#[template(path = "dev_issuer/authorize.html")]
+struct AuthorizePage<'a> {
+    client_id: &'a str,
+    redirect_uri: &'a str,
+    carried: Vec<(&'a str, &'a str)>,
+    users: &'a [DevUser],
+}
+
+/// A refused sign-in request.
+#[derive(Template)]
+#[template(path = "dev_issuer/error.html")]
+struct ErrorPage<'a> {
+    message: &'a str,
+}
+
+fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "dev issuer: page rendering failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be rendered.",
+            )
+                .into_response()
         }
     }
-    out
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0}\
-main{max-width:32rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;\
-box-shadow:0 1px 4px rgba(0,0,0,.15)}h1{font-size:1.3rem}p{color:#444}\
-button{display:block;width:100%;text-align:left;margin:.5rem 0;padding:.8rem 1rem;\
-font-size:1rem;border:1px solid #ccd;border-radius:6px;background:#fafbff;cursor:pointer}\
-button:hover{background:#eef1ff}small{color:#667;display:block}code{word-break:break-all}\
-.warn{color:#8a5a00}";
-
-fn html_response(status: StatusCode, body: String) -> Response {
-    let mut resp = (status, body).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        // `no-referrer` would make browsers send `Origin: null` on this
-        // page's own form post, which the same-origin check refuses.
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    resp
-}
-
-fn document(title: &str, main: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{title}</title><style>{STYLE}</style></head><body><main>{main}</main></body></html>\n",
-        title = escape(title),
-    )
+impl<'a> AuthorizePage<'a> {
+    /// The page for an authorization request, carrying its parameters to the POST.
+    fn new(params: &'a HashMap<String, String>, redirect_uri: &'a str) -> Self {
+        AuthorizePage {
+            client_id: DEV_PUBLIC_CLIENT_ID,
+            redirect_uri,
+            carried: CARRIED
+                .iter()
+                .filter_map(|name| params.get(*name).map(|v| (*name, v.as_str())))
+                .collect(),
+            users: dev_users(),
+        }
+    }
 }
 
 /// The user picker.
 pub(crate) fn authorize_page(params: &HashMap<String, String>, redirect_uri: &str) -> Response {
-    let mut hidden = String::new();
-    for name in CARRIED {
-        if let Some(value) = params.get(name) {
-            hidden.push_str(&format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                escape(name),
-                escape(value)
-            ));
-        }
-    }
-    let mut buttons = String::new();
-    for user in dev_users() {
-        let role = if user.tenant_admin {
-            " &middot; tenant admin"
-        } else {
-            ""
-        };
-        buttons.push_str(&format!(
-            "<button type=\"submit\" name=\"username\" value=\"{u}\">{name} ({u})\
-<small>{email}{role}</small></button>",
-            u = escape(user.username),
-            name = escape(user.name),
-            email = escape(user.email),
-        ));
-    }
-    let main = format!(
-        "<h1>Patrol development sign-in</h1>\
-<p class=\"warn\">Built-in development identity provider: pick a user, there is no password. \
-Never expose it beyond your machine.</p>\
-<p>Signing in to <code>{client}</code>, which will receive the result at \
-<code>{redirect}</code>.</p>\
-<form method=\"post\" action=\"authorize\">{hidden}{buttons}</form>",
-        client = escape(DEV_PUBLIC_CLIENT_ID),
-        redirect = escape(redirect_uri),
-    );
-    html_response(StatusCode::OK, document("Patrol dev sign-in", &main))
+    render(StatusCode::OK, &AuthorizePage::new(params, redirect_uri))
 }
 
 /// An error page, for failures that must not redirect (bad client or redirect_uri).
 pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
-    let main = format!(
-        "<h1>Sign-in request rejected</h1><p>{}</p>",
-        escape(message)
-    );
-    html_response(status, document("Patrol dev sign-in: error", &main))
+    render(status, &ErrorPage { message })
 }
 
 #[cfg(test)]
@@ -134,10 +82,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_everything() {
-        assert_eq!(
-            escape(r#"<script>alert("x&'y')</script>"#),
-            "&lt;script&gt;alert(&quot;x&amp;&#x27;y&#x27;)&lt;/script&gt;"
-        );
+    fn pages_escape_every_value() {
+        let params: HashMap<String, String> = [
+            ("state", r#"<script>alert("x&'y')</script>"#),
+            ("scope", "openid"),
+            ("prompt", "not carried"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let page = AuthorizePage::new(&params, "http://127.0.0.1:1/cb?a=1&b=<2>")
+            .render()
+            .unwrap();
+        assert!(!page.contains("<script>") && !page.contains("alert(\""));
+        assert!(page.contains("&#60;script&#62;alert(&#34;x&#38;&#39;y&#39;)"));
+        assert!(page.contains("http://127.0.0.1:1/cb?a=1&#38;b=&#60;2&#62;"));
+        assert!(page.contains(r#"<input type="hidden" name="scope" value="openid">"#));
+        assert!(!page.contains("not carried"));
+        for u in dev_users() {
+            assert!(page.contains(&format!(
+                r#"<button type="submit" name="username" value="{}">"#,
+                u.username
+            )));
+        }
+        assert_eq!(page.matches("tenant admin").count(), 1);
+
+        let error = ErrorPage {
+            message: "<b>no</b>",
+        }
+        .render()
+        .unwrap();
+        assert!(error.contains("<p>&#60;b&#62;no&#60;/b&#62;</p>"));
+        assert!(error.contains("<title>Patrol dev sign-in: error</title>"));
     }
 }

@@ -6,16 +6,19 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
+use tower::ServiceBuilder;
+use tower_http::set_header::SetResponseHeaderLayer;
 use url::Url;
 
 use super::grants::{AuthCode, CODE_TTL};
 use super::page::{authorize_page, error_page};
-use super::{dev_user, random_token, DevIssuer, DEV_DEFAULT_SCOPE, DEV_PUBLIC_CLIENT_ID};
+use super::{dev_user, DevIssuer, DEV_DEFAULT_SCOPE, DEV_PUBLIC_CLIENT_ID};
+use crate::rp::{random_value, Pkce};
 
 /// Scopes that are about the sign-in itself, not the API; they never appear in `scp`.
 const OIDC_SCOPES: [&str; 6] = [
@@ -28,27 +31,60 @@ const OIDC_SCOPES: [&str; 6] = [
 ];
 const MAX_PARAM_LEN: usize = 2048;
 
+/// What the dev issuer's handlers share.
 #[derive(Clone)]
-pub(super) struct AppState {
+pub(super) struct IssuerState {
     pub(super) dev: DevIssuer,
     pub(super) issuer: Arc<str>,
 }
 
+/// The sign-in page's Content-Security-Policy: its own inline style, nothing else.
+const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+}
+
 pub(crate) fn router(dev: DevIssuer, issuer: String) -> Router {
-    let state = AppState {
+    let state = IssuerState {
         dev,
         issuer: issuer.into(),
     };
-    Router::new()
-        .route("/.well-known/openid-configuration", get(discovery))
-        .route("/jwks", get(jwks))
+    // The sign-in page, its redirects and error pages: never cached, never framed.
+    let page = Router::new()
         .route("/authorize", get(authorize_get).post(authorize_post))
+        .layer(
+            ServiceBuilder::new()
+                .layer(header_layer(header::CACHE_CONTROL, "no-store"))
+                .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
+                .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                // `no-referrer` would make browsers send `Origin: null` on this page's own
+                // form post, which the same-origin check refuses.
+                .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
+                .layer(header_layer(header::CONTENT_SECURITY_POLICY, PAGE_CSP)),
+        );
+    // Token responses, errors included, must not be cached (RFC 6749 §5.1).
+    let token = Router::new()
         .route("/token", post(super::token::token))
         .route("/revoke", post(super::token::revoke))
+        .layer(
+            ServiceBuilder::new()
+                .layer(header_layer(header::CACHE_CONTROL, "no-store"))
+                .layer(header_layer(header::PRAGMA, "no-cache")),
+        );
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route(
+            "/jwks",
+            get(jwks).layer(header_layer(header::CACHE_CONTROL, "public, max-age=60")),
+        )
+        .merge(page)
+        .merge(token)
         .with_state(state)
 }
 
-async fn discovery(State(s): State<AppState>) -> Response {
+async fn discovery(State(s): State<IssuerState>) -> Response {
     let i = &*s.issuer;
     Json(json!({
         "issuer": i,
@@ -72,13 +108,8 @@ async fn discovery(State(s): State<AppState>) -> Response {
     .into_response()
 }
 
-async fn jwks(State(s): State<AppState>) -> Response {
-    let mut resp = Json(s.dev.jwks()).into_response();
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=60"),
-    );
-    resp
+async fn jwks(State(s): State<IssuerState>) -> Response {
+    Json(s.dev.jwks()).into_response()
 }
 
 /// Parses an `application/x-www-form-urlencoded` string. Empty values count as omitted
@@ -157,13 +188,7 @@ impl AuthorizeError {
 
 fn found(location: &str) -> Response {
     match HeaderValue::from_str(location) {
-        Ok(v) => {
-            let mut resp = StatusCode::FOUND.into_response();
-            resp.headers_mut().insert(header::LOCATION, v);
-            resp.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            resp
-        }
+        Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
         Err(_) => error_page(StatusCode::BAD_REQUEST, "invalid redirect_uri"),
     }
 }
@@ -250,11 +275,7 @@ fn validate_authorize(
             "code_challenge_method must be S256",
         ));
     }
-    let well_formed = code_challenge.len() == 43
-        && code_challenge
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !well_formed {
+    if !Pkce::is_well_formed_challenge(code_challenge) {
         return Err(fail("invalid_request", "malformed code_challenge"));
     }
     let requested = p.get("scope").map(String::as_str).unwrap_or("");
@@ -270,7 +291,7 @@ fn validate_authorize(
     })
 }
 
-async fn authorize_get(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
+async fn authorize_get(State(s): State<IssuerState>, RawQuery(query): RawQuery) -> Response {
     let params = match parse_params(query.unwrap_or_default().as_bytes()) {
         Ok(p) => p,
         Err(msg) => return error_page(StatusCode::BAD_REQUEST, msg),
@@ -319,7 +340,7 @@ fn same_origin(headers: &HeaderMap, issuer: &str) -> bool {
     }
 }
 
-async fn authorize_post(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn authorize_post(State(s): State<IssuerState>, headers: HeaderMap, body: Bytes) -> Response {
     if !same_origin(&headers, &s.issuer) {
         return error_page(StatusCode::FORBIDDEN, "cross-site sign-in request refused");
     }
@@ -334,7 +355,7 @@ async fn authorize_post(State(s): State<AppState>, headers: HeaderMap, body: Byt
     let Some(user) = params.get("username").and_then(|u| dev_user(u)) else {
         return error_page(StatusCode::BAD_REQUEST, "unknown dev user");
     };
-    let code = random_token();
+    let code = random_value();
     let stored = s.dev.grants().insert_code(
         &code,
         AuthCode {

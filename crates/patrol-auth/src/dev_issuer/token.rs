@@ -7,14 +7,14 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use base64::Engine as _;
+use patrol_core::credential::{parse_client_basic, CredentialError};
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use super::routes::{parse_params, scp_of, AppState};
-use super::{random_token, DevUser, DEV_ACCESS_TOKEN_SECS, DEV_PUBLIC_CLIENT_ID, DEV_SP_CLIENT_ID};
+use super::routes::{parse_params, scp_of, IssuerState};
+use super::{DevUser, DEV_ACCESS_TOKEN_SECS, DEV_PUBLIC_CLIENT_ID, DEV_SP_CLIENT_ID};
+use crate::rp::{random_value, Pkce};
 
 /// An RFC 6749 §5.2 error response.
 struct OAuthError {
@@ -50,7 +50,7 @@ fn server_error() -> OAuthError {
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = json!({"error": self.error, "error_description": self.description});
-        let mut resp = no_store_json(self.status, body);
+        let mut resp = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -61,79 +61,50 @@ impl IntoResponse for OAuthError {
     }
 }
 
-fn no_store_json(status: StatusCode, body: Value) -> Response {
-    let mut resp = (status, Json(body)).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp.headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    resp
-}
-
-/// Decodes one `application/x-www-form-urlencoded` component (RFC 6749 §2.3.1).
-fn form_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = b.get(i + 1..i + 3)?;
-                if !hex.iter().all(u8::is_ascii_hexdigit) {
-                    return None;
-                }
-                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-struct ClientAuth {
+/// The client as it authenticated, not yet checked.
+struct PresentedClient {
     id: Option<String>,
-    secret: Option<String>,
+    secret: Option<SecretString>,
 }
 
 /// `client_secret_basic` or `client_secret_post` (or just `client_id` for the public client).
-fn client_auth(headers: &HeaderMap, p: &HashMap<String, String>) -> Result<ClientAuth, OAuthError> {
+fn client_auth(
+    headers: &HeaderMap,
+    p: &HashMap<String, String>,
+) -> Result<PresentedClient, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(ClientAuth {
+        return Ok(PresentedClient {
             id: p.get("client_id").cloned(),
-            secret: p.get("client_secret").cloned(),
+            secret: p.get("client_secret").cloned().map(SecretString::from),
         });
     };
     let malformed = || invalid_client("malformed client authentication");
     let value = value.to_str().map_err(|_| malformed())?;
-    let (scheme, creds) = value.split_once(' ').ok_or_else(malformed)?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(invalid_client("unsupported client authentication scheme"));
-    }
-    let decoded = STANDARD.decode(creds.trim()).map_err(|_| malformed())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    let id = form_decode(id).ok_or_else(malformed)?;
-    let secret = form_decode(secret).ok_or_else(malformed)?;
+    let creds = parse_client_basic(Some(value)).map_err(|e| match e {
+        CredentialError::UnsupportedScheme => {
+            invalid_client("unsupported client authentication scheme")
+        }
+        _ => malformed(),
+    })?;
     if p.contains_key("client_secret") {
         return Err(bad(
             "invalid_request",
             "use only one client authentication method",
         ));
     }
-    if p.get("client_id").is_some_and(|form_id| *form_id != id) {
+    if p.get("client_id")
+        .is_some_and(|form_id| *form_id != creds.client_id)
+    {
         return Err(bad("invalid_request", "client_id mismatch"));
     }
-    Ok(ClientAuth {
-        id: Some(id),
-        secret: Some(secret),
+    Ok(PresentedClient {
+        id: Some(creds.client_id),
+        secret: Some(creds.client_secret),
     })
 }
 
 /// Grants of the user flows are only for the public client.
-fn require_public_client(auth: &ClientAuth) -> Result<&'static str, OAuthError> {
+fn require_public_client(auth: &PresentedClient) -> Result<&'static str, OAuthError> {
     match auth.id.as_deref() {
         None => Err(bad("invalid_request", "client_id is required")),
         Some(DEV_PUBLIC_CLIENT_ID) => Ok(DEV_PUBLIC_CLIENT_ID),
@@ -159,27 +130,35 @@ fn pkce_ok(verifier: &str, challenge: &str) -> bool {
     if !well_formed {
         return false;
     }
-    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let computed = Pkce::challenge_for(verifier);
     bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
 }
 
-pub(super) async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn token(
+    State(s): State<IssuerState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match token_response(&s, &headers, &body) {
-        Ok(v) => no_store_json(StatusCode::OK, v),
+        Ok(v) => Json(v).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
 /// RFC 7009 token revocation. Refresh tokens end their whole family; access tokens are
 /// self-contained JWTs that cannot be revoked, and unknown tokens are fine (§2.2): both 200.
-pub(super) async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn revoke(
+    State(s): State<IssuerState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match revoke_response(&s, &headers, &body) {
-        Ok(()) => no_store_json(StatusCode::OK, json!({})),
+        Ok(()) => Json(json!({})).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-fn revoke_response(s: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
+fn revoke_response(s: &IssuerState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
     let p = parse_params(body).map_err(|msg| bad("invalid_request", msg))?;
     let auth = client_auth(headers, &p)?;
     let client = require_public_client(&auth)?;
@@ -190,7 +169,7 @@ fn revoke_response(s: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(),
     Ok(())
 }
 
-fn token_response(s: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+fn token_response(s: &IssuerState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
     let p = parse_params(body).map_err(|msg| bad("invalid_request", msg))?;
     let auth = client_auth(headers, &p)?;
     match required(&p, "grant_type")? {
@@ -202,9 +181,9 @@ fn token_response(s: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Valu
 }
 
 fn authorization_code_grant(
-    s: &AppState,
+    s: &IssuerState,
     p: &HashMap<String, String>,
-    auth: &ClientAuth,
+    auth: &PresentedClient,
 ) -> Result<Value, OAuthError> {
     let client = require_public_client(auth)?;
     let code = required(p, "code")?;
@@ -223,7 +202,7 @@ fn authorization_code_grant(
     if !pkce_ok(verifier, &grant.code_challenge) {
         return Err(bad("invalid_grant", "PKCE verification failed"));
     }
-    let refresh = random_token();
+    let refresh = random_value();
     if !s
         .dev
         .grants()
@@ -242,16 +221,16 @@ fn authorization_code_grant(
 }
 
 fn refresh_token_grant(
-    s: &AppState,
+    s: &IssuerState,
     p: &HashMap<String, String>,
-    auth: &ClientAuth,
+    auth: &PresentedClient,
 ) -> Result<Value, OAuthError> {
     let client = require_public_client(auth)?;
     let old = required(p, "refresh_token")?;
     let requested = p
         .get("scope")
         .map(|s| s.split_whitespace().collect::<Vec<_>>());
-    let new = random_token();
+    let new = random_value();
     let invalid = || {
         bad(
             "invalid_grant",
@@ -282,7 +261,7 @@ fn refresh_token_grant(
     user_tokens(s, grant.user, &scope, None, grant.auth_time, new)
 }
 
-fn client_credentials_grant(s: &AppState, auth: &ClientAuth) -> Result<Value, OAuthError> {
+fn client_credentials_grant(s: &IssuerState, auth: &PresentedClient) -> Result<Value, OAuthError> {
     match auth.id.as_deref() {
         Some(DEV_SP_CLIENT_ID) => {}
         Some(DEV_PUBLIC_CLIENT_ID) => {
@@ -293,7 +272,7 @@ fn client_credentials_grant(s: &AppState, auth: &ClientAuth) -> Result<Value, OA
         }
         _ => return Err(invalid_client("client authentication failed")),
     }
-    let secret = auth.secret.as_deref().unwrap_or("");
+    let secret = auth.secret.as_ref().map_or("", |s| s.expose_secret());
     if !s.dev.sp_secret_matches(secret) {
         return Err(invalid_client("client authentication failed"));
     }
@@ -313,7 +292,7 @@ fn client_credentials_grant(s: &AppState, auth: &ClientAuth) -> Result<Value, OA
 }
 
 fn user_tokens(
-    s: &AppState,
+    s: &IssuerState,
     user: &DevUser,
     scope: &str,
     nonce: Option<&str>,
@@ -346,13 +325,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn params_and_decoding() {
+    fn params() {
         assert!(parse_params(b"a=1&a=2").is_err());
         assert_eq!(parse_params(b"a=&b=2").unwrap().len(), 1);
-        assert_eq!(form_decode("a%20b+c").as_deref(), Some("a b c"));
-        assert_eq!(form_decode("%+1"), None);
-        assert_eq!(form_decode("%4"), None);
-        assert_eq!(form_decode("%C3%A9").as_deref(), Some("é"));
     }
 
     #[test]

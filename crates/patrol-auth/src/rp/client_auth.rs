@@ -10,9 +10,9 @@ use serde::Serialize;
 use super::{random_value, RpError};
 
 /// Lifetime of a client assertion.
-pub const ASSERTION_LIFETIME_SECS: i64 = 60;
+const ASSERTION_LIFETIME_SECS: i64 = 60;
 /// `client_assertion_type` for RFC 7523 client authentication.
-pub const JWT_BEARER_ASSERTION_TYPE: &str =
+pub(crate) const JWT_BEARER_ASSERTION_TYPE: &str =
     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Client authentication at the token (and revocation) endpoint.

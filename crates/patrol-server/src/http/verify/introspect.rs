@@ -7,6 +7,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -94,37 +95,6 @@ fn inactive() -> Response {
     answer(StatusCode::OK, json!({"active": false}))
 }
 
-/// `application/x-www-form-urlencoded` decoding of one Basic component
-/// (RFC 6749 §2.3.1); text that does not decode is taken as sent.
-fn form_decode(s: &str) -> String {
-    if !s.contains(['%', '+']) {
-        return s.to_owned();
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = b
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    None => return s.to_owned(),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
-}
-
 /// RFC 7662 introspection: `token` (required), `token_type_hint` (ignored),
 /// `org` (Patrol: inactive unless the PAT may be used there).
 #[utoipa::path(
@@ -147,14 +117,13 @@ pub async fn introspect(State(state): State<std::sync::Arc<VerifyEdge>>, req: Re
         .headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
-    let client_id = match credential::parse_basic(auth) {
+    let client_id = match credential::parse_client_basic(auth) {
         Err(_) => return invalid_client(),
         Ok(c) => {
-            let id = form_decode(&c.username);
-            let secret = form_decode(c.password.expose());
+            let secret = c.client_secret.expose_secret();
             match state
                 .app
-                .authenticate_resource_server(&id, &secret, source_ip)
+                .authenticate_resource_server(&c.client_id, secret, source_ip)
             {
                 Ok(id) => id,
                 Err(ClientAuthFailure::Invalid) => return invalid_client(),
@@ -222,15 +191,6 @@ pub async fn introspect(State(state): State<std::sync::Arc<VerifyEdge>>, req: Re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn basic_components_are_form_decoded() {
-        assert_eq!(form_decode("plain-id"), "plain-id");
-        assert_eq!(form_decode("a%3Ab+c"), "a:b c");
-        assert_eq!(form_decode("100%"), "100%");
-        assert_eq!(form_decode("%zz"), "%zz");
-        assert_eq!(form_decode("%ff"), "%ff");
-    }
 
     #[test]
     fn refusals() {

@@ -1,9 +1,6 @@
-//! The OpenID Connect relying party: the whole browser sign-in against the built-in dev issuer
-//! over real HTTP, ID-token validation, and client authentication / error mapping against a
-//! small local token endpoint.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+//! The relying party against a small local provider that records what it receives: client
+//! authentication (secret basic/post, `private_key_jwt` dated by the injected clock), error
+//! mapping, the discovery cache.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -16,376 +13,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use common::{bind, http, key_a, key_b, now, sign_with, spawn, temp_dir, MockIdp};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use patrol_auth::rp::{
-    random_value, ClientAuth, ClientKey, Pkce, RelyingParty, RpConfig, RpError, TokenSet,
-};
-use patrol_auth::{
-    dev_users, AuthError, DevIssuer, OidcVerifier, PrincipalKind, DEV_PUBLIC_CLIENT_ID,
-};
+use patrol_auth::rp::{ClientAuth, ClientKey, Pkce, RelyingParty, RpConfig, RpError};
+use patrol_core::clock::{Clock, ManualClock};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{json, Value};
 
-const SCOPES: &str = "openid profile email offline_access vso.pats vso.pats_manage";
-
-fn query_of(url: &str) -> HashMap<String, String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-fn rejected(r: Result<TokenSet, RpError>, code: &str) {
-    match r {
-        Err(RpError::Rejected { error, .. }) if error == code => {}
-        other => panic!("expected Rejected({code}), got {other:?}"),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Against the built-in dev issuer.
-
-struct DevEnv {
-    issuer: String,
-    redirect_uri: String,
-    rp: RelyingParty,
-    verifier: OidcVerifier,
-    http: reqwest::Client,
-}
-
-async fn dev_env() -> DevEnv {
-    let dir = temp_dir();
-    let dev = DevIssuer::load_or_create(&dir).unwrap();
-    let _ = std::fs::remove_dir_all(dir);
-    let (listener, base) = bind().await;
-    let issuer = DevIssuer::issuer_url(&base);
-    spawn(
-        listener,
-        Router::new().nest("/oidc", dev.router(issuer.clone())),
-    );
-    // The web UI's callback lives on the issuer's origin, like `patrol dev` serves it.
-    let redirect_uri = format!("{base}/ui/callback");
-    let rp = RelyingParty::new(
-        RpConfig {
-            issuer: issuer.clone(),
-            discovery_url: None,
-            client_id: DEV_PUBLIC_CLIENT_ID.to_owned(),
-            client_auth: ClientAuth::None,
-            redirect_uri: redirect_uri.clone(),
-            scopes: SCOPES.to_owned(),
-            resource: None,
-            extra_authorize_params: vec![("prompt".into(), "consent".into())],
-        },
-        http(),
-    );
-    let verifier = OidcVerifier::new(vec![DevIssuer::verifier_config(&issuer)], http());
-    DevEnv {
-        issuer,
-        redirect_uri,
-        rp,
-        verifier,
-        http: http(),
-    }
-}
-
-/// What the browser does: follow the authorization URL, pick `username` on the dev issuer's
-/// page (a same-origin form POST), come back with a code. Returns (code, state from redirect).
-async fn sign_in(env: &DevEnv, auth_url: &url::Url, username: &str) -> (String, String) {
-    let mut form: Vec<(String, String)> = auth_url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    form.push(("username".into(), username.into()));
-    let mut endpoint = auth_url.clone();
-    endpoint.set_query(None);
-    let resp = env.http.post(endpoint).form(&form).send().await.unwrap();
-    assert_eq!(resp.status(), 302);
-    let location = resp.headers()[reqwest::header::LOCATION]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(location.starts_with(&env.redirect_uri), "{location}");
-    let q = query_of(&location);
-    assert_eq!(q["iss"], env.issuer);
-    (q["code"].clone(), q["state"].clone())
-}
-
-#[tokio::test]
-async fn dev_issuer_sign_in_refresh_and_reuse() {
-    let env = dev_env().await;
-    let alice = &dev_users()[0];
-    let (state, nonce, pkce) = (random_value(), random_value(), Pkce::generate());
-
-    let auth_url = env
-        .rp
-        .authorization_url(&state, &nonce, &pkce.challenge)
-        .await
-        .unwrap();
-    assert!(auth_url
-        .as_str()
-        .starts_with(&format!("{}/authorize?", env.issuer)));
-    let q = query_of(auth_url.as_str());
-    assert_eq!(q["response_type"], "code");
-    assert_eq!(q["client_id"], DEV_PUBLIC_CLIENT_ID);
-    assert_eq!(q["redirect_uri"], env.redirect_uri);
-    assert_eq!(q["scope"], SCOPES);
-    assert_eq!(q["state"], state);
-    assert_eq!(q["nonce"], nonce);
-    assert_eq!(q["code_challenge"], pkce.challenge);
-    assert_eq!(q["code_challenge_method"], "S256");
-    assert_eq!(q["prompt"], "consent");
-    assert!(!q.contains_key("resource"));
-    assert!(!auth_url.as_str().contains(&pkce.verifier));
-
-    let (code, returned_state) = sign_in(&env, &auth_url, "alice").await;
-    assert_eq!(returned_state, state);
-
-    // A wrong PKCE verifier is refused (and burns the code, as codes are single use).
-    let (code2, _) = sign_in(&env, &auth_url, "alice").await;
-    rejected(
-        env.rp
-            .exchange_code(&code2, &Pkce::generate().verifier)
-            .await,
-        "invalid_grant",
-    );
-
-    let tokens = env.rp.exchange_code(&code, &pkce.verifier).await.unwrap();
-    assert_eq!(tokens.expires_in, Some(3600));
-    assert!(tokens.scope.as_deref().unwrap().contains("openid"));
-    let debug = format!("{tokens:?}");
-    assert!(!debug.contains(tokens.access_token.expose_secret()));
-    // Codes are single use.
-    rejected(
-        env.rp.exchange_code(&code, &pkce.verifier).await,
-        "invalid_grant",
-    );
-
-    // The ID token.
-    let id_token = tokens.id_token.as_ref().unwrap().expose_secret().to_owned();
-    let id = env
-        .verifier
-        .verify_id_token(&id_token, DEV_PUBLIC_CLIENT_ID, &nonce)
-        .await
-        .unwrap();
-    assert_eq!(id.issuer, env.issuer);
-    assert_eq!(id.subject, alice.oid);
-    assert_eq!(id.principal, PrincipalKind::User);
-    assert_eq!(id.claims.email.as_deref(), Some(alice.email));
-    for (client_id, nonce, why) in [
-        (DEV_PUBLIC_CLIENT_ID, random_value(), "wrong nonce"),
-        (DEV_PUBLIC_CLIENT_ID, format!("{nonce}x"), "wrong nonce"),
-        ("another-client", nonce.clone(), "wrong audience"),
-        (DEV_PUBLIC_CLIENT_ID, String::new(), "no expected nonce"),
-    ] {
-        match env
-            .verifier
-            .verify_id_token(&id_token, client_id, &nonce)
-            .await
-        {
-            Err(AuthError::Invalid(reason)) => assert_eq!(reason, why),
-            other => panic!("{why}: {other:?}"),
-        }
-    }
-    // Neither token passes for the other.
-    assert!(env.verifier.verify(&id_token).await.is_err());
-    let access = tokens.access_token.expose_secret();
-    assert!(matches!(
-        env.verifier
-            .verify_id_token(access, DEV_PUBLIC_CLIENT_ID, &nonce)
-            .await,
-        Err(AuthError::Invalid("access token presented as ID token"))
-    ));
-
-    // The access token still verifies as before, and names the same user.
-    let at = env.verifier.verify(access).await.unwrap();
-    assert_eq!(at.subject, id.subject);
-    assert_eq!(at.issuer, id.issuer);
-
-    // Refresh: new access token, rotated refresh token.
-    let rt1 = tokens.refresh_token.as_ref().unwrap().expose_secret();
-    let refreshed = env.rp.refresh(rt1).await.unwrap();
-    let rt2 = refreshed.refresh_token.as_ref().unwrap().expose_secret();
-    assert_ne!(rt1, rt2);
-    assert_ne!(access, refreshed.access_token.expose_secret());
-    let at2 = env
-        .verifier
-        .verify(refreshed.access_token.expose_secret())
-        .await
-        .unwrap();
-    assert_eq!(at2.subject, alice.oid);
-
-    // The rotated-out refresh token is refused (and, by reuse detection, ends the family).
-    let err = env.rp.refresh(rt1).await.unwrap_err();
-    assert!(err.is_invalid_grant(), "{err:?}");
-    assert!(!err.to_string().contains(rt1));
-    rejected(env.rp.refresh(rt2).await, "invalid_grant");
-
-    // The dev issuer has no end-session endpoint.
-    assert!(env
-        .rp
-        .end_session_url(Some(&id_token), None, None)
-        .await
-        .unwrap()
-        .is_none());
-}
-
-#[tokio::test]
-async fn dev_issuer_revocation() {
-    let env = dev_env().await;
-    let (state, nonce, pkce) = (random_value(), random_value(), Pkce::generate());
-    let url = env
-        .rp
-        .authorization_url(&state, &nonce, &pkce.challenge)
-        .await
-        .unwrap();
-    let (code, _) = sign_in(&env, &url, "bob").await;
-    let tokens = env.rp.exchange_code(&code, &pkce.verifier).await.unwrap();
-    let rt = tokens.refresh_token.unwrap();
-    let meta = env.rp.metadata().await.unwrap();
-    assert_eq!(
-        meta.revocation_endpoint.as_ref().unwrap().as_str(),
-        format!("{}/revoke", env.issuer)
-    );
-    assert!(env
-        .rp
-        .revoke_refresh_token(rt.expose_secret())
-        .await
-        .unwrap());
-    rejected(env.rp.refresh(rt.expose_secret()).await, "invalid_grant");
-    // Revoking again (an unknown token) is still fine (RFC 7009 §2.2).
-    assert!(env
-        .rp
-        .revoke_refresh_token(rt.expose_secret())
-        .await
-        .unwrap());
-}
-
-// ---------------------------------------------------------------------------------------------
-// ID-token rules with hand-forged tokens.
-
-fn id_claims(issuer: &str, nonce: &str) -> Value {
-    let now = now();
-    json!({
-        "iss": issuer, "aud": "web-client", "sub": "user-1", "oid": "oid-1",
-        "nonce": nonce, "iat": now, "exp": now + 300,
-    })
-}
-
-#[tokio::test]
-async fn id_token_rules() {
-    let idp = MockIdp::start(&[key_a()]).await;
-    let verifier = OidcVerifier::new(vec![idp.config()], http());
-    let id = |claims: &Value| sign_with(key_a(), claims, |h| h.typ = Some("JWT".into()));
-    let check = |token: String| {
-        let verifier = verifier.clone();
-        async move { verifier.verify_id_token(&token, "web-client", "n-1").await }
-    };
-
-    let good = id_claims(&idp.issuer, "n-1");
-    let v = check(id(&good)).await.unwrap();
-    assert_eq!(v.subject, "oid-1", "oid wins over sub, like access tokens");
-    let mut no_oid = good.clone();
-    no_oid.as_object_mut().unwrap().remove("oid");
-    assert_eq!(check(id(&no_oid)).await.unwrap().subject, "user-1");
-    // No typ at all is fine too.
-    assert!(check(sign_with(key_a(), &good, |h| h.typ = None))
-        .await
-        .is_ok());
-    // Users with app roles (Entra puts them in ID tokens, which never carry scp) are users.
-    let mut roles = good.clone();
-    roles["roles"] = json!(["Patrol.Admin"]);
-    assert_eq!(
-        check(id(&roles)).await.unwrap().principal,
-        PrincipalKind::User
-    );
-    // Several audiences: azp must name us.
-    let mut multi = good.clone();
-    multi["aud"] = json!(["web-client", "other"]);
-    multi["azp"] = json!("web-client");
-    assert!(check(id(&multi)).await.is_ok());
-
-    let edit = |f: &dyn Fn(&mut Value)| {
-        let mut c = good.clone();
-        f(&mut c);
-        c
-    };
-    let removed = |claim: &'static str| {
-        edit(&move |c: &mut Value| {
-            c.as_object_mut().unwrap().remove(claim);
-        })
-    };
-    let cases: Vec<(&str, String)> = vec![
-        (
-            "access token presented as ID token",
-            sign_with(key_a(), &good, |h| h.typ = Some("at+jwt".into())),
-        ),
-        (
-            "access token presented as ID token",
-            sign_with(key_a(), &good, |h| {
-                h.typ = Some("application/AT+JWT".into())
-            }),
-        ),
-        ("missing nonce", id(&removed("nonce"))),
-        ("wrong nonce", id(&edit(&|c| c["nonce"] = json!("n-2")))),
-        ("malformed nonce", id(&edit(&|c| c["nonce"] = json!(1)))),
-        ("wrong audience", id(&edit(&|c| c["aud"] = json!("other")))),
-        (
-            "missing azp",
-            id(&edit(&|c| c["aud"] = json!(["web-client", "other"]))),
-        ),
-        (
-            "wrong azp",
-            id(&edit(&|c| {
-                c["aud"] = json!(["web-client", "other"]);
-                c["azp"] = json!("other");
-            })),
-        ),
-        ("wrong azp", id(&edit(&|c| c["azp"] = json!("other")))),
-        (
-            "unknown issuer",
-            id(&edit(&|c| c["iss"] = json!("https://evil.example"))),
-        ),
-        ("expired", id(&edit(&|c| c["exp"] = json!(now() - 61)))),
-        (
-            "not yet valid",
-            id(&edit(&|c| c["nbf"] = json!(now() + 120))),
-        ),
-        (
-            "issued in the future",
-            id(&edit(&|c| c["iat"] = json!(now() + 120))),
-        ),
-        ("missing iat", id(&removed("iat"))),
-        ("missing sub", id(&removed("sub"))),
-        ("missing exp", id(&removed("exp"))),
-        (
-            "bad signature",
-            sign_with(key_b(), &good, |h| {
-                h.typ = Some("JWT".into());
-                h.kid = Some(key_a().kid.clone());
-            }),
-        ),
-    ];
-    for (expected, token) in cases {
-        match check(token).await {
-            Err(AuthError::Invalid(reason)) => assert_eq!(reason, expected),
-            other => panic!("{expected}: must be refused, got {other:?}"),
-        }
-    }
-    // Empty expectations are refused outright.
-    assert!(verifier
-        .verify_id_token(&id(&good), "", "n-1")
-        .await
-        .is_err());
-    assert!(verifier
-        .verify_id_token(&id(&good), "web-client", "")
-        .await
-        .is_err());
-}
-
-// ---------------------------------------------------------------------------------------------
-// Against a small local provider that records what it receives.
+use crate::common::{bind, client, now, query_of, spawn, system_clock};
 
 #[derive(Default)]
 struct Recorded {
@@ -499,6 +133,10 @@ impl Mock {
     }
 
     fn rp(&self, client_auth: ClientAuth) -> RelyingParty {
+        self.rp_with_clock(client_auth, system_clock())
+    }
+
+    fn rp_with_clock(&self, client_auth: ClientAuth, clock: Arc<dyn Clock>) -> RelyingParty {
         RelyingParty::new(
             RpConfig {
                 issuer: self.base.clone(),
@@ -510,7 +148,8 @@ impl Mock {
                 resource: Some("api://patrol".to_owned()),
                 extra_authorize_params: Vec::new(),
             },
-            http(),
+            client(),
+            clock,
         )
     }
 
@@ -638,6 +277,38 @@ async fn private_key_jwt_assertions_verify() {
     }
 }
 
+/// The client assertion's `iat`/`exp` come from the relying party's clock.
+#[tokio::test]
+async fn private_key_jwt_assertions_follow_the_injected_clock() {
+    let mock = Mock::start().await;
+    let (ec_private, ec_public) = ec_pems();
+    let key = ClientKey::from_pem(ec_private.as_bytes(), None).unwrap();
+    let start = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let rp = mock.rp_with_clock(ClientAuth::PrivateKeyJwt(key), clock.clone());
+    let public = DecodingKey::from_ec_pem(ec_public.as_bytes()).unwrap();
+    let mut v = Validation::new(Algorithm::ES256);
+    v.set_audience(&[mock.token_endpoint()]);
+    v.validate_exp = false;
+    let sent_claims = || {
+        let r = mock.last_token_request();
+        jsonwebtoken::decode::<Value>(&r.form["client_assertion"], &public, &v)
+            .unwrap()
+            .claims
+    };
+    rp.refresh("rt").await.unwrap();
+    let claims = sent_claims();
+    assert_eq!(claims["iat"], 1_700_000_000);
+    assert_eq!(claims["exp"], 1_700_000_060);
+    clock.advance(chrono::Duration::hours(1));
+    rp.exchange_code("the-code", "the-verifier-0123456789")
+        .await
+        .unwrap();
+    let claims = sent_claims();
+    assert_eq!(claims["iat"], 1_700_003_600);
+    assert_eq!(claims["exp"], 1_700_003_660);
+}
+
 #[tokio::test]
 async fn client_secret_methods_and_public_client() {
     let mock = Mock::start().await;
@@ -751,11 +422,11 @@ async fn error_responses_map_to_rejected_and_unavailable() {
         Err(RpError::Unavailable(_))
     ));
 
-    // A redirecting token endpoint is not trusted, even by a client that follows redirects.
+    // A redirecting token endpoint is not followed (the `redirects` tests go further).
     mock.set_reply(200, &good_token_body());
     mock.state.lock().unwrap().token_path = "/moved";
-    let following = reqwest::Client::builder().no_proxy().build().unwrap();
-    let rp_moved = RelyingParty::new(rp.config().clone(), following);
+    let sent = mock.state.lock().unwrap().token_requests.len();
+    let rp_moved = RelyingParty::new(rp.config().clone(), client(), system_clock());
     assert!(matches!(
         rp_moved.refresh("rt").await,
         Err(RpError::Invalid("the endpoint redirected the request"))
@@ -764,6 +435,7 @@ async fn error_responses_map_to_rejected_and_unavailable() {
         mock.rp(ClientAuth::None).refresh("rt").await,
         Err(RpError::Invalid(_))
     ));
+    assert_eq!(mock.state.lock().unwrap().token_requests.len(), sent);
 
     // The token endpoint is gone entirely.
     let (listener, dead) = bind().await;
@@ -773,7 +445,8 @@ async fn error_responses_map_to_rejected_and_unavailable() {
             issuer: dead.clone(),
             ..rp.config().clone()
         },
-        http(),
+        client(),
+        system_clock(),
     );
     assert!(matches!(
         rp_dead.refresh("rt").await,

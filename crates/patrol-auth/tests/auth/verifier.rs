@@ -1,27 +1,13 @@
-//! OidcVerifier against a mock provider over real HTTP: the negative matrix (security.md
-//! item 10), issuer/tenant allow-list (13), leeway (15). JWKS behaviour is in tests/jwks.rs.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+//! OidcVerifier against a mock provider: the negative matrix, issuer/tenant allow-list,
+//! leeway, and ID-token time rules on the injected clock. JWKS behaviour is in `jwks`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use patrol_auth::{AuthError, IssuerConfig, OidcVerifier, PrincipalKind};
+use patrol_auth::{AuthError, IssuerConfig, PrincipalKind};
 use serde_json::{json, Value};
 
-fn verifier(cfgs: Vec<IssuerConfig>) -> OidcVerifier {
-    OidcVerifier::new(cfgs, http())
-}
-
-fn invalid_reason(r: Result<patrol_auth::VerifiedToken, AuthError>) -> &'static str {
-    match r {
-        Err(AuthError::Invalid(reason)) => reason,
-        Err(AuthError::Unavailable) => "UNAVAILABLE",
-        Ok(_) => "ACCEPTED",
-    }
-}
+use crate::common::*;
 
 fn with(mut claims: Value, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Value {
     if let Some(obj) = claims.as_object_mut() {

@@ -1,8 +1,9 @@
-//! Shared helpers for the integration tests: real servers on 127.0.0.1:0, a mock identity
-//! provider with switchable keys, and hand-forged tokens.
-#![allow(dead_code)]
+//! Shared helpers: real servers on 127.0.0.1:0, the dev issuer served over HTTP, a mock
+//! identity provider with switchable keys, and hand-forged tokens.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,6 +13,8 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use patrol_auth::{AuthError, DevIssuer, HttpClient, IssuerConfig, OidcVerifier, VerifiedToken};
+use patrol_core::clock::{Clock, SystemClock};
 use rsa::pkcs1::EncodeRsaPrivateKey as _;
 use rsa::pkcs8::{EncodePublicKey as _, LineEnding};
 use rsa::traits::PublicKeyParts as _;
@@ -32,13 +35,46 @@ pub fn spawn(listener: tokio::net::TcpListener, router: Router) {
     });
 }
 
-/// An HTTP client that ignores proxy settings and does not follow redirects.
+/// The tests' own HTTP client (playing browser or client application): ignores proxy
+/// settings and does not follow redirects.
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// The client the verifier and the relying party get in production.
+pub fn client() -> HttpClient {
+    patrol_auth::http_client(Duration::from_secs(10)).unwrap()
+}
+
+pub fn system_clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
+/// A verifier for `cfgs` with the production client and the system clock.
+pub fn verifier(cfgs: Vec<IssuerConfig>) -> OidcVerifier {
+    OidcVerifier::new(cfgs, client(), system_clock())
+}
+
+/// The refusal reason, or `UNAVAILABLE` / `ACCEPTED`.
+pub fn invalid_reason(r: Result<VerifiedToken, AuthError>) -> &'static str {
+    match r {
+        Err(AuthError::Invalid(reason)) => reason,
+        Err(AuthError::Unavailable) => "UNAVAILABLE",
+        Ok(_) => "ACCEPTED",
+    }
+}
+
+/// The query parameters of a URL.
+pub fn query_of(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 /// A fresh directory under the system temp dir.
@@ -50,6 +86,39 @@ pub fn temp_dir() -> std::path::PathBuf {
 
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+/// The built-in dev issuer served at `<base>/oidc`, as `patrol dev` mounts it.
+pub struct DevServer {
+    pub dev: DevIssuer,
+    pub base: String,
+    pub issuer: String,
+}
+
+impl DevServer {
+    /// A fresh dev issuer (new key) on a free port.
+    pub async fn start() -> DevServer {
+        let dir = temp_dir();
+        let dev = DevIssuer::load_or_create(&dir).unwrap();
+        let _ = std::fs::remove_dir_all(dir); // the key now lives in memory
+        DevServer::serve(dev).await
+    }
+
+    /// Serves `dev` on a free port.
+    pub async fn serve(dev: DevIssuer) -> DevServer {
+        let (listener, base) = bind().await;
+        let issuer = DevIssuer::issuer_url(&base);
+        spawn(
+            listener,
+            Router::new().nest("/oidc", dev.router(issuer.clone())),
+        );
+        DevServer { dev, base, issuer }
+    }
+
+    /// A verifier trusting this issuer, through HTTP discovery + JWKS.
+    pub fn verifier(&self) -> OidcVerifier {
+        verifier(vec![DevIssuer::verifier_config(&self.issuer)])
+    }
 }
 
 /// An RSA signing key with its public JWK.
@@ -189,8 +258,8 @@ impl MockIdp {
         self.state.lock().unwrap().issuer = issuer.to_owned();
     }
 
-    pub fn config(&self) -> patrol_auth::IssuerConfig {
-        patrol_auth::IssuerConfig {
+    pub fn config(&self) -> IssuerConfig {
+        IssuerConfig {
             issuer: self.issuer.clone(),
             discovery_url: None,
             audiences: vec![AUD.to_owned()],
