@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -21,6 +22,7 @@ pub mod app;
 pub mod config;
 pub mod dev;
 pub mod http;
+pub mod serve;
 pub mod telemetry;
 
 use app::verify::{self as verify, ResourceServers, UsageFlusher, VerifyState};
@@ -41,6 +43,7 @@ pub struct Application {
     pub dev_issuer: Option<String>,
     usage: UsageFlusher,
     web_enabled: bool,
+    limits: serve::ConnectionLimits,
 }
 
 fn prometheus() -> anyhow::Result<PrometheusHandle> {
@@ -217,7 +220,18 @@ impl ApplicationBuilder {
             trusted_proxies: Arc::new(server.trusted_proxies),
             public_url: server.public_url,
         };
-        let router = http::router(state.clone(), server.max_body_bytes, web, extra);
+        let router = http::router(
+            state.clone(),
+            server.max_body_bytes,
+            Duration::from_secs(server.request_timeout_secs),
+            web,
+            extra,
+        );
+        let limits = serve::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
+            max_connections: server.max_connections,
+            shutdown_grace: Duration::from_secs(server.shutdown_grace_secs),
+        };
         Ok(Application {
             listener,
             router,
@@ -226,6 +240,7 @@ impl ApplicationBuilder {
             dev_issuer: dev_issuer_url,
             usage,
             web_enabled,
+            limits,
         })
     }
 }
@@ -251,7 +266,6 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        use axum::ServiceExt;
         use tower::Layer;
         // Ended web sessions are deleted every ten minutes.
         let purge = self.web_enabled.then(|| {
@@ -270,15 +284,9 @@ impl Application {
         });
         let service =
             tower::util::MapRequestLayer::new(http::rewrite_request_uri).layer(self.router);
-        let served = axum::serve(
-            self.listener,
-            ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
-                service,
-            ),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP");
+        let served = serve::serve(self.listener, service, self.limits, shutdown)
+            .await
+            .context("serving HTTP");
         if let Some(p) = purge {
             p.abort();
         }

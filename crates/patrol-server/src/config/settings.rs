@@ -115,6 +115,21 @@ impl Config {
             Some(u) => Some(public_url(u)?),
         };
         at_least("server.max_body_bytes", self.server.max_body_bytes, 1024)?;
+        let s = &self.server;
+        between(
+            "server.header_read_timeout_secs",
+            s.header_read_timeout_secs,
+            1,
+            600,
+        )?;
+        between(
+            "server.request_timeout_secs",
+            s.request_timeout_secs,
+            1,
+            3600,
+        )?;
+        between("server.max_connections", s.max_connections, 1, 1_000_000)?;
+        between("server.shutdown_grace_secs", s.shutdown_grace_secs, 0, 3600)?;
         if self.database.sqlite_path.as_os_str().is_empty() {
             return Err(invalid("database.sqlite_path", "must not be empty"));
         }
@@ -383,6 +398,15 @@ mod tests {
                 "tokens.max_active_per_user",
             ),
             ("[server]\nmax_body_bytes = 0", "server.max_body_bytes"),
+            (
+                "[server]\nheader_read_timeout_secs = 0",
+                "server.header_read_timeout_secs",
+            ),
+            (
+                "[server]\nrequest_timeout_secs = 0",
+                "server.request_timeout_secs",
+            ),
+            ("[server]\nmax_connections = 0", "server.max_connections"),
             (
                 "[server]\npublic_url = \"patrol.test\"",
                 "server.public_url",

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, HeaderName, Uri};
+use axum::http::{header, HeaderName, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, on, MethodFilter};
@@ -199,6 +199,7 @@ async fn method_not_allowed() -> Response {
 pub fn router(
     state: AppState,
     max_body: usize,
+    request_timeout: std::time::Duration,
     web: Option<Arc<web::WebState>>,
     extra: Option<Router>,
 ) -> Router {
@@ -274,6 +275,11 @@ pub fn router(
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(max_body, read_body_first))
+        // Slow bodies included: a request is answered within the bound (408).
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

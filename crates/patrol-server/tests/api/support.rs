@@ -63,6 +63,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     jwt: String,
     issuer_url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -139,7 +141,10 @@ impl TestApp {
         let base = format!("http://{}", app.local_addr());
         let issuer_url = app.dev_issuer.clone().unwrap();
         let state = app.state.clone();
-        tokio::spawn(app.run(std::future::pending()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(app.run(async move {
+            let _ = stopped.await;
+        }));
         let jwt = DevIssuer::load_or_create(issuer_dir())
             .unwrap()
             .mint_user_token(
@@ -160,8 +165,22 @@ impl TestApp {
             client,
             jwt,
             issuer_url,
+            stop: Some(stop),
+            served: Some(served),
             _dir: dir,
         }
+    }
+
+    /// Start shutting the server down, as SIGTERM does.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// The server's `run` after [`TestApp::begin_shutdown`]: resolves when it returns.
+    pub fn stopped(&mut self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        self.served.take().expect("stopped() once")
     }
 
     /// The application's now (its clock's).
