@@ -11,7 +11,7 @@ use patrol_core::clock::Clock;
 use patrol_core::hashing::TokenHasher;
 use patrol_core::pat::LifetimePolicy;
 use patrol_core::token::MintOptions;
-use patrol_core::user::{AuditEvent, Outcome, User, UserClaims};
+use patrol_core::user::{AuditAction, AuditEvent, Outcome, User, UserClaims};
 use patrol_store::{Store, StoreError};
 
 mod error;
@@ -56,7 +56,7 @@ pub struct Caller {
 impl Caller {
     pub(crate) fn audit(
         &self,
-        action: &str,
+        action: AuditAction,
         at: DateTime<Utc>,
         target_pat: Option<Uuid>,
         outcome: Outcome,
@@ -111,7 +111,12 @@ impl App {
             source_ip: r.source_ip.clone(),
             request_id: r.request_id.clone(),
             detail: Some(r.reason.clone()),
-            ..AuditEvent::new("auth.reject", self.now(), r.actor.clone(), Outcome::Failure)
+            ..AuditEvent::new(
+                AuditAction::AuthReject,
+                self.now(),
+                r.actor.clone(),
+                Outcome::Failure,
+            )
         };
         if let Err(e) = self.store.append_audit(&ev).await {
             tracing::warn!(error = %e, "could not write audit record for a rejection");

@@ -2,14 +2,20 @@
 //! provider no longer refreshes them. Each opening and closing is audited.
 
 use patrol_core::session::{SessionKey, WebSession};
-use patrol_core::user::Outcome;
+use patrol_core::user::{AuditAction, Outcome};
 
 use super::{App, AppError, Caller};
 
 impl App {
     /// Store a new session for a user who just signed in.
     pub async fn open_session(&self, caller: &Caller, s: &WebSession) -> Result<(), AppError> {
-        let audit = caller.audit("web.signin", self.now(), None, Outcome::Success, None);
+        let audit = caller.audit(
+            AuditAction::WebSignIn,
+            self.now(),
+            None,
+            Outcome::Success,
+            None,
+        );
         self.store.create_session(s, &audit).await?;
         Ok(())
     }
@@ -32,9 +38,15 @@ impl App {
         reason: Option<&str>,
     ) -> Result<bool, AppError> {
         let audit = match reason {
-            None => caller.audit("web.signout", self.now(), None, Outcome::Success, None),
+            None => caller.audit(
+                AuditAction::WebSignOut,
+                self.now(),
+                None,
+                Outcome::Success,
+                None,
+            ),
             Some(r) => caller.audit(
-                "web.session_end",
+                AuditAction::WebSessionEnd,
                 self.now(),
                 None,
                 Outcome::Success,

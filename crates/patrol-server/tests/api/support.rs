@@ -14,10 +14,9 @@ use uuid::Uuid;
 
 use patrol_auth::dev_issuer::{dev_user, DevIssuer};
 use patrol_core::hashing::ServerKey;
-use patrol_core::pat::{OrgTarget, Pat};
-use patrol_core::scope::ScopeSet;
+use patrol_core::pat::Pat;
 use patrol_core::token::{self, MintOptions};
-use patrol_core::user::{AuditEvent, Outcome};
+use patrol_core::user::{AuditAction, AuditEvent, Outcome};
 use patrol_server::app::verify::VerifyStats;
 use patrol_server::config::Config;
 use patrol_server::http::AppState;
@@ -233,25 +232,13 @@ impl TestApp {
         let secret =
             token::mint(created_at, &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
         let pat = Pat {
-            authorization_id: Uuid::new_v4(),
-            owner,
             display_name: "backdated".into(),
-            scopes: ScopeSet::parse("vso.code").unwrap(),
-            target: OrgTarget::All,
-            valid_from: created_at,
             valid_to,
-            created_at,
-            revoked_at: None,
-            last_used: None,
+            ..Pat::fixture(owner, created_at)
         };
-        let audit = AuditEvent {
-            actor_user: Some(owner),
-            target_pat: Some(pat.authorization_id),
-            target_user: Some(owner),
-            ..AuditEvent::new("pat.create", created_at, "test", Outcome::Success)
-        };
+        let audit = AuditEvent::for_pat(AuditAction::PatCreate, &pat, "test");
         store
-            .create_pat(&pat, &self.state.app.hasher.hash(&secret), &audit)
+            .create_pat(&pat, &self.state.app.hasher.hash(&secret), &audit, None)
             .await
             .unwrap();
         (secret.expose().to_owned(), pat.authorization_id)
@@ -262,7 +249,7 @@ impl TestApp {
         self.state.app.flush_usage().await;
         let q = AuditQuery {
             target_pat: Some(id),
-            action: Some("pat.verify".into()),
+            action: Some(AuditAction::PatVerify),
             limit: 50,
             ..Default::default()
         };
