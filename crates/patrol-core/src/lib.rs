@@ -6,6 +6,8 @@
 
 pub mod clock;
 pub mod credential;
+#[cfg(any(test, feature = "test-support"))]
+mod fixtures;
 pub mod forwarded;
 pub mod hashing;
 pub mod pat;

@@ -319,16 +319,9 @@ mod tests {
 
     fn pat() -> Pat {
         Pat {
-            authorization_id: Uuid::new_v4(),
-            owner: Uuid::new_v4(),
-            display_name: "ci".into(),
             scopes: ScopeSet::full_access(),
-            target: OrgTarget::All,
-            valid_from: t(0),
             valid_to: t(200),
-            created_at: t(0),
-            revoked_at: None,
-            last_used: None,
+            ..Pat::fixture(Uuid::new_v4(), t(0))
         }
     }
 

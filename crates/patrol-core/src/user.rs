@@ -1,7 +1,10 @@
 //! Users, organizations and the audit record.
 
+use std::fmt;
+use std::str::FromStr;
+
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A person known to Patrol, keyed by `(issuer, subject)` where subject is
@@ -61,13 +64,103 @@ impl Outcome {
     }
 }
 
+impl FromStr for Outcome {
+    type Err = UnknownWord;
+
+    /// Exactly the words [`Outcome::as_str`] writes; anything else is an error.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "success" => Ok(Outcome::Success),
+            "failure" => Ok(Outcome::Failure),
+            _ => Err(UnknownWord(s.to_owned())),
+        }
+    }
+}
+
+/// A stored word (audit action or outcome) that names nothing this version knows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown word '{0}'")]
+pub struct UnknownWord(pub String);
+
+/// What an audit record is about: a closed set, stored and serialized as the
+/// dotted words of [`AuditAction::as_str`] (which never change once written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AuditAction {
+    #[serde(rename = "pat.create")]
+    PatCreate,
+    #[serde(rename = "pat.update")]
+    PatUpdate,
+    #[serde(rename = "pat.regenerate")]
+    PatRegenerate,
+    #[serde(rename = "pat.revoke")]
+    PatRevoke,
+    /// A refused verification (successes are counted, not audited).
+    #[serde(rename = "pat.verify")]
+    PatVerify,
+    /// A management-API or sign-in caller refused at admission.
+    #[serde(rename = "auth.reject")]
+    AuthReject,
+    #[serde(rename = "web.signin")]
+    WebSignIn,
+    #[serde(rename = "web.signout")]
+    WebSignOut,
+    /// A web session ended without the user asking (expiry, failed refresh, …).
+    #[serde(rename = "web.session_end")]
+    WebSessionEnd,
+}
+
+impl AuditAction {
+    /// Every action, in declaration order.
+    pub const ALL: [AuditAction; 9] = [
+        AuditAction::PatCreate,
+        AuditAction::PatUpdate,
+        AuditAction::PatRegenerate,
+        AuditAction::PatRevoke,
+        AuditAction::PatVerify,
+        AuditAction::AuthReject,
+        AuditAction::WebSignIn,
+        AuditAction::WebSignOut,
+        AuditAction::WebSessionEnd,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::PatCreate => "pat.create",
+            AuditAction::PatUpdate => "pat.update",
+            AuditAction::PatRegenerate => "pat.regenerate",
+            AuditAction::PatRevoke => "pat.revoke",
+            AuditAction::PatVerify => "pat.verify",
+            AuditAction::AuthReject => "auth.reject",
+            AuditAction::WebSignIn => "web.signin",
+            AuditAction::WebSignOut => "web.signout",
+            AuditAction::WebSessionEnd => "web.session_end",
+        }
+    }
+}
+
+impl FromStr for AuditAction {
+    type Err = UnknownWord;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| UnknownWord(s.to_owned()))
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One audit record: who did what to which token, from where, and how it went.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEvent {
     pub id: Uuid,
     pub at: DateTime<Utc>,
-    /// `pat.create`, `pat.update`, `pat.regenerate`, `pat.revoke`, `pat.verify`, `auth.reject`, …
-    pub action: String,
+    pub action: AuditAction,
     pub actor_user: Option<Uuid>,
     /// `issuer|subject` of the caller, or a service name.
     pub actor: String,
@@ -85,7 +178,7 @@ impl AuditEvent {
     /// A record with a fresh id; every optional field empty, to be filled
     /// with struct-update syntax (`AuditEvent { target_pat: …, ..AuditEvent::new(…) }`).
     pub fn new(
-        action: &str,
+        action: AuditAction,
         at: DateTime<Utc>,
         actor: impl Into<String>,
         outcome: Outcome,
@@ -93,7 +186,7 @@ impl AuditEvent {
         Self {
             id: Uuid::new_v4(),
             at,
-            action: action.to_owned(),
+            action,
             actor_user: None,
             actor: actor.into(),
             client_id: None,
@@ -121,5 +214,40 @@ mod tests {
         assert!(!valid_org_name("a b"));
         assert!(!valid_org_name("_apis"));
         assert!(!valid_org_name(&"a".repeat(51)));
+    }
+
+    #[test]
+    fn audit_actions_are_stored_and_serialized_as_their_dotted_words() {
+        let words = [
+            "pat.create",
+            "pat.update",
+            "pat.regenerate",
+            "pat.revoke",
+            "pat.verify",
+            "auth.reject",
+            "web.signin",
+            "web.signout",
+            "web.session_end",
+        ];
+        assert_eq!(AuditAction::ALL.map(AuditAction::as_str), words);
+        for a in AuditAction::ALL {
+            assert_eq!(a.as_str().parse::<AuditAction>(), Ok(a));
+            assert_eq!(a.to_string(), a.as_str());
+            let json = serde_json::to_string(&a).unwrap();
+            assert_eq!(json, format!("\"{}\"", a.as_str()));
+            assert_eq!(serde_json::from_str::<AuditAction>(&json).unwrap(), a);
+        }
+        for bad in ["", "pat", "PAT.CREATE", "pat.create ", "web.sign_in"] {
+            assert_eq!(bad.parse::<AuditAction>(), Err(UnknownWord(bad.to_owned())));
+        }
+    }
+
+    #[test]
+    fn outcomes_parse_strictly() {
+        for o in [Outcome::Success, Outcome::Failure] {
+            assert_eq!(o.as_str().parse::<Outcome>(), Ok(o));
+        }
+        assert!("Success".parse::<Outcome>().is_err());
+        assert!("".parse::<Outcome>().is_err());
     }
 }

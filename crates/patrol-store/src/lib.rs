@@ -11,8 +11,9 @@ use uuid::Uuid;
 use patrol_core::hashing::KeyedHash;
 use patrol_core::pat::{LastUse, ListFilter, Pat, SortBy};
 use patrol_core::session::{SessionKey, WebSession};
-use patrol_core::user::{AuditEvent, Organization, User, UserClaims};
+use patrol_core::user::{AuditAction, AuditEvent, Organization, User, UserClaims};
 
+mod rows;
 mod sqlite;
 pub use sqlite::SqliteStore;
 
@@ -27,6 +28,24 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Backend(String),
+    /// A capped insert found the cap already reached; nothing was written.
+    #[error("limit reached")]
+    LimitReached,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict(d.message().to_owned())
+            }
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            _ => StoreError::Backend(e.to_string()),
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -74,7 +93,7 @@ pub struct StatusCounts {
 pub struct AuditQuery {
     pub actor_user: Option<Uuid>,
     pub target_pat: Option<Uuid>,
-    pub action: Option<String>,
+    pub action: Option<AuditAction>,
     pub limit: u32,
 }
 
@@ -98,7 +117,17 @@ pub trait Store: Send + Sync + 'static {
     async fn member_orgs(&self, user: Uuid) -> StoreResult<Vec<Organization>>;
 
     // --- PATs; each change is written together with its audit record ---
-    async fn create_pat(&self, pat: &Pat, hash: &KeyedHash, audit: &AuditEvent) -> StoreResult<()>;
+    /// Store a new PAT. With `max_active`, refuse with
+    /// [`StoreError::LimitReached`] (writing nothing) when the owner already
+    /// holds that many PATs active at `pat.created_at`; the count and the
+    /// insert are one atomic step, so concurrent creates cannot exceed it.
+    async fn create_pat(
+        &self,
+        pat: &Pat,
+        hash: &KeyedHash,
+        audit: &AuditEvent,
+        max_active: Option<u64>,
+    ) -> StoreResult<()>;
     async fn get_pat(&self, id: Uuid) -> StoreResult<Option<Pat>>;
     async fn list_pats(&self, q: &PatQuery) -> StoreResult<Vec<Pat>>;
     /// Replace the mutable metadata (name, scopes, target, validTo).

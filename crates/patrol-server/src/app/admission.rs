@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use patrol_auth::{PrincipalKind, VerifiedToken};
 use patrol_core::scope::token_scopes_grant;
-use patrol_core::user::{AuditEvent, Outcome, UserClaims};
+use patrol_core::user::{AuditAction, AuditEvent, Outcome, UserClaims};
 
 use super::verify::ip_key;
 use super::{App, AppError, Caller};
@@ -230,7 +230,7 @@ impl App {
             source_ip: ctx.source_ip.map(|i| i.to_string()),
             request_id: ctx.request_id.clone(),
             detail: Some(reason),
-            ..AuditEvent::new("auth.reject", self.now(), actor, Outcome::Failure)
+            ..AuditEvent::new(AuditAction::AuthReject, self.now(), actor, Outcome::Failure)
         };
         if let Err(e) = self.store.append_audit(&ev).await {
             tracing::warn!(error = %e, "could not write audit record for a rejection");

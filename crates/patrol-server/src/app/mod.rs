@@ -13,7 +13,7 @@ use patrol_core::clock::Clock;
 use patrol_core::hashing::TokenHasher;
 use patrol_core::pat::LifetimePolicy;
 use patrol_core::token::MintOptions;
-use patrol_core::user::{AuditEvent, Outcome, User, UserClaims};
+use patrol_core::user::{AuditAction, AuditEvent, Outcome, User, UserClaims};
 use patrol_store::{StatusCounts, Store, StoreError};
 
 mod admission;
@@ -130,7 +130,7 @@ pub struct Caller {
 impl Caller {
     pub(crate) fn audit(
         &self,
-        action: &str,
+        action: AuditAction,
         at: DateTime<Utc>,
         target_pat: Option<Uuid>,
         outcome: Outcome,

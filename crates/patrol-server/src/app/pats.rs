@@ -8,8 +8,8 @@ use patrol_core::pat::{DisplayName, ExpiryChoice, ListFilter, OrgTarget, Pat, So
 use patrol_core::scope::ScopeSet;
 use patrol_core::secret::PatSecret;
 use patrol_core::token;
-use patrol_core::user::{Organization, Outcome};
-use patrol_store::PatQuery;
+use patrol_core::user::{AuditAction, Organization, Outcome};
+use patrol_store::{PatQuery, StoreError};
 
 use super::{App, AppError, Caller};
 
@@ -178,15 +178,6 @@ impl App {
         let target = self
             .target_for(caller, acting.as_ref(), &req.target)
             .await?;
-        let max = self.policy.max_active_per_user;
-        if self
-            .store
-            .count_active_for_owner(caller.user.id, now)
-            .await?
-            >= max
-        {
-            return Err(AppError::TooManyTokens(max));
-        }
         let pat = Pat {
             authorization_id: Uuid::new_v4(),
             owner: caller.user.id,
@@ -202,13 +193,22 @@ impl App {
         let secret = self.mint()?;
         let hash = self.hasher.hash(&secret);
         let audit = caller.audit(
-            "pat.create",
+            AuditAction::PatCreate,
             now,
             Some(pat.authorization_id),
             Outcome::Success,
             None,
         );
-        self.store.create_pat(&pat, &hash, &audit).await?;
+        // The store counts and inserts in one step, so the cap holds under
+        // concurrent creates.
+        let max = self.policy.max_active_per_user;
+        self.store
+            .create_pat(&pat, &hash, &audit, Some(max))
+            .await
+            .map_err(|e| match e {
+                StoreError::LimitReached => AppError::TooManyTokens(max),
+                e => e.into(),
+            })?;
         Ok((pat, secret))
     }
 
@@ -290,7 +290,7 @@ impl App {
         }
         let detail = (!changed.is_empty()).then(|| changed.join(","));
         let audit = caller.audit(
-            "pat.update",
+            AuditAction::PatUpdate,
             now,
             Some(pat.authorization_id),
             Outcome::Success,
@@ -312,7 +312,13 @@ impl App {
         let pat = self.editable(caller, via, id).await?;
         let secret = self.mint()?;
         let hash = self.hasher.hash(&secret);
-        let audit = caller.audit("pat.regenerate", now, Some(id), Outcome::Success, None);
+        let audit = caller.audit(
+            AuditAction::PatRegenerate,
+            now,
+            Some(id),
+            Outcome::Success,
+            None,
+        );
         self.store.replace_secret(id, &hash, &audit).await?;
         self.forget_verified(id);
         Ok((pat, secret))
@@ -332,7 +338,13 @@ impl App {
             .revoked_at
             .is_some()
             .then(|| "already revoked".to_owned());
-        let audit = caller.audit("pat.revoke", now, Some(id), Outcome::Success, detail);
+        let audit = caller.audit(
+            AuditAction::PatRevoke,
+            now,
+            Some(id),
+            Outcome::Success,
+            detail,
+        );
         self.store.revoke_pat(id, now, &audit).await?;
         self.forget_verified(id);
         Ok(())

@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use patrol_auth::VerifiedToken;
 use patrol_core::session::{SessionKey, WebSession};
-use patrol_core::user::Outcome;
+use patrol_core::user::{AuditAction, Outcome};
 
 use super::admission::{Edge, Presented, RequestCtx};
 use super::seal::Sealer;
@@ -180,7 +180,7 @@ impl App {
             access_expires_at: access_expiry(access, expires_in, now),
             sealed_refresh_token: refresh_token.map(|rt| self.sessions.seal(rt)),
         };
-        let audit = caller.audit("web.signin", now, None, Outcome::Success, None);
+        let audit = caller.audit(AuditAction::WebSignIn, now, None, Outcome::Success, None);
         self.store.create_session(&session, &audit).await?;
         Ok(OpenedSession {
             cookie_value,
@@ -315,7 +315,13 @@ impl App {
                 idp.revoke(&rt).await;
             }
         }
-        let audit = caller.audit("web.signout", self.now(), None, Outcome::Success, None);
+        let audit = caller.audit(
+            AuditAction::WebSignOut,
+            self.now(),
+            None,
+            Outcome::Success,
+            None,
+        );
         self.store.delete_session(key, Some(&audit)).await?;
         Ok(())
     }
@@ -323,7 +329,7 @@ impl App {
     /// End a session for `reason` (`web.session_end`); failures are logged.
     async fn end_quietly(&self, caller: &Caller, key: &SessionKey, reason: &str) {
         let audit = caller.audit(
-            "web.session_end",
+            AuditAction::WebSessionEnd,
             self.now(),
             None,
             Outcome::Success,
@@ -509,7 +515,7 @@ mod tests {
             app.store.get_session(&key).await.unwrap().is_none(),
             "ended for good"
         );
-        let actions: Vec<(String, Option<String>)> = app
+        let actions: Vec<(AuditAction, Option<String>)> = app
             .store
             .list_audit(&AuditQuery {
                 limit: 20,
@@ -521,12 +527,14 @@ mod tests {
             .map(|e| (e.action, e.detail))
             .collect();
         assert!(
-            actions.iter().any(|(a, d)| a == "auth.reject"
+            actions.iter().any(|(a, d)| *a == AuditAction::AuthReject
                 && d.as_deref() == Some("web sign-in: missing scope vso.pats_manage")),
             "{actions:?}"
         );
         assert!(
-            actions.iter().any(|(a, _)| a == "web.session_end"),
+            actions
+                .iter()
+                .any(|(a, _)| *a == AuditAction::WebSessionEnd),
             "{actions:?}"
         );
     }

@@ -82,7 +82,7 @@ async fn inactive_and_foreign_tokens_are_only_inactive() {
         .store
         .list_audit(&patrol_store::AuditQuery {
             target_pat: Some(id),
-            action: Some("pat.verify".into()),
+            action: Some(patrol_core::user::AuditAction::PatVerify),
             limit: 5,
             ..Default::default()
         })

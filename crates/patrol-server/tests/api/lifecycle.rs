@@ -130,7 +130,7 @@ async fn other_replicas_changes_are_seen_within_the_cache_ttl() {
     let audit = patrol_core::user::AuditEvent {
         target_pat: Some(id),
         ..patrol_core::user::AuditEvent::new(
-            "pat.revoke",
+            patrol_core::user::AuditAction::PatRevoke,
             app.now(),
             "replica-b",
             patrol_core::user::Outcome::Success,

@@ -26,7 +26,7 @@ use patrol_auth::dev_issuer::{dev_user, DevIssuer};
 use patrol_core::clock::{Clock, ManualClock, SystemClock};
 use patrol_core::hashing::{ServerKey, TokenHasher};
 use patrol_core::token::{self, MintOptions};
-use patrol_core::user::Outcome;
+use patrol_core::user::{AuditAction, Outcome};
 use patrol_server::app::verify::VerifyStats;
 use patrol_server::config::{Config, Env, KeyRef, ResourceServerRef, SecretSource};
 use patrol_server::http::AppState;
@@ -323,7 +323,7 @@ impl TestApp {
         self.state.app.flush_usage().await;
         let q = AuditQuery {
             target_pat: Some(id),
-            action: Some("pat.verify".into()),
+            action: Some(AuditAction::PatVerify),
             limit: 50,
             ..Default::default()
         };
