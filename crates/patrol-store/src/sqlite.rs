@@ -169,6 +169,7 @@ impl SqliteStore {
             subject: row.try_get("subject").map_err(backend)?,
             display_name: row.try_get("display_name").map_err(backend)?,
             email: row.try_get("email").map_err(backend)?,
+            email_verified: row.try_get::<i64, _>("email_verified").map_err(backend)? != 0,
             created_at: from_us(row.try_get("created_at_us").map_err(backend)?)?,
             last_sign_in: from_us(row.try_get("last_sign_in_us").map_err(backend)?)?,
             disabled: row.try_get::<i64, _>("disabled").map_err(backend)? != 0,
@@ -237,10 +238,11 @@ impl Store for SqliteStore {
 
     async fn upsert_user(&self, c: &UserClaims, now: DateTime<Utc>) -> StoreResult<User> {
         let row = sqlx::query(
-            "INSERT INTO users (id, issuer, subject, display_name, email, created_at_us, last_sign_in_us) \
-             VALUES (?,?,?,?,?,?,?) \
+            "INSERT INTO users (id, issuer, subject, display_name, email, email_verified, \
+             created_at_us, last_sign_in_us) VALUES (?,?,?,?,?,?,?,?) \
              ON CONFLICT (issuer, subject) DO UPDATE SET display_name = excluded.display_name, \
-             email = excluded.email, last_sign_in_us = excluded.last_sign_in_us \
+             email = excluded.email, email_verified = excluded.email_verified, \
+             last_sign_in_us = excluded.last_sign_in_us \
              RETURNING *",
         )
         .bind(Uuid::new_v4().to_string())
@@ -248,6 +250,7 @@ impl Store for SqliteStore {
         .bind(&c.subject)
         .bind(&c.display_name)
         .bind(&c.email)
+        .bind(i64::from(c.email_verified && c.email.is_some()))
         .bind(us(now))
         .bind(us(now))
         .fetch_one(&self.pool)

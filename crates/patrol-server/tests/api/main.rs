@@ -4,6 +4,7 @@
 
 mod bench;
 mod forward_auth;
+mod identity;
 mod introspection;
 mod lifecycle;
 mod limits;

@@ -18,7 +18,8 @@ pub(super) async fn find_for_verify(
         let pat_columns: Vec<String> = PAT_COLUMNS.split(", ").map(|c| format!("p.{c}")).collect();
         format!(
             "SELECT {}, u.id AS u_id, u.issuer AS u_issuer, u.subject AS u_subject, \
-             u.display_name AS u_display_name, u.email AS u_email, u.created_at_us AS u_created_at_us, \
+             u.display_name AS u_display_name, u.email AS u_email, u.email_verified AS u_email_verified, \
+             u.created_at_us AS u_created_at_us, \
              u.last_sign_in_us AS u_last_sign_in_us, u.disabled AS u_disabled, \
              (SELECT group_concat(o.id || ' ' || o.name, char(10)) FROM memberships m \
               JOIN organizations o ON o.id = m.org_id WHERE m.user_id = u.id) AS u_orgs \
@@ -41,6 +42,7 @@ pub(super) async fn find_for_verify(
             subject: row.try_get("u_subject").map_err(backend)?,
             display_name: row.try_get("u_display_name").map_err(backend)?,
             email: row.try_get("u_email").map_err(backend)?,
+            email_verified: row.try_get::<i64, _>("u_email_verified").map_err(backend)? != 0,
             created_at: from_us(row.try_get("u_created_at_us").map_err(backend)?)?,
             last_sign_in: from_us(row.try_get("u_last_sign_in_us").map_err(backend)?)?,
             disabled: row.try_get::<i64, _>("u_disabled").map_err(backend)? != 0,
@@ -91,6 +93,7 @@ mod tests {
             subject: "s".into(),
             display_name: "Alice".into(),
             email: Some("a@example.com".into()),
+            email_verified: true,
         };
         let user = store.upsert_user(&claims, now).await.unwrap();
         let lonely = store
