@@ -154,7 +154,8 @@ pub enum AuthError {
 pub struct VerifiedToken {
     pub issuer: String,
     /// The issuer's subject claim ([`IssuerConfig::user_key_claim`]: `sub`, or `oid` for
-    /// Entra). Together with `issuer` this keys the user.
+    /// Entra). Together with `issuer` this keys the user. (A non-human principal, which never
+    /// becomes a user, is named by `sub` when it lacks the configured claim.)
     pub subject: String,
     pub claims: Claims,
     pub principal: PrincipalKind,
@@ -414,6 +415,9 @@ impl OidcVerifier {
             SubjectClaim::Sub => sub.to_owned(),
             SubjectClaim::Oid => match claims.oid.as_deref() {
                 Some(o) if !o.is_empty() => o.to_owned(),
+                // A machine never becomes a user (admission refuses it with 403, the fixed
+                // service-principal answer); its `sub` only names it in the audit record.
+                _ if matches!(principal, PrincipalKind::NonHuman(_)) => sub.to_owned(),
                 _ => return Err(AuthError::Invalid("missing oid")),
             },
         };

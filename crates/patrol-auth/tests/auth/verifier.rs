@@ -79,6 +79,14 @@ async fn subject_claim_is_per_issuer_without_fallback() {
         }),
     );
     assert_eq!(invalid_reason(entra.verify(&t).await), "missing oid");
+    // A client-credentials token without oid is still verified as what it is, a machine (the
+    // management API then answers 403 for service principals); it never keys a user.
+    let robot = with(no_oid.clone(), |c| {
+        c.insert("sub".into(), json!("some-client"));
+    });
+    let v = entra.verify(&sign(key_a(), &robot)).await.unwrap();
+    assert!(matches!(v.principal, PrincipalKind::NonHuman(_)));
+    assert_eq!(v.subject, "some-client");
     // Set explicitly, both ways.
     let entra_by_sub = verifier(vec![IssuerConfig {
         tenant_id: Some("tenant-1".into()),
