@@ -8,17 +8,32 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A person known to Patrol, keyed by `(issuer, subject)` where subject is
-/// the `oid` claim when present, else `sub` — never by email or username.
+/// the issuer's subject claim (`sub`, or `oid` for Microsoft Entra) — never
+/// by email or username. `id` stands for that key and never changes: it is
+/// the identity other services authorise on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct User {
     pub id: Uuid,
     pub issuer: String,
     pub subject: String,
+    /// For display only: the user may change it at the identity provider.
     pub display_name: String,
     pub email: Option<String>,
+    /// Whether the issuer vouched for `email` at the last sign-in
+    /// (`email_verified`, or an issuer configured as verifying). Only a
+    /// vouched-for email is handed to other services.
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
     pub last_sign_in: DateTime<Utc>,
     pub disabled: bool,
+}
+
+impl User {
+    /// The email address to hand to other services: only one the issuer
+    /// vouched for. An unverified address could be anybody's.
+    pub fn verified_email(&self) -> Option<&str> {
+        self.email.as_deref().filter(|_| self.email_verified)
+    }
 }
 
 /// What a sign-in tells us about a user; applied on every valid sign-in.
@@ -28,6 +43,8 @@ pub struct UserClaims {
     pub subject: String,
     pub display_name: String,
     pub email: Option<String>,
+    /// The issuer vouches for `email` (false when there is none).
+    pub email_verified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -203,6 +220,26 @@ impl AuditEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_vouched_for_email_is_handed_on() {
+        let mut u = User {
+            id: Uuid::new_v4(),
+            issuer: "i".into(),
+            subject: "s".into(),
+            display_name: "A".into(),
+            email: Some("a@example.test".into()),
+            email_verified: false,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            last_sign_in: DateTime::<Utc>::UNIX_EPOCH,
+            disabled: false,
+        };
+        assert_eq!(u.verified_email(), None);
+        u.email_verified = true;
+        assert_eq!(u.verified_email(), Some("a@example.test"));
+        u.email = None;
+        assert_eq!(u.verified_email(), None);
+    }
 
     #[test]
     fn org_names() {

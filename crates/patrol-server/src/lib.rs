@@ -161,6 +161,7 @@ impl ApplicationBuilder {
                     subject: u.oid.to_owned(),
                     display_name: u.name.to_owned(),
                     email: Some(u.email.to_owned()),
+                    email_verified: true,
                 };
                 let user = store.upsert_user(&claims, now).await?;
                 for o in &orgs {

@@ -26,7 +26,7 @@ pub(crate) const PAT_COLUMNS: &str =
 /// The user columns [`UserRow`] reads. Two are renamed so that a user can be
 /// read from a join with `pats`, which has columns of the same names.
 pub(crate) const USER_COLUMNS: &str =
-    "id, issuer, subject, display_name AS user_display_name, email, \
+    "id, issuer, subject, display_name AS user_display_name, email, email_verified, \
      created_at_us AS user_created_at_us, last_sign_in_us, disabled";
 
 /// `columns` (a `PAT_COLUMNS`-style list) qualified with a table alias.
@@ -140,6 +140,7 @@ pub(crate) struct UserRow {
     #[sqlx(rename = "user_display_name")]
     display_name: String,
     email: Option<String>,
+    email_verified: bool,
     #[sqlx(rename = "user_created_at_us")]
     created_at_us: i64,
     last_sign_in_us: i64,
@@ -156,6 +157,7 @@ impl TryFrom<UserRow> for User {
             subject: r.subject,
             display_name: r.display_name,
             email: r.email,
+            email_verified: r.email_verified,
             created_at: from_us(r.created_at_us)?,
             last_sign_in: from_us(r.last_sign_in_us)?,
             disabled: r.disabled,

@@ -23,6 +23,7 @@ fn claims(iss: &str, sub: &str) -> UserClaims {
         subject: sub.into(),
         display_name: format!("User {sub}"),
         email: Some(format!("{sub}@example.test")),
+        email_verified: false,
     }
 }
 
@@ -79,12 +80,26 @@ async fn users_are_keyed_by_issuer_and_subject() {
         .await
         .unwrap();
     assert_ne!(a.id, b.id, "same sub at two issuers is two users");
+    assert!(!a.email_verified);
     let mut c = claims("https://idp-a", "42");
     c.email = Some("renamed@example.test".into());
+    c.email_verified = true;
     c.display_name = "Renamed".into();
     let a2 = s.upsert_user(&c, t0() + Duration::hours(1)).await.unwrap();
     assert_eq!(a2.id, a.id, "changing email keeps the user");
     assert_eq!(a2.email.as_deref(), Some("renamed@example.test"));
+    assert!(
+        a2.email_verified,
+        "whether the email was vouched for is remembered"
+    );
+    assert_eq!(s.get_user(a.id).await.unwrap().unwrap(), a2);
+    // … and follows the latest sign-in; no email is never verified.
+    c.email = None;
+    let a3 = s.upsert_user(&c, t0() + Duration::hours(2)).await.unwrap();
+    assert!(!a3.email_verified);
+    c.email = Some("renamed@example.test".into());
+    c.email_verified = false;
+    assert!(!s.upsert_user(&c, t0()).await.unwrap().email_verified);
     assert_eq!(a2.created_at, a.created_at);
     assert_eq!(a2.last_sign_in, t0() + Duration::hours(1));
     assert_eq!(

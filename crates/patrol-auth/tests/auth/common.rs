@@ -268,6 +268,9 @@ impl MockIdp {
             required_typ: Some("at+jwt".to_owned()),
             tenant_id: None,
             service_account_username_prefix: None,
+            subject_claim: None,
+            emails_verified: None,
+            allowed_client_ids: None,
         }
     }
 }

@@ -13,6 +13,10 @@ pub enum AppError {
     /// A service principal, managed identity or client-credentials token.
     #[error("Service principals are not allowed to perform this action.")]
     NonHuman,
+    /// A token issued to an OAuth client the issuer's `allowed_client_ids`
+    /// does not list (`None`: the token names no client at all).
+    #[error("the application is not allowed to manage personal access tokens")]
+    ClientNotAllowed(Option<String>),
     /// A user's token without the delegated scope the action needs.
     #[error("the access token lacks the scope {0}")]
     MissingScope(&'static str),

@@ -46,6 +46,9 @@ pub struct Policy {
     /// Accept `user_impersonation` in place of `vso.pats*` (Entra's legacy scope).
     pub accept_user_impersonation: bool,
     pub session: SessionPolicy,
+    /// Issuer → the only OAuth clients whose tokens may manage PATs
+    /// (`allowed_client_ids`); an issuer not listed accepts any client.
+    pub allowed_clients: HashMap<String, Vec<String>>,
 }
 
 /// Failed management-API authentications allowed per address and window.

@@ -377,6 +377,7 @@ mod tests {
                 ..Claims::default()
             },
             principal: PrincipalKind::User,
+            email_verified: false,
         }
     }
 
@@ -433,6 +434,7 @@ mod tests {
                 max_active_per_user: 10,
                 accept_user_impersonation: false,
                 session: SessionPolicy::default(),
+                allowed_clients: Default::default(),
             },
             verify: VerifyState::new(settings, ResourceServers::new(vec![]), usage),
             auth_limits: AuthLimits {

@@ -2,6 +2,7 @@
 //! can overflow or panic later), every value converted to the type the
 //! application runs with, every secret read from where it lives.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use chrono::Duration;
@@ -142,6 +143,7 @@ impl Config {
             }
         }
         at_least("auth.max_failures_per_ip", self.auth.max_failures_per_ip, 1)?;
+        let allowed_clients = allowed_clients(&self.auth.issuers)?;
         let web = self
             .web
             .resolve(public_url.as_ref(), &self.auth.issuers, env)?;
@@ -152,6 +154,7 @@ impl Config {
                 max: web.session_max,
                 idle: web.session_idle,
             },
+            allowed_clients,
             ..tokens(&self.tokens)?
         };
         let (verify, usage) = verify(&self.verify)?;
@@ -217,7 +220,40 @@ fn tokens(t: &TokensSection) -> Result<Policy, ConfigError> {
         max_active_per_user: at_least("tokens.max_active_per_user", t.max_active_per_user, 1)?,
         accept_user_impersonation: false,
         session: SessionPolicy::default(),
+        allowed_clients: HashMap::new(),
     })
+}
+
+/// `[[auth.issuers]] allowed_client_ids` → issuer → accepted clients. A
+/// list, when given, names at least one client (leave it out to accept any).
+fn allowed_clients(issuers: &[IssuerConfig]) -> Result<HashMap<String, Vec<String>>, ConfigError> {
+    let mut out = HashMap::new();
+    for i in issuers {
+        let Some(ids) = &i.allowed_client_ids else {
+            continue;
+        };
+        let key = "auth.issuers.allowed_client_ids";
+        if ids.is_empty() {
+            return Err(invalid(
+                key,
+                format!(
+                    "issuer '{}': name at least one client, or leave the key out to accept any",
+                    i.issuer
+                ),
+            ));
+        }
+        if let Some(bad) = ids
+            .iter()
+            .find(|c| c.trim().is_empty() || c.trim() != c.as_str())
+        {
+            return Err(invalid(
+                key,
+                format!("issuer '{}': '{bad}' is not a client id", i.issuer),
+            ));
+        }
+        out.insert(i.issuer.clone(), ids.clone());
+    }
+    Ok(out)
 }
 
 fn verify(v: &VerifySection) -> Result<(VerifySettings, UsageSettings), ConfigError> {
@@ -489,6 +525,33 @@ mod tests {
         assert!(e.contains("at least 16 characters"), "{e}");
         let bad_id = two.replace("\"gw\"", "\"a:b\"");
         assert!(resolve(&bad_id).unwrap_err().contains("not valid"));
+    }
+
+    #[test]
+    fn client_allow_lists_per_issuer() {
+        let issuer = |extra: &str| {
+            format!(
+                "[[auth.issuers]]\nissuer = \"https://idp.test\"\naudiences = [\"a\"]\n{extra}\n"
+            )
+        };
+        assert!(resolve(&issuer(""))
+            .unwrap()
+            .policy
+            .allowed_clients
+            .is_empty());
+        let s = resolve(&issuer("allowed_client_ids = [\"cli\", \"web\"]")).unwrap();
+        assert_eq!(
+            s.policy.allowed_clients.get("https://idp.test"),
+            Some(&vec!["cli".to_owned(), "web".to_owned()])
+        );
+        // An empty list would refuse everyone: leave the key out to accept any client.
+        let e = resolve(&issuer("allowed_client_ids = []")).unwrap_err();
+        assert!(
+            e.starts_with("auth.issuers.allowed_client_ids") && e.contains("at least one"),
+            "{e}"
+        );
+        let e = resolve(&issuer("allowed_client_ids = [\" cli\"]")).unwrap_err();
+        assert!(e.contains("not a client id"), "{e}");
     }
 
     #[test]

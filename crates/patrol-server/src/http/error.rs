@@ -229,6 +229,17 @@ impl From<AppError> for ApiError {
             AppError::Internal(cause) => ApiError::Internal(cause),
             AppError::NonHuman => ApiError::NonHuman,
             AppError::MissingScope(needed) => ApiError::InsufficientScope(needed),
+            AppError::ClientNotAllowed(client) => ApiError::Forbidden {
+                type_key: "InvalidAccessException",
+                message: match client {
+                    Some(c) => format!(
+                        "The application '{c}' is not allowed to manage personal access tokens."
+                    ),
+                    None => "An access token that names no application (azp, appid or client_id) \
+                             is not allowed to manage personal access tokens."
+                        .into(),
+                },
+            },
             AppError::UserDisabled => ApiError::Forbidden {
                 type_key: "InvalidAccessException",
                 message: "This user is disabled.".into(),
@@ -272,6 +283,7 @@ pub fn pat_token_error(e: &AppError) -> Option<&'static str> {
         | AppError::TooManyTokens(_)
         | AppError::NonHuman
         | AppError::MissingScope(_)
+        | AppError::ClientNotAllowed(_)
         | AppError::UserDisabled
         | AppError::Internal(_)
         | AppError::Store(_) => return None,

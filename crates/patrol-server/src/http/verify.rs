@@ -48,8 +48,14 @@ pub fn router(state: &AppState) -> OpenApiRouter {
         .with_state(edge)
 }
 
+/// The owner's display name: for display only (the user can change it).
 pub const X_PATROL_USER: HeaderName = HeaderName::from_static("x-patrol-user");
+/// The owner's Patrol user id: stable and unforgeable, the header to authorise on.
 pub const X_PATROL_USER_ID: HeaderName = HeaderName::from_static("x-patrol-user-id");
+/// The issuer and subject the user id stands for (the user's key at the identity provider).
+pub const X_PATROL_USER_ISSUER: HeaderName = HeaderName::from_static("x-patrol-user-issuer");
+pub const X_PATROL_USER_SUBJECT: HeaderName = HeaderName::from_static("x-patrol-user-subject");
+/// Only an email the issuer vouched for.
 pub const X_PATROL_USER_EMAIL: HeaderName = HeaderName::from_static("x-patrol-user-email");
 pub const X_PATROL_AUTHORIZATION_ID: HeaderName =
     HeaderName::from_static("x-patrol-authorization-id");
@@ -164,9 +170,11 @@ fn put(r: &mut Response, name: HeaderName, value: &str) {
 fn identity(v: &VerifiedPat) -> Response {
     let mut r = StatusCode::OK.into_response();
     let owner = v.owner();
-    put(&mut r, X_PATROL_USER, &owner.display_name);
     put(&mut r, X_PATROL_USER_ID, v.owner_id_text());
-    if let Some(email) = &owner.email {
+    put(&mut r, X_PATROL_USER_ISSUER, &owner.issuer);
+    put(&mut r, X_PATROL_USER_SUBJECT, &owner.subject);
+    put(&mut r, X_PATROL_USER, &owner.display_name);
+    if let Some(email) = owner.verified_email() {
         put(&mut r, X_PATROL_USER_EMAIL, email);
     }
     put(&mut r, X_PATROL_AUTHORIZATION_ID, v.authorization_id_text());
@@ -186,7 +194,7 @@ fn identity(v: &VerifiedPat) -> Response {
         ("org" = Option<String>, Query, description = "Required organization. Also `X-Patrol-Org`."),
     ),
     responses(
-        (status = 200, description = "Valid: identity in X-Patrol-User, X-Patrol-User-Id, X-Patrol-User-Email, X-Patrol-Authorization-Id, X-Patrol-Scopes"),
+        (status = 200, description = "Valid: identity in X-Patrol-User-Id (stable: authorise on it), X-Patrol-User-Issuer, X-Patrol-User-Subject, X-Patrol-User (display name), X-Patrol-User-Email (only when verified), X-Patrol-Authorization-Id, X-Patrol-Scopes"),
         (status = 400, description = "An unknown scope was required (a proxy configuration error)"),
         (status = 401, description = "Missing or invalid PAT; `WWW-Authenticate: Basic realm=\"patrol\"`"),
         (status = 403, description = "A valid PAT without the required scope or organization"),

@@ -5,6 +5,7 @@
 mod bench;
 mod connections;
 mod forward_auth;
+mod identity;
 mod introspection;
 mod lifecycle;
 mod limits;

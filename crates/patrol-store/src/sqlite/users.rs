@@ -15,10 +15,11 @@ pub(super) async fn upsert(
     now: DateTime<Utc>,
 ) -> StoreResult<User> {
     let row: UserRow = sqlx::query_as(&format!(
-        "INSERT INTO users (id, issuer, subject, display_name, email, created_at_us, last_sign_in_us) \
-         VALUES (?,?,?,?,?,?,?) \
+        "INSERT INTO users (id, issuer, subject, display_name, email, email_verified, \
+         created_at_us, last_sign_in_us) VALUES (?,?,?,?,?,?,?,?) \
          ON CONFLICT (issuer, subject) DO UPDATE SET display_name = excluded.display_name, \
-         email = excluded.email, last_sign_in_us = excluded.last_sign_in_us \
+         email = excluded.email, email_verified = excluded.email_verified, \
+         last_sign_in_us = excluded.last_sign_in_us \
          RETURNING {USER_COLUMNS}"
     ))
     .bind(Uuid::new_v4().to_string())
@@ -26,6 +27,7 @@ pub(super) async fn upsert(
     .bind(&c.subject)
     .bind(&c.display_name)
     .bind(&c.email)
+    .bind(c.email_verified && c.email.is_some())
     .bind(us(now))
     .bind(us(now))
     .fetch_one(pool)

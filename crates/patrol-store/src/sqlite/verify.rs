@@ -61,6 +61,7 @@ mod tests {
             subject: "s".into(),
             display_name: "Alice".into(),
             email: Some("a@example.com".into()),
+            email_verified: true,
         };
         let user = store.upsert_user(&claims, now).await.unwrap();
         let lonely = store

@@ -266,6 +266,7 @@ mod tests {
             subject: "s".into(),
             display_name: "A".into(),
             email: None,
+            email_verified: false,
             created_at: t(0),
             last_sign_in: t(0),
             disabled: false,

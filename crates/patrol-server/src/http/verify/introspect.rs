@@ -28,12 +28,20 @@ const MAX_BODY: usize = 16 * 1024;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Introspection {
     pub active: bool,
-    /// The owner's user id.
+    /// The owner's Patrol user id: stable and unforgeable, the identity to authorise on.
     pub sub: Uuid,
-    /// The owner's email, else display name.
+    /// The owner's user id again (never a name or email the user could change).
     pub username: String,
-    /// The owner's display name.
+    /// The owner's display name, for display only.
     pub name: String,
+    /// The owner's email, only when the issuer vouched for it (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub email: Option<String>,
+    /// The identity provider the owner signs in with.
+    pub user_issuer: String,
+    /// The owner's subject at `user_issuer` (with it, the user's key).
+    pub user_subject: String,
     /// Granted scopes, space-separated.
     pub scope: String,
     /// Names of the organizations the PAT may be used in.
@@ -55,11 +63,11 @@ impl Introspection {
         Self {
             active: true,
             sub: owner.id,
-            username: owner
-                .email
-                .clone()
-                .unwrap_or_else(|| owner.display_name.clone()),
+            username: v.owner_id_text().to_owned(),
             name: owner.display_name.clone(),
+            email: owner.verified_email().map(str::to_owned),
+            user_issuer: owner.issuer.clone(),
+            user_subject: owner.subject.clone(),
             scope: v.scope().to_owned(),
             organizations: v.organizations().iter().map(|o| o.name.clone()).collect(),
             exp: pat.valid_to.timestamp(),

@@ -149,6 +149,10 @@ fn app_error_message(e: &AppError) -> (StatusCode, String) {
             StatusCode::FORBIDDEN,
             format!("The identity provider did not grant Patrol the {s} scope, which this needs."),
         ),
+        AppError::ClientNotAllowed(_) => (
+            StatusCode::FORBIDDEN,
+            "This application is not allowed to manage tokens at this identity provider.".into(),
+        ),
         AppError::UserDisabled => (StatusCode::FORBIDDEN, "This user is disabled.".into()),
         AppError::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
