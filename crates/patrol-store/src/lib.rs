@@ -106,6 +106,8 @@ pub trait Store: Send + Sync + 'static {
     /// Create the user on first sign-in, refresh name and email afterwards.
     async fn upsert_user(&self, claims: &UserClaims, now: DateTime<Utc>) -> StoreResult<User>;
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>>;
+    /// The user keyed by `(issuer, subject)`, if known.
+    async fn user_by_subject(&self, issuer: &str, subject: &str) -> StoreResult<Option<User>>;
     async fn set_user_disabled(&self, id: Uuid, disabled: bool) -> StoreResult<()>;
     async fn ensure_org(&self, name: &str, now: DateTime<Utc>) -> StoreResult<Organization>;
     /// Case-insensitive.

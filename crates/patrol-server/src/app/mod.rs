@@ -80,6 +80,10 @@ pub struct App {
     counts: Arc<std::sync::Mutex<Option<(std::time::Instant, StatusCounts)>>>,
 }
 
+/// A returning user's sign-in is written at most this often (unless their
+/// name or email changed).
+const SIGN_IN_WRITE_EVERY: Duration = Duration::minutes(5);
+
 /// Token counts are read from the store at most this often, however often
 /// `/metrics` is scraped (the scan grows with the table; scrapes are free).
 const COUNTS_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
@@ -169,10 +173,25 @@ impl App {
         self.hasher.derive_key(purpose)
     }
 
-    /// A valid user sign-in: create the user on first sight, refresh name and
-    /// email afterwards, and join the configured organizations.
+    /// A valid user sign-in: create the user on first sight, keep name and
+    /// email current, and join the configured organizations. Management-API
+    /// calls sign in on every request, so the users table is written only
+    /// when something changed or [`SIGN_IN_WRITE_EVERY`] has passed (which
+    /// keeps `last_sign_in` within that of the truth) — a read otherwise.
     async fn sign_in(&self, claims: &UserClaims) -> Result<User, AppError> {
         let now = self.now();
+        if let Some(user) = self
+            .store
+            .user_by_subject(&claims.issuer, &claims.subject)
+            .await?
+        {
+            let unchanged = user.display_name == claims.display_name
+                && user.email == claims.email
+                && user.email_verified == (claims.email_verified && claims.email.is_some());
+            if unchanged && now - user.last_sign_in < SIGN_IN_WRITE_EVERY {
+                return Ok(user);
+            }
+        }
         let user = self.store.upsert_user(claims, now).await?;
         if user.created_at == user.last_sign_in && self.policy.auto_join {
             for org in self.store.list_orgs().await? {

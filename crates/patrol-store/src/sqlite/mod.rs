@@ -172,6 +172,10 @@ impl Store for SqliteStore {
         users::get(&self.pool, id).await
     }
 
+    async fn user_by_subject(&self, issuer: &str, subject: &str) -> StoreResult<Option<User>> {
+        users::by_subject(&self.pool, issuer, subject).await
+    }
+
     async fn set_user_disabled(&self, id: Uuid, disabled: bool) -> StoreResult<()> {
         users::set_disabled(&self.pool, id, disabled).await
     }

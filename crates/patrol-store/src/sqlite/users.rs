@@ -44,6 +44,21 @@ pub(super) async fn get(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<User>
     row.map(User::try_from).transpose()
 }
 
+pub(super) async fn by_subject(
+    pool: &SqlitePool,
+    issuer: &str,
+    subject: &str,
+) -> StoreResult<Option<User>> {
+    let row: Option<UserRow> = sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE issuer = ? AND subject = ?"
+    ))
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(pool)
+    .await?;
+    row.map(User::try_from).transpose()
+}
+
 pub(super) async fn set_disabled(pool: &SqlitePool, id: Uuid, disabled: bool) -> StoreResult<()> {
     let r = sqlx::query("UPDATE users SET disabled = ? WHERE id = ?")
         .bind(disabled)
