@@ -4,4 +4,5 @@
 mod dev;
 mod inspect;
 mod logs;
+mod scan;
 mod support;
