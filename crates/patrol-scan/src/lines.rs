@@ -28,7 +28,8 @@ impl Lines {
 
     /// Counts `block` (which starts at offset `base`, where the previous block
     /// ended) and sets line and column of `hits`, which lie in it in order.
-    pub(crate) fn locate_block(&mut self, block: &[u8], base: u64, hits: &mut [Hit]) {
+    /// With `last` (no block follows), stops counting after the last hit.
+    pub(crate) fn locate_block(&mut self, block: &[u8], base: u64, hits: &mut [Hit], last: bool) {
         let mut cursor = 0usize;
         for hit in hits {
             let at = usize::try_from(hit.offset.saturating_sub(base))
@@ -41,11 +42,13 @@ impl Lines {
             hit.line = self.newlines + 1;
             hit.column = hit.offset.saturating_sub(self.line_start) + 1;
         }
-        self.advance(block.get(cursor..).unwrap_or_default());
+        if !last {
+            self.advance(block.get(cursor..).unwrap_or_default());
+        }
     }
 }
 
 /// Sets line and column of `hits` (in offset order) found in `hay`.
 pub(crate) fn locate_in(hay: &[u8], hits: &mut [Hit]) {
-    Lines::default().locate_block(hay, 0, hits);
+    Lines::default().locate_block(hay, 0, hits, true);
 }

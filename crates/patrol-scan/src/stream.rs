@@ -68,7 +68,9 @@ pub(crate) fn scan_reader<R: Read>(
         let first = hits.len();
         detector.scan_window(window, prev, limit, base, &mut hits);
         let block = window.get(..limit).unwrap_or_default();
-        lines.locate_block(block, base, hits.get_mut(first..).unwrap_or_default());
+        // The last window is counted only up to its last hit: a file that
+        // fits in one window and has no hit (most files) counts nothing.
+        lines.locate_block(block, base, hits.get_mut(first..).unwrap_or_default(), eof);
         if eof {
             return Ok(Some(hits));
         }
