@@ -1,5 +1,5 @@
 //! The two detectors over one window of input: `memmem` for the 84/88-char
-//! keys, [`crate::legacy`] for legacy PATs. Both only propose candidates with
+//! keys, `legacy::candidates` for legacy PATs. Both only propose candidates with
 //! the right shape and boundaries; `patrol_core::token::validate` decides.
 
 use memchr::memmem;
@@ -14,23 +14,10 @@ const CORE_OFFSET: usize = 52;
 /// Alphanumeric characters of the long form before its `==`.
 const LONG_ALNUM: usize = CASK_LONG_LEN - 2;
 
-/// `[A-Za-z0-9]`: the 84/88-char keys' alphabet (and word characters).
-static ALNUM: [bool; 256] =
-    class(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
-
-const fn class(members: &[u8]) -> [bool; 256] {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < members.len() {
-        t[members[i] as usize] = true;
-        i += 1;
-    }
-    t
-}
-
+/// `[A-Za-z0-9]`: the 84/88-char keys' alphabet, and what glues a word.
 #[inline(always)]
 fn alnum(c: u8) -> bool {
-    ALNUM[usize::from(c)]
+    c.is_ascii_alphanumeric()
 }
 
 pub(crate) struct Detector {

@@ -28,10 +28,11 @@
 //!
 //! 84/88-char keys: `memmem` for the fixed core signature `JQQJ9` (common to
 //! every provider signature), then structure, signature and checksum around
-//! each hit. Legacy PATs have no fixed bytes; [`legacy`] classifies 8 bytes
-//! per instruction sequence (SWAR) and finds 52-byte runs with bit shifts.
-//! Input is processed in blocks that stay in the CPU cache while both passes
-//! run over them.
+//! each hit. Legacy PATs have no fixed bytes: the `legacy` module samples 16
+//! bytes every 37 (any 52-byte run contains a whole sample), classifies them
+//! 8 at a time with integer arithmetic (SWAR), and looks closer only where a
+//! whole sample is in the alphabet. Input is processed in blocks that stay in
+//! the CPU cache while both passes and the line count run over them.
 
 mod detect;
 mod legacy;
