@@ -1,7 +1,7 @@
 //! Files, directories and stdin. Directories are walked in parallel by the
 //! `ignore` crate (ripgrep's walker): `.gitignore`, `.ignore` and git's
 //! exclude files are respected (also outside a git repository), hidden files
-//! are scanned, `.git` directories and symbolic links are not.
+//! are scanned, `.git` directories and symbolic links are not (unless named).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -48,17 +48,14 @@ pub(super) fn scan_paths(paths: &[PathBuf], sink: &Sink, threads: usize, ignore_
         Box::new(move |entry| {
             match entry {
                 Ok(entry) => {
-                    let is_file = entry.file_type().is_some_and(|t| t.is_file());
-                    // Paths named on the command line are scanned even if binary.
+                    // Paths named on the command line are scanned even if
+                    // binary, and may be pipes (`patrol scan <(git diff)`).
                     let explicit = entry.depth() == 0;
-                    if is_file {
+                    let is_file = entry.file_type().is_some_and(|t| t.is_file());
+                    let named_non_dir =
+                        explicit && std::fs::metadata(entry.path()).is_ok_and(|m| !m.is_dir());
+                    if is_file || named_non_dir {
                         scan_file(entry.path(), explicit, sink, &mut buf);
-                    } else if explicit && entry.path_is_symlink() {
-                        if let Ok(meta) = std::fs::metadata(entry.path()) {
-                            if meta.is_file() {
-                                scan_file(entry.path(), explicit, sink, &mut buf);
-                            }
-                        }
                     }
                 }
                 Err(e) => sink.error("walk", e),

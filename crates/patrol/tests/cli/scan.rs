@@ -247,6 +247,20 @@ fn stdin_is_scanned_with_dash() {
     );
     let run = run_in(dir.path(), &["-"], Some(b"nothing to see\n"));
     assert_eq!((run.code, run.stdout.as_str()), (0, ""));
+    // A named pipe, as bash's process substitution makes: `patrol scan <(…)`.
+    let script = format!(
+        "'{}' scan <(printf 'x %s\\n' '{}')",
+        bin().display(),
+        toks[0].1
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains(":1:3  cask-84  "), "{stdout}");
 }
 
 #[test]
