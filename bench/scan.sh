@@ -4,8 +4,10 @@
 # planted valid tokens of every format and as many corrupted look-alikes
 # (one character changed: same shape, wrong checksum), deterministic per seed
 # (crates/patrol-scan/examples/corpus.rs). For `--only cask`, `--only legacy`
-# and the default it prints both throughputs (best and median of ROUNDS,
-# warm page cache, MB = 10^6 bytes), the ratio, and the hit counts: ripgrep
+# and the default it prints both throughputs (best and median of ROUNDS wall
+# times, warm page cache, MB = 10^6 bytes), the median CPU time (user +
+# system: steadier than wall time on a shared machine), the ratios, and the
+# hit counts: ripgrep
 # counts regex matches (look-alikes included), Patrol only checksum-valid
 # tokens, which must equal the number of valid tokens planted. ripgrep runs
 # with --count-matches (its cheapest mode; Patrol prints path, line and
@@ -64,60 +66,79 @@ LEGACY='(?:^|[^a-z2-7])[a-z2-7]{52}(?:[^a-z2-7]|$)'
 
 now() { date +%s%N; }
 
-# run_patrol ARGS… → prints "nanoseconds hits"
+# CPU time (user + system, ms) of the calling shell's finished children, as
+# written by `times >"$OUT/times"` (which must run in that shell: its second
+# line is the children's).
+children_cpu_ms() {
+  awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/);
+                 printf "%d", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * 1000 }' "$OUT/times"
+}
+
+# run_patrol ARGS… → prints "wall-ns cpu-ms hits" (runs in a subshell, whose
+# children's CPU time starts at zero)
 run_patrol() {
   local s e code=0
   s=$(now)
   "$BIN" scan "$@" "$CORPUS" >"$OUT/p.txt" 2>"$OUT/p.err" || code=$?
   e=$(now)
+  times >"$OUT/times"
   if [ "$code" -gt 1 ]; then cat "$OUT/p.err" >&2; exit 1; fi
-  echo "$((e - s)) $(wc -l <"$OUT/p.txt")"
+  echo "$((e - s)) $(children_cpu_ms) $(wc -l <"$OUT/p.txt")"
 }
 
-# run_rg ARGS… → prints "nanoseconds matches" (with --count-matches: the
+# run_rg ARGS… → prints "wall-ns cpu-ms matches" (with --count-matches: the
 # sum of the per-file counts; otherwise one output line per match)
 run_rg() {
-  local s e
+  local s e c
   s=$(now)
   rg --no-config "$@" "$CORPUS" >"$OUT/r.txt" || true
   e=$(now)
+  times >"$OUT/times"
+  c=$(children_cpu_ms)
   if [ "$1" = --count-matches ]; then
-    echo "$((e - s)) $(awk -F: '{n += $NF} END {print n + 0}' "$OUT/r.txt")"
+    echo "$((e - s)) $c $(awk -F: '{n += $NF} END {print n + 0}' "$OUT/r.txt")"
   else
-    echo "$((e - s)) $(wc -l <"$OUT/r.txt")"
+    echo "$((e - s)) $c $(wc -l <"$OUT/r.txt")"
   fi
 }
 
-# stats NS… → "best median" in seconds
+# stats N… → "smallest median"
 stats() {
-  printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {printf "%.3f %.3f", a[1] / 1e9, a[int((NR + 1) / 2)] / 1e9}'
+  printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[1], a[int((NR + 1) / 2)]}'
 }
 
-mbps() { awk -v b="$BYTES" -v t="$1" 'BEGIN {printf "%.0f", b / t / 1e6}'; }
+mbps() { awk -v b="$BYTES" -v ns="$1" 'BEGIN {printf "%.0f", b / (ns / 1e9) / 1e6}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 compare() { # label, expected valid hits, patrol args (before --), rg args (after --)
   local label=$1 expected=$2; shift 2
   local pargs=() rargs=()
   while [ "$1" != -- ]; do pargs+=("$1"); shift; done
   shift; rargs=("$@")
-  local pt=() rt=() ph=0 rh=0 r out
+  local pw=() pc=() rw=() rc=() ph=0 rh=0 r w c n
   for ((r = 0; r < ROUNDS; r++)); do
     if ((r % 2)); then
-      out=$(run_rg "${rargs[@]}"); rt+=("${out% *}"); rh=${out#* }
-      out=$(run_patrol "${pargs[@]}"); pt+=("${out% *}"); ph=${out#* }
+      read -r w c rh <<<"$(run_rg "${rargs[@]}")"; rw+=("$w"); rc+=("$c")
+      read -r w c ph <<<"$(run_patrol "${pargs[@]}")"; pw+=("$w"); pc+=("$c")
     else
-      out=$(run_patrol "${pargs[@]}"); pt+=("${out% *}"); ph=${out#* }
-      out=$(run_rg "${rargs[@]}"); rt+=("${out% *}"); rh=${out#* }
+      read -r w c ph <<<"$(run_patrol "${pargs[@]}")"; pw+=("$w"); pc+=("$c")
+      read -r w c rh <<<"$(run_rg "${rargs[@]}")"; rw+=("$w"); rc+=("$c")
     fi
   done
-  read -r pbest pmed <<<"$(stats "${pt[@]}")"
-  read -r rbest rmed <<<"$(stats "${rt[@]}")"
+  local pbest pmed rbest rmed pcpu rcpu
+  read -r pbest pmed <<<"$(stats "${pw[@]}")"
+  read -r rbest rmed <<<"$(stats "${rw[@]}")"
+  read -r _ pcpu <<<"$(stats "${pc[@]}")"
+  read -r _ rcpu <<<"$(stats "${rc[@]}")"
   local fp="zero false positives"
   [ "$ph" = "$expected" ] || fp="MISMATCH: $ph reported, $expected valid planted"
-  printf '%-22s patrol %6s MB/s (best %.3fs, median %.3fs) %5s hits | rg %6s MB/s (best %.3fs, median %.3fs) %5s matches | ratio %.2fx (median %.2fx) | %s\n' \
-    "$label" "$(mbps "$pbest")" "$pbest" "$pmed" "$ph" "$(mbps "$rbest")" "$rbest" "$rmed" "$rh" \
-    "$(awk -v a="$rbest" -v b="$pbest" 'BEGIN {print a / b}')" \
-    "$(awk -v a="$rmed" -v b="$pmed" 'BEGIN {print a / b}')" "$fp"
+  printf '%s\n' "$label"
+  printf '  patrol  %6s MB/s best, %6s median, CPU %5d ms median   %4s hits (%s)\n' \
+    "$(mbps "$pbest")" "$(mbps "$pmed")" "$pcpu" "$ph" "$fp"
+  printf '  rg      %6s MB/s best, %6s median, CPU %5d ms median   %4s regex matches\n' \
+    "$(mbps "$rbest")" "$(mbps "$rmed")" "$rcpu" "$rh"
+  printf '  ratio   %6sx     best, %6sx median, CPU %5sx median\n' \
+    "$(ratio "$rbest" "$pbest")" "$(ratio "$rmed" "$pmed")" "$(ratio "$rcpu" "$pcpu")"
 }
 
 echo "machine: $(nproc) CPUs; $(rg --version | head -1); load before: $(uptime | sed 's/.*load average: //')"
@@ -127,5 +148,5 @@ compare "--only legacy" "$VALID_LEGACY" --only legacy -- --count-matches "$LEGAC
 compare "default (both)" "$((VALID_CASK + VALID_LEGACY))" -- --count-matches -e "$CASK" -e "$LEGACY"
 # ripgrep printing what patrol prints (path, line, column of each match):
 # it then counts lines too.
-compare "--only cask, rg -no" "$VALID_CASK" --only cask -- -o -n --column "$CASK"
+compare "--only cask (rg printing line and column: -o -n --column)" "$VALID_CASK" --only cask -- -o -n --column "$CASK"
 echo "load after: $(uptime | sed 's/.*load average: //')"
