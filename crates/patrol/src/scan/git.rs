@@ -50,7 +50,7 @@ fn git(repo: &Path) -> Command {
 }
 
 fn introduced_blobs(repo: &Path) -> anyhow::Result<Vec<Introduced>> {
-    let out = git(repo)
+    let mut child = git(repo)
         .args([
             "-c",
             "log.showSignature=false",
@@ -70,58 +70,99 @@ fn introduced_blobs(repo: &Path) -> anyhow::Result<Vec<Introduced>> {
             "--format=%x01%H",
         ])
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .output()
+        .spawn()
         .context("running git log")?;
-    if !out.status.success() {
-        let msg = String::from_utf8_lossy(&out.stderr);
-        let first = msg.lines().next().unwrap_or("unknown error").trim();
+    let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        bail!("git log: no pipes");
+    };
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    // Streamed: the log of a large history does not have to fit in memory.
+    let mut log = LogParser::default();
+    let mut reader = BufReader::with_capacity(1 << 16, stdout);
+    let mut record = Vec::new();
+    let read = loop {
+        record.clear();
+        match reader.read_until(0, &mut record) {
+            Ok(0) => break Ok(()),
+            Ok(_) => {
+                if record.last() == Some(&0) {
+                    record.pop();
+                }
+                log.record(&record);
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    drop(reader);
+    let status = child.wait().context("waiting for git log")?;
+    let stderr = errors.join().unwrap_or_default();
+    if !status.success() {
+        let first = stderr.lines().next().unwrap_or("unknown error").trim();
         // A repository without any commit has no history to scan.
         if first.contains("does not have any commits") {
             return Ok(Vec::new());
         }
         bail!("git log failed: {first}");
     }
-    Ok(parse_log(&out.stdout))
+    read.context("reading git log")?;
+    Ok(log.introduced)
 }
 
-/// Parses the `-z` raw log: `\x01<commit>` records, then per changed path a
-/// `:<modes> <ids> <status>` record (`::…` for a merge's combined form)
-/// followed by a verbatim path record.
-fn parse_log(bytes: &[u8]) -> Vec<Introduced> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    let mut commit = String::new();
-    let mut records = bytes.split(|&b| b == 0);
-    while let Some(record) = records.next() {
+/// Parses the `-z` raw log record by record: `\x01<commit>` records, then
+/// per changed path a `:<modes> <ids> <status>` record (`::…` for a merge's
+/// combined form) followed by a verbatim path record.
+#[derive(Default)]
+struct LogParser {
+    commit: String,
+    /// After a `:` record: the blob it introduces, if it is one to scan; the
+    /// next record is its path.
+    pending: Option<Option<String>>,
+    seen: HashSet<String>,
+    introduced: Vec<Introduced>,
+}
+
+impl LogParser {
+    fn record(&mut self, record: &[u8]) {
+        if let Some(blob) = self.pending.take() {
+            if let Some(blob) = blob {
+                self.introduced.push(Introduced {
+                    blob,
+                    commit: self.commit.clone(),
+                    path: String::from_utf8_lossy(record).into_owned(),
+                });
+            }
+            return;
+        }
         let record = record.strip_prefix(b"\n").unwrap_or(record);
         if let Some(id) = record.strip_prefix(b"\x01") {
-            commit = String::from_utf8_lossy(id).into_owned();
+            self.commit = String::from_utf8_lossy(id).into_owned();
         } else if record.starts_with(b":") {
-            let Some(path) = records.next() else { break };
-            let meta = String::from_utf8_lossy(record);
-            let parents = meta.bytes().take_while(|&b| b == b':').count();
-            let fields: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
-            // Modes (parents + 1), ids (parents + 1), status: the result's
-            // mode is fields[parents], its id the second to last field.
-            let (Some(mode), Some(id)) = (
-                fields.get(parents),
-                fields.len().checked_sub(2).and_then(|i| fields.get(i)),
-            ) else {
-                continue;
-            };
-            let deleted = id.bytes().all(|b| b == b'0');
-            if deleted || *mode == GITLINK_MODE || !seen.insert(id.to_string()) {
-                continue;
-            }
-            out.push(Introduced {
-                blob: id.to_string(),
-                commit: commit.clone(),
-                path: String::from_utf8_lossy(path).into_owned(),
-            });
+            let blob = self.new_blob(&String::from_utf8_lossy(record));
+            self.pending = Some(blob);
         }
     }
-    out
+
+    /// The blob id a `:` record introduces, unless it is a deletion, a
+    /// submodule commit, or a blob already seen.
+    fn new_blob(&mut self, meta: &str) -> Option<String> {
+        let parents = meta.bytes().take_while(|&b| b == b':').count();
+        let fields: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+        // Modes (parents + 1), ids (parents + 1), status: the result's mode
+        // is fields[parents], its id the second to last field.
+        let mode = fields.get(parents)?;
+        let id = fields.get(fields.len().checked_sub(2)?)?;
+        let deleted = id.bytes().all(|b| b == b'0');
+        if deleted || *mode == GITLINK_MODE || !self.seen.insert(id.to_string()) {
+            return None;
+        }
+        Some(id.to_string())
+    }
 }
 
 fn scan_blobs(repo: &Path, blobs: &[Introduced], sink: &Sink) -> anyhow::Result<()> {
@@ -226,7 +267,12 @@ mod tests {
                  :100644 000000 bbbb 0000 D\0gone\0\
                  \x01c3\0\0::100644 100644 100644 aaaa bbbb cccc MM\0m.txt\0\
                  \x01c4\0\n:000000 100644 0000 aaaa A\0copy.txt\0";
-        let got: Vec<(String, String, String)> = parse_log(z.as_bytes())
+        let mut log = LogParser::default();
+        for record in z.as_bytes().split(|&b| b == 0) {
+            log.record(record);
+        }
+        let got: Vec<(String, String, String)> = log
+            .introduced
             .into_iter()
             .map(|i| (i.blob, i.commit, i.path))
             .collect();

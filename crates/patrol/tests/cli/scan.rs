@@ -424,3 +424,49 @@ fn git_history_finds_a_token_added_then_removed() {
     let run = run_in(empty.path(), &["--git", "."], None);
     assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{}", run.stderr);
 }
+
+#[test]
+fn git_history_includes_a_token_written_while_resolving_a_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    let token = &tokens(9)[1].1;
+    git(repo, &["init", "-q", "-b", "main"]);
+    write(&repo.join("app.cfg"), b"pat = none\n");
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-qm", "base"]);
+    git(repo, &["checkout", "-qb", "other"]);
+    write(&repo.join("app.cfg"), b"pat = other\n");
+    git(repo, &["commit", "-qam", "other"]);
+    git(repo, &["checkout", "-q", "main"]);
+    write(&repo.join("app.cfg"), b"pat = main\n");
+    git(repo, &["commit", "-qam", "main"]);
+    // The merge conflicts; its resolution is content neither parent has.
+    let _ = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["merge", "-q", "other"])
+        .output()
+        .unwrap();
+    write(&repo.join("app.cfg"), format!("pat = {token}\n").as_bytes());
+    git(repo, &["add", "app.cfg"]);
+    git(repo, &["commit", "-qm", "merge"]);
+    let merge = git_out(repo, &["rev-parse", "HEAD"]);
+    // Later the token is replaced again.
+    write(&repo.join("app.cfg"), b"pat = $(PAT)\n");
+    git(repo, &["commit", "-qam", "fix"]);
+
+    let run = run_in(repo, &["--git", "."], None);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        run.stdout.lines().collect::<Vec<_>>().len(),
+        1,
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .starts_with(&format!("{}:app.cfg:1:7  cask-84  ", &merge[..12])),
+        "{}",
+        run.stdout
+    );
+}
