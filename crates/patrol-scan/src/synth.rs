@@ -159,7 +159,7 @@ fn base62_checksum(checksum: u32) -> String {
     text.into_iter().map(char::from).collect()
 }
 
-/// A legacy PAT (§1.6 of the format notes): 28 random bytes plus
+/// A legacy PAT (Microsoft's `SEC101_102_AdoPat` rule): 28 random bytes plus
 /// `CRC32(them) ^ seed` little-endian in bytes 22, 8, 7 and 2, lowercase
 /// base32 without padding.
 fn legacy(random: [u8; 28], seed: u32) -> String {
