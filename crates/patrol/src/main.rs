@@ -1,4 +1,6 @@
-//! `patrol`: the one binary — `serve`, `dev`, `token inspect`.
+//! `patrol`: the one binary — `serve`, `dev`, `token inspect`, `scan`.
+
+mod scan;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -41,6 +43,9 @@ enum Cmd {
     },
     /// Print the fully commented example configuration.
     PrintConfig,
+    /// Find leaked tokens in files, directories, stdin or git history.
+    /// Exit status: 0 nothing found, 1 tokens found, 2 error.
+    Scan(scan::ScanArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -179,6 +184,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{EXAMPLE_CONFIG}");
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Scan(args) => scan::run(args),
     }
 }
 

@@ -5,4 +5,5 @@ mod config;
 mod dev;
 mod inspect;
 mod logs;
+mod scan;
 mod support;
