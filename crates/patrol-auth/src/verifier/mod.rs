@@ -248,7 +248,12 @@ impl OidcVerifier {
         for issuer in &self.inner.issuers {
             issuer
                 .keys
-                .refresh(&self.inner.http, Trigger::WarmUp, self.min_refetch())
+                .refresh(
+                    &self.inner.http,
+                    Trigger::WarmUp,
+                    self.min_refetch(),
+                    self.inner.clock.now(),
+                )
                 .await;
         }
     }
@@ -358,7 +363,12 @@ impl OidcVerifier {
             .ok_or(AuthError::Invalid("missing kid"))?;
         let keys = issuer
             .keys
-            .with_kid(&self.inner.http, kid, self.min_refetch())
+            .with_kid(
+                &self.inner.http,
+                kid,
+                self.min_refetch(),
+                self.inner.clock.now(),
+            )
             .await
             .ok_or(AuthError::Unavailable)?;
         let key = keys.get(kid).ok_or(AuthError::Invalid("unknown kid"))?;
