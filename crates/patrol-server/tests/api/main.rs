@@ -3,6 +3,7 @@
 //! through the real HTTP surface, with PATs made through the ADO PAT API.
 
 mod bench;
+mod contract;
 mod forward_auth;
 mod introspection;
 mod lifecycle;
