@@ -86,6 +86,9 @@ impl Doc {
 
 const PATS: &str = "/{organization}/_apis/tokens/pats";
 
+/// Method, URL, `Authorization`, JSON body, expected status.
+type Case = (Method, String, Option<String>, Option<Value>, u16);
+
 async fn send(
     app: &TestApp,
     method: Method,
@@ -110,7 +113,7 @@ async fn every_refusal_is_documented_with_its_body_and_headers() {
     let alice = format!("Bearer {}", app.jwt());
     let (pat, id) = app.create_pat("vso.code", false).await;
     let pats = |q: &str| format!("/fabrikam/_apis/tokens/pats?{API}{q}");
-    let cases: Vec<(Method, String, Option<String>, Option<Value>, u16)> = vec![
+    let cases: Vec<Case> = vec![
         (Method::GET, pats(""), None, None, 401),
         (Method::GET, pats(""), Some(basic("git", &pat)), None, 401),
         (
