@@ -4,30 +4,44 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::ToSchema;
 
 use patrol_core::pat::PatRuleError;
 
+use super::wire::PatTokenError;
 use crate::app::AppError;
 
 pub const REALM: &str = "patrol";
 pub const SP_MESSAGE: &str = "Service principals are not allowed to perform this action.";
 
-/// Azure DevOps' error body.
-#[derive(Debug, Serialize)]
+/// Azure DevOps' error body (`docs/ado-wire-contract.md` §3.7).
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WrappedException {
+    /// Always `"1"`.
     #[serde(rename = "$id")]
     pub id: &'static str,
+    /// Always `null`.
     #[serde(rename = "innerException")]
+    #[schema(schema_with = null_schema, required = true)]
     pub inner_exception: Option<()>,
     pub message: String,
+    /// The .NET type, e.g. `System.ArgumentException, mscorlib`.
     #[serde(rename = "typeName")]
     pub type_name: String,
+    /// The exception name clients dispatch on, e.g. `VssVersionOutOfRangeException`.
     #[serde(rename = "typeKey")]
     pub type_key: &'static str,
+    /// Always 0.
     #[serde(rename = "errorCode")]
     pub error_code: i32,
+    /// Always 3000.
     #[serde(rename = "eventId")]
     pub event_id: i32,
+}
+
+fn null_schema() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::Null)
 }
 
 /// Every refusal the HTTP layer can produce.
@@ -267,16 +281,20 @@ impl From<AppError> for ApiError {
 /// The `patTokenError` value for failures that Azure DevOps answers with
 /// `200 {"patToken": null, "patTokenError": …}`; `None` for the others.
 /// Exhaustive on purpose: a new variant needs a decision here.
-pub fn pat_token_error(e: &AppError) -> Option<&'static str> {
+pub fn pat_token_error(e: &AppError) -> Option<PatTokenError> {
     Some(match e {
-        AppError::Rule(PatRuleError::DisplayNameRequired) => "displayNameRequired",
-        AppError::Rule(PatRuleError::InvalidDisplayName(_)) => "invalidDisplayName",
-        AppError::Rule(PatRuleError::InvalidValidTo) => "invalidValidTo",
-        AppError::Rule(PatRuleError::BeyondMaxLifetime { .. }) => "patLifespanPolicyViolation",
-        AppError::Scope(_) => "invalidScope",
-        AppError::TokenNotFound => "tokenNotFound",
-        AppError::TokenRevoked => "invalidToken",
-        AppError::WrongOrganization | AppError::CannotMoveOrganization => "invalidTargetAccounts",
+        AppError::Rule(PatRuleError::DisplayNameRequired) => PatTokenError::DisplayNameRequired,
+        AppError::Rule(PatRuleError::InvalidDisplayName(_)) => PatTokenError::InvalidDisplayName,
+        AppError::Rule(PatRuleError::InvalidValidTo) => PatTokenError::InvalidValidTo,
+        AppError::Rule(PatRuleError::BeyondMaxLifetime { .. }) => {
+            PatTokenError::PatLifespanPolicyViolation
+        }
+        AppError::Scope(_) => PatTokenError::InvalidScope,
+        AppError::TokenNotFound => PatTokenError::TokenNotFound,
+        AppError::TokenRevoked => PatTokenError::InvalidToken,
+        AppError::WrongOrganization | AppError::CannotMoveOrganization => {
+            PatTokenError::InvalidTargetAccounts
+        }
         AppError::OrgNotFound(_)
         | AppError::NotAMember(_)
         | AppError::NoOrganization
@@ -340,17 +358,12 @@ mod tests {
 
     #[test]
     fn pat_token_errors() {
+        let wire = |e: &AppError| pat_token_error(e).map(|c| serde_json::to_value(c).unwrap());
+        assert_eq!(wire(&AppError::TokenNotFound), Some("tokenNotFound".into()));
+        assert_eq!(wire(&AppError::TokenRevoked), Some("invalidToken".into()));
         assert_eq!(
-            pat_token_error(&AppError::TokenNotFound),
-            Some("tokenNotFound")
-        );
-        assert_eq!(
-            pat_token_error(&AppError::TokenRevoked),
-            Some("invalidToken")
-        );
-        assert_eq!(
-            pat_token_error(&AppError::WrongOrganization),
-            Some("invalidTargetAccounts")
+            wire(&AppError::WrongOrganization),
+            Some("invalidTargetAccounts".into())
         );
         assert_eq!(pat_token_error(&AppError::OrgNotFound("x".into())), None);
     }

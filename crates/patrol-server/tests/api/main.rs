@@ -4,6 +4,7 @@
 
 mod bench;
 mod connections;
+mod contract;
 mod forward_auth;
 mod identity;
 mod introspection;
