@@ -85,7 +85,7 @@ async fn claims_are_remembered_and_users_listed_with_them() {
         .unwrap();
     let names: Vec<_> = all.iter().map(|e| e.user.display_name.as_str()).collect();
     assert_eq!(names, ["al", "Bea"], "by name, case-insensitively");
-    assert_eq!(all[0].member_of, [org.clone()]);
+    assert_eq!(all[0].member_of, std::slice::from_ref(&org));
     assert_eq!(all[1].claims, c);
     let members = s
         .list_users(&UserQuery {
