@@ -26,9 +26,11 @@ pub struct RevocationRule {
 
 impl RevocationRule {
     /// Does the rule revoke `pat`? Not yet revoked (expired tokens too: an
-    /// update could extend them), created before the rule's date, reaching
-    /// its organization, and granting any of its scopes — `vso.code` catches
-    /// `vso.code_write` and full-access tokens, which can do what it names.
+    /// update could extend them), created before the rule's date, pinned to
+    /// its organization or global, and granting any of its scopes —
+    /// `vso.code` catches `vso.code_write` and full-access tokens, which can
+    /// do what it names. (A global token counts in the organizations its
+    /// owner belongs to: callers offer only those.)
     pub fn matches(&self, pat: &Pat) -> bool {
         pat.revoked_at.is_none()
             && pat.created_at < self.created_before

@@ -110,6 +110,9 @@ pub struct AuditQuery {
     pub after: Option<AuditCursor>,
     /// An owner's view: events by them, about them, or about their PATs.
     pub visible_to: Option<Uuid>,
+    /// An organization administrator's view: events by or about members of
+    /// these organizations (empty: no such restriction).
+    pub members_of: Vec<Uuid>,
     pub limit: u32,
 }
 
@@ -146,7 +149,8 @@ pub struct UserQuery {
 pub struct AdminPatQuery {
     /// Only these owners' (empty: every owner's).
     pub owners: Vec<Uuid>,
-    /// Only PATs that reach this organization: its own and global ones.
+    /// Only PATs that reach this organization: its own, and global ones of
+    /// its members.
     pub org: Option<Uuid>,
     pub filter: ListFilter,
     /// Decides which PATs count as expired.

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use patrol_auth::verifier::IssuerConfig;
 use patrol_core::hashing::ServerKey;
 use patrol_core::pat::LifetimePolicy;
+use patrol_core::roles::RoleRules;
 use patrol_core::token::MintOptions;
 
 use crate::app::verify::VerifySettings;
@@ -46,6 +47,8 @@ pub struct Settings {
     /// Introspection callers: `(client_id, secret)`.
     pub resource_servers: Vec<(String, SecretString)>,
     pub web: WebSettings,
+    /// Who administers Patrol (`[roles]`).
+    pub roles: RoleRules,
 }
 
 /// The management API's authentication.
@@ -155,6 +158,7 @@ impl Config {
             ..tokens(&self.tokens)?
         };
         let (verify, usage) = verify(&self.verify)?;
+        let roles = self.roles.resolve()?;
         Ok(Settings {
             server_keys: server_keys(&self, env)?,
             resource_servers: resource_servers(&self.verify, env)?,
@@ -173,6 +177,7 @@ impl Config {
             verify,
             usage,
             web,
+            roles,
         })
     }
 }

@@ -98,8 +98,9 @@ fn filter_sql(filter: ListFilter, now: u8) -> String {
     }
 }
 
-/// Across owners, by id; owners given as a JSON array (`json_each`), an
-/// organization's reach as its id among the space-separated targets.
+/// Across owners, by id; owners given as a JSON array (`json_each`). A PAT
+/// reaches an organization named among its space-separated targets, or —
+/// a global one — every organization its owner belongs to.
 pub(super) async fn list_admin(pool: &SqlitePool, q: &AdminPatQuery) -> StoreResult<Vec<Pat>> {
     let owners = (!q.owners.is_empty())
         .then(|| serde_json::to_string(&q.owners))
@@ -108,7 +109,8 @@ pub(super) async fn list_admin(pool: &SqlitePool, q: &AdminPatQuery) -> StoreRes
     let sql = format!(
         "SELECT {PAT_COLUMNS} FROM pats WHERE \
          (?1 IS NULL OR owner_id IN (SELECT value FROM json_each(?1))) \
-         AND (?2 IS NULL OR target_orgs IS NULL OR instr(' ' || target_orgs || ' ', ' ' || ?2 || ' ') > 0) \
+         AND (?2 IS NULL OR instr(' ' || target_orgs || ' ', ' ' || ?2 || ' ') > 0 \
+              OR (target_orgs IS NULL AND owner_id IN (SELECT user_id FROM memberships WHERE org_id = ?2))) \
          AND (?3 IS NULL OR authorization_id >= ?3) {} \
          ORDER BY authorization_id LIMIT ?5",
         filter_sql(q.filter, 4)
