@@ -68,6 +68,11 @@ pub struct ListPage {
 }
 
 impl App {
+    /// A PAT's status now, with the configured inactivity rule.
+    pub fn pat_status(&self, pat: &Pat) -> patrol_core::pat::PatStatus {
+        pat.status(self.now(), self.policy.inactive_after)
+    }
+
     fn mint(&self) -> Result<PatSecret, AppError> {
         token::mint(self.now(), &self.policy.mint, &mut rand::rngs::OsRng)
             .map_err(|e| AppError::Internal(format!("cannot mint a token: {e}")))

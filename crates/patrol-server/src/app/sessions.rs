@@ -446,6 +446,7 @@ mod tests {
                 capacity: 100,
             },
             issuer_aliases: Default::default(),
+            roles: Default::default(),
         });
         (app, clock)
     }
