@@ -7,7 +7,7 @@ use patrol_auth::VerifiedToken;
 use patrol_core::policy::Principal;
 use patrol_core::roles::{user_key, RememberedClaims, Roles};
 use patrol_core::scope::token_scopes_grant;
-use patrol_core::user::User;
+use patrol_core::user::{AuditAction, Outcome, User};
 
 use super::admission::Edge;
 use super::{App, AppError, Caller};
@@ -128,5 +128,45 @@ impl App {
             groups: self.roles.groups(&user.issuer, claims),
             admin_scope,
         }
+    }
+
+    /// A refused administrator action, audited (`auth.reject`, outcome
+    /// failure) — the first identical refusal from an address in each
+    /// window and the one that reaches the limit, so a looping client
+    /// cannot flood the log. Returns the error to answer.
+    pub(crate) async fn refuse_admin(&self, caller: &Caller, e: AppError) -> AppError {
+        let AppError::NotAnAdmin(what) = &e else {
+            return e;
+        };
+        let reason = format!("not an administrator of {what}");
+        if let Some(ip) = caller.source_ip.as_deref().and_then(|i| i.parse().ok()) {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            for part in [
+                super::verify::ip_key(ip).to_string(),
+                caller.key(),
+                reason.clone(),
+            ] {
+                h.update(part);
+                h.update([0]);
+            }
+            let n = self
+                .refusal_audits
+                .record_failure(h.finalize().into(), self.now());
+            if n != 1 && n != self.refusal_audits.max() {
+                return e;
+            }
+        }
+        let ev = caller.audit(
+            AuditAction::AuthReject,
+            self.now(),
+            None,
+            Outcome::Failure,
+            Some(reason),
+        );
+        if let Err(err) = self.store.append_audit(&ev).await {
+            tracing::warn!(error = %err, "could not write audit record for a refused admin action");
+        }
+        e
     }
 }

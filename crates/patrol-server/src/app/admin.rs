@@ -81,7 +81,11 @@ impl App {
         let org = match &req.org {
             Some(name) => Some(self.administered_org(caller, name).await?.id),
             None if caller.is_tenant_admin() => None,
-            None => return Err(AppError::not_tenant_admin()),
+            None => {
+                return Err(self
+                    .refuse_admin(caller, AppError::not_tenant_admin())
+                    .await)
+            }
         };
         let limit = req.limit.clamp(1, 1000);
         let q = UserQuery {
@@ -107,7 +111,9 @@ impl App {
         id: Uuid,
     ) -> Result<UserSummary, AppError> {
         if !caller.is_admin() {
-            return Err(AppError::NotAnAdmin("any organization".into()));
+            return Err(self
+                .refuse_admin(caller, AppError::NotAnAdmin("any organization".into()))
+                .await);
         }
         let user = self
             .store
@@ -252,7 +258,9 @@ impl App {
     /// token is not an error (and is recorded). Seen by the very next verify.
     pub async fn admin_revoke_pat(&self, caller: &Caller, id: Uuid) -> Result<(), AppError> {
         if !caller.is_admin() {
-            return Err(AppError::NotAnAdmin("any organization".into()));
+            return Err(self
+                .refuse_admin(caller, AppError::NotAnAdmin("any organization".into()))
+                .await);
         }
         let pat = match self.store.get_pat(id).await? {
             Some(p) if self.administers_pat(caller, &p).await? => p,

@@ -96,7 +96,9 @@ impl App {
     /// caller administers. Any administrator may read the tenant's.
     pub async fn policy_view(&self, caller: &Caller) -> Result<PolicyView, AppError> {
         if !caller.is_admin() {
-            return Err(AppError::NotAnAdmin("any organization".into()));
+            return Err(self
+                .refuse_admin(caller, AppError::NotAnAdmin("any organization".into()))
+                .await);
         }
         let mut p = self.policies_in_force().await?;
         let orgs = self
@@ -123,7 +125,9 @@ impl App {
         policy: TenantPolicy,
     ) -> Result<TenantPolicy, AppError> {
         if !caller.is_tenant_admin() {
-            return Err(AppError::not_tenant_admin());
+            return Err(self
+                .refuse_admin(caller, AppError::not_tenant_admin())
+                .await);
         }
         policy.validate()?;
         let now = self.now();
@@ -178,7 +182,9 @@ impl App {
         name: &str,
     ) -> Result<Organization, AppError> {
         if !caller.administers(name) {
-            return Err(AppError::not_admin_of(name));
+            return Err(self
+                .refuse_admin(caller, AppError::not_admin_of(name))
+                .await);
         }
         self.store
             .org_by_name(name)
@@ -246,7 +252,9 @@ impl App {
         proposal: PolicyProposal,
     ) -> Result<Vec<DryRunRefusal>, AppError> {
         if !caller.is_admin() || (proposal.tenant.is_some() && !caller.is_tenant_admin()) {
-            return Err(AppError::not_tenant_admin());
+            return Err(self
+                .refuse_admin(caller, AppError::not_tenant_admin())
+                .await);
         }
         let mut policies = self.policies_in_force().await?;
         if let Some(t) = proposal.tenant {

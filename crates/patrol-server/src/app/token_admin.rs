@@ -142,7 +142,11 @@ impl App {
         let org = match org {
             Some(name) => Some(self.administered_org(caller, name).await?),
             None if caller.is_tenant_admin() => None,
-            None => return Err(AppError::not_tenant_admin()),
+            None => {
+                return Err(self
+                    .refuse_admin(caller, AppError::not_tenant_admin())
+                    .await)
+            }
         };
         let scopes = ScopeSet::parse(scopes)?;
         let now = self.now();
@@ -200,7 +204,9 @@ impl App {
     /// administrator, those of administered organizations otherwise.
     pub async fn revocation_rules(&self, caller: &Caller) -> Result<Vec<ListedRule>, AppError> {
         if !caller.is_admin() {
-            return Err(AppError::NotAnAdmin("any organization".into()));
+            return Err(self
+                .refuse_admin(caller, AppError::NotAnAdmin("any organization".into()))
+                .await);
         }
         let orgs = self.store.list_orgs().await?;
         let rules = self.store.list_revocation_rules().await?;
