@@ -131,17 +131,13 @@ impl App {
         }
         policy.validate()?;
         let now = self.now();
-        let ev = caller.audit(
+        let ev = caller.admin_audit(
             AuditAction::AdminPolicySet,
             now,
             None,
-            Outcome::Success,
-            Some("tenant".into()),
+            None,
+            "tenant".into(),
         );
-        let ev = patrol_core::user::AuditEvent {
-            target_user: None,
-            ..ev
-        };
         self.store
             .set_policy(PolicyChange::Tenant(&policy), now, &ev)
             .await?;
@@ -158,16 +154,8 @@ impl App {
         let org = self.administered_org(caller, org).await?;
         policy.validate()?;
         let now = self.now();
-        let ev = patrol_core::user::AuditEvent {
-            target_user: None,
-            ..caller.audit(
-                AuditAction::AdminPolicySet,
-                now,
-                None,
-                Outcome::Success,
-                Some(format!("organization {}", org.name)),
-            )
-        };
+        let detail = format!("organization {}", org.name);
+        let ev = caller.admin_audit(AuditAction::AdminPolicySet, now, None, None, detail);
         self.store
             .set_policy(PolicyChange::Org(org.id, &policy), now, &ev)
             .await?;

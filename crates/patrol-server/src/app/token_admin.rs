@@ -138,7 +138,7 @@ impl App {
         org: Option<&str>,
         scopes: &str,
         created_before: Option<DateTime<Utc>>,
-    ) -> Result<RevocationRule, AppError> {
+    ) -> Result<ListedRule, AppError> {
         let org = match org {
             Some(name) => Some(self.administered_org(caller, name).await?),
             None if caller.is_tenant_admin() => None,
@@ -197,7 +197,7 @@ impl App {
         for p in &matched {
             self.forget_verified(p.authorization_id);
         }
-        Ok(rule)
+        Ok(ListedRule { rule, org })
     }
 
     /// Revocation rules, newest first: every one for a tenant

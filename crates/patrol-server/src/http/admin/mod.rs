@@ -395,13 +395,10 @@ pub async fn create_rule(
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let req: NewRevocationRule = read_json(body)?;
-    let org = req.organization.clone();
+    let org = req.organization.as_deref();
     let rule = state
         .app
-        .create_revocation_rule(&caller, org.as_deref(), &req.scopes, req.created_before)
+        .create_revocation_rule(&caller, org, &req.scopes, req.created_before)
         .await?;
-    Ok(json(
-        StatusCode::CREATED,
-        &RevocationRuleDoc::new(rule, org),
-    ))
+    Ok(json(StatusCode::CREATED, &RevocationRuleDoc::from(rule)))
 }

@@ -10,7 +10,6 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use patrol_core::policy::{AllowList, LifespanRestriction, OrgPolicy, Restriction, TenantPolicy};
-use patrol_core::revocation::RevocationRule;
 use patrol_core::roles::user_key;
 use patrol_core::user::{AuditEvent, Organization};
 
@@ -393,23 +392,18 @@ pub struct RevocationRuleDoc {
     pub revoked: u64,
 }
 
-impl RevocationRuleDoc {
-    pub fn new(rule: RevocationRule, org: Option<String>) -> Self {
+impl From<ListedRule> for RevocationRuleDoc {
+    fn from(l: ListedRule) -> Self {
+        let rule = l.rule;
         Self {
             id: rule.id,
-            organization: org,
+            organization: l.org.map(|o| o.name),
             scopes: rule.scopes.as_string(),
             created_before: rule.created_before,
             created_at: rule.created_at,
             created_by: rule.created_by,
             revoked: rule.revoked,
         }
-    }
-}
-
-impl From<ListedRule> for RevocationRuleDoc {
-    fn from(l: ListedRule) -> Self {
-        Self::new(l.rule, l.org.map(|o| o.name))
     }
 }
 
