@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::pat::{OrgTarget, Pat};
 use crate::scope::ScopeSet;
-use crate::user::{AuditAction, AuditEvent, Outcome};
+use crate::user::{AuditAction, AuditEvent, Outcome, User};
 
 impl Pat {
     /// An active PAT of `owner`, created at `now`: fresh id, display name
@@ -37,6 +37,23 @@ impl AuditEvent {
             target_pat: Some(pat.authorization_id),
             target_user: Some(pat.owner),
             ..AuditEvent::new(action, pat.created_at, actor, Outcome::Success)
+        }
+    }
+}
+
+impl User {
+    /// An enabled user `<issuer>|<subject>` first seen at `now`, with a fresh id.
+    pub fn fixture(issuer: &str, subject: &str, now: DateTime<Utc>) -> User {
+        User {
+            id: Uuid::new_v4(),
+            issuer: issuer.into(),
+            subject: subject.into(),
+            display_name: subject.into(),
+            email: None,
+            email_verified: false,
+            created_at: now,
+            last_sign_in: now,
+            disabled: false,
         }
     }
 }

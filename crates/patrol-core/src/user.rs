@@ -124,11 +124,24 @@ pub enum AuditAction {
     /// A web session ended without the user asking (expiry, failed refresh, …).
     #[serde(rename = "web.session_end")]
     WebSessionEnd,
+    /// An administrator added a member to an organization.
+    #[serde(rename = "admin.member_add")]
+    AdminMemberAdd,
+    /// An administrator removed a member from an organization.
+    #[serde(rename = "admin.member_remove")]
+    AdminMemberRemove,
+    /// An administrator set the tenant's or an organization's policy.
+    #[serde(rename = "admin.policy_set")]
+    AdminPolicySet,
+    /// An administrator made a revocation rule (each token it revoked has
+    /// its own `pat.revoke` record).
+    #[serde(rename = "admin.revocation_rule")]
+    AdminRevocationRule,
 }
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [AuditAction; 9] = [
+    pub const ALL: [AuditAction; 13] = [
         AuditAction::PatCreate,
         AuditAction::PatUpdate,
         AuditAction::PatRegenerate,
@@ -138,6 +151,10 @@ impl AuditAction {
         AuditAction::WebSignIn,
         AuditAction::WebSignOut,
         AuditAction::WebSessionEnd,
+        AuditAction::AdminMemberAdd,
+        AuditAction::AdminMemberRemove,
+        AuditAction::AdminPolicySet,
+        AuditAction::AdminRevocationRule,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -151,6 +168,10 @@ impl AuditAction {
             AuditAction::WebSignIn => "web.signin",
             AuditAction::WebSignOut => "web.signout",
             AuditAction::WebSessionEnd => "web.session_end",
+            AuditAction::AdminMemberAdd => "admin.member_add",
+            AuditAction::AdminMemberRemove => "admin.member_remove",
+            AuditAction::AdminPolicySet => "admin.policy_set",
+            AuditAction::AdminRevocationRule => "admin.revocation_rule",
         }
     }
 }
@@ -265,6 +286,10 @@ mod tests {
             "web.signin",
             "web.signout",
             "web.session_end",
+            "admin.member_add",
+            "admin.member_remove",
+            "admin.policy_set",
+            "admin.revocation_rule",
         ];
         assert_eq!(AuditAction::ALL.map(AuditAction::as_str), words);
         for a in AuditAction::ALL {

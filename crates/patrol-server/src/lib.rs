@@ -114,6 +114,7 @@ impl ApplicationBuilder {
             usage: usage_settings,
             resource_servers,
             web: web_settings,
+            mut roles,
         } = settings;
         let listener = TcpListener::bind(server.listen)
             .await
@@ -148,10 +149,15 @@ impl ApplicationBuilder {
             }
         }
         for name in &org_names {
-            store
+            let org = store
                 .ensure_org(name, now)
                 .await
                 .with_context(|| format!("creating organization {name}"))?;
+            // Known users join an organization added after they first signed
+            // in — except those an administrator removed from it.
+            if policy.auto_join {
+                store.join_all_unless_removed(org.id).await?;
+            }
         }
         if dev_state.is_some() {
             let orgs = store.list_orgs().await?;
@@ -165,7 +171,12 @@ impl ApplicationBuilder {
                 };
                 let user = store.upsert_user(&claims, now).await?;
                 for o in &orgs {
-                    store.add_member(user.id, o.id).await?;
+                    store.join_unless_removed(user.id, o.id).await?;
+                }
+                if u.tenant_admin {
+                    roles
+                        .tenant_admins
+                        .insert(patrol_core::roles::user_key(dev::USER_ISSUER, u.oid));
                 }
             }
         }
@@ -193,6 +204,7 @@ impl ApplicationBuilder {
                 .iter()
                 .map(|u| (u.clone(), dev::USER_ISSUER.to_owned()))
                 .collect(),
+            roles,
         });
         // Never follows redirects: a token request must not be re-sent elsewhere.
         let http_client = patrol_auth::http_client(std::time::Duration::from_secs(5))

@@ -12,11 +12,13 @@ use uuid::Uuid;
 
 use patrol_core::hashing::TokenDigest;
 use patrol_core::pat::{LastUse, OrgTarget, Pat};
+use patrol_core::revocation::RevocationRule;
+use patrol_core::roles::RememberedClaims;
 use patrol_core::scope::ScopeSet;
 use patrol_core::session::{SessionKey, WebSession};
 use patrol_core::user::{AuditEvent, Organization, User};
 
-use crate::{StatusCounts, StoreError, StoreResult, VerifyRecord};
+use crate::{StatusCounts, StoreError, StoreResult, UserEntry, VerifyRecord};
 
 /// The PAT columns [`PatRow`] reads, in table order.
 pub(crate) const PAT_COLUMNS: &str =
@@ -197,25 +199,107 @@ impl TryFrom<VerifyRow> for VerifyRecord {
     type Error = StoreError;
 
     fn try_from(r: VerifyRow) -> StoreResult<VerifyRecord> {
-        // Organization names are letters, digits and '-': no separators inside.
-        let mut member_of = r
-            .member_of
-            .as_deref()
-            .unwrap_or("")
-            .lines()
-            .map(|l| match l.split_once(' ') {
-                Some((id, name)) => Ok(Organization {
-                    id: uuid(id)?,
-                    name: name.to_owned(),
-                }),
-                None => Err(StoreError::Corrupt("organization list".into())),
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        member_of.sort_by_key(|o| o.name.to_lowercase());
         Ok(VerifyRecord {
             pat: r.pat.try_into()?,
             owner: r.owner.try_into()?,
-            member_of,
+            member_of: org_lines(r.member_of.as_deref())?,
+        })
+    }
+}
+
+/// `MEMBER_OF_SQL`'s answer: one `"{id} {name}"` line per organization, in
+/// any order (NULL for none), sorted here by name.
+fn org_lines(text: Option<&str>) -> StoreResult<Vec<Organization>> {
+    // Organization names are letters, digits and '-': no separators inside.
+    let mut orgs = text
+        .unwrap_or("")
+        .lines()
+        .map(|l| match l.split_once(' ') {
+            Some((id, name)) => Ok(Organization {
+                id: uuid(id)?,
+                name: name.to_owned(),
+            }),
+            None => Err(StoreError::Corrupt("organization list".into())),
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    orgs.sort_by_key(|o| o.name.to_lowercase());
+    Ok(orgs)
+}
+
+/// The organizations of the user `u.id`, as [`org_lines`] reads them.
+pub(crate) const MEMBER_OF_SQL: &str =
+    "(SELECT group_concat(o.id || ' ' || o.name, char(10)) FROM memberships m \
+     JOIN organizations o ON o.id = m.org_id WHERE m.user_id = u.id)";
+
+/// A user, their remembered claims and their organizations.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct UserEntryRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    claims: Option<String>,
+    member_of: Option<String>,
+}
+
+/// Remembered claims as stored: a JSON object of string arrays.
+pub(crate) fn claims_from_json(text: Option<&str>) -> StoreResult<RememberedClaims> {
+    match text {
+        None => Ok(RememberedClaims::default()),
+        Some(t) => serde_json::from_str(t).map_err(|e| StoreError::Corrupt(format!("claims: {e}"))),
+    }
+}
+
+impl TryFrom<UserEntryRow> for UserEntry {
+    type Error = StoreError;
+
+    fn try_from(r: UserEntryRow) -> StoreResult<UserEntry> {
+        Ok(UserEntry {
+            user: r.user.try_into()?,
+            claims: claims_from_json(r.claims.as_deref())?,
+            member_of: org_lines(r.member_of.as_deref())?,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PolicyRow {
+    pub scope: String,
+    pub body: String,
+}
+
+/// A stored policy document; unknown fields or bad values are corrupt.
+pub(crate) fn policy_from_json<T: serde::de::DeserializeOwned>(row: &PolicyRow) -> StoreResult<T> {
+    serde_json::from_str(&row.body)
+        .map_err(|e| StoreError::Corrupt(format!("policy {}: {e}", row.scope)))
+}
+
+pub(crate) fn org_id(s: &str) -> StoreResult<Uuid> {
+    uuid(s)
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RevocationRuleRow {
+    id: String,
+    org_id: Option<String>,
+    scopes: String,
+    created_before_us: i64,
+    created_at_us: i64,
+    created_by: String,
+    revoked: i64,
+}
+
+impl TryFrom<RevocationRuleRow> for RevocationRule {
+    type Error = StoreError;
+
+    fn try_from(r: RevocationRuleRow) -> StoreResult<RevocationRule> {
+        Ok(RevocationRule {
+            id: uuid(&r.id)?,
+            org: opt_uuid(r.org_id)?,
+            scopes: ScopeSet::parse(&r.scopes)
+                .map_err(|e| StoreError::Corrupt(format!("rule scopes: {e}")))?,
+            created_before: from_us(r.created_before_us)?,
+            created_at: from_us(r.created_at_us)?,
+            created_by: r.created_by,
+            revoked: u64::try_from(r.revoked).unwrap_or(0),
         })
     }
 }

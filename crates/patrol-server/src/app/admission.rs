@@ -89,8 +89,12 @@ impl App {
         if user.disabled {
             return Err(AppError::UserDisabled);
         }
+        let access = self
+            .access_at_admission(&user, p.access, p.id_token, p.edge)
+            .await?;
         Ok(Caller {
             user,
+            access,
             client_id: p.client_id,
             source_ip: ctx.source_ip.map(|i| i.to_string()),
             request_id: ctx.request_id.clone(),

@@ -1,6 +1,8 @@
 //! The PAT lifecycle: create, get, list, update, regenerate, revoke — and the
 //! organization rules every edge shares: which organization a request acts
 //! through, and that an organization's token never moves to another one.
+//! Create, update and regenerate check the token as it would be stored
+//! against the policies in force (`policies.rs`).
 
 use uuid::Uuid;
 
@@ -66,6 +68,11 @@ pub struct ListPage {
 }
 
 impl App {
+    /// A PAT's status now, with the configured inactivity rule.
+    pub fn pat_status(&self, pat: &Pat) -> patrol_core::pat::PatStatus {
+        pat.status(self.now(), self.policy.inactive_after)
+    }
+
     fn mint(&self) -> Result<PatSecret, AppError> {
         token::mint(self.now(), &self.policy.mint, &mut rand::rngs::OsRng)
             .map_err(|e| AppError::Internal(format!("cannot mint a token: {e}")))
@@ -174,7 +181,12 @@ impl App {
         let now = self.now();
         let name = DisplayName::parse(req.display_name.as_deref())?;
         let scopes = ScopeSet::parse_or_full(req.scope.as_deref())?;
-        let valid_to = self.policy.lifetime.resolve(req.expiry, None, now)?;
+        let policies = self.policies_in_force().await?;
+        // No expiry asked: the default, shortened to what a lifespan policy allows.
+        let key = caller.key();
+        let cap = policies.tenant.lifespan_cap(&caller.principal(&key));
+        let lifetime = self.policy.lifetime.with_default_at_most(cap);
+        let valid_to = lifetime.resolve(req.expiry, None, now)?;
         let target = self
             .target_for(caller, acting.as_ref(), &req.target)
             .await?;
@@ -190,6 +202,8 @@ impl App {
             revoked_at: None,
             last_used: None,
         };
+        self.enforce(&policies, caller, &pat, AuditAction::PatCreate)
+            .await?;
         let secret = self.mint()?;
         let hash = self.hasher.hash(&secret);
         let audit = caller.audit(
@@ -288,6 +302,9 @@ impl App {
             };
             changed.push("allOrgs");
         }
+        let policies = self.policies_in_force().await?;
+        self.enforce(&policies, caller, &pat, AuditAction::PatUpdate)
+            .await?;
         let detail = (!changed.is_empty()).then(|| changed.join(","));
         let audit = caller.audit(
             AuditAction::PatUpdate,
@@ -310,6 +327,9 @@ impl App {
     ) -> Result<(Pat, PatSecret), AppError> {
         let now = self.now();
         let pat = self.editable(caller, via, id).await?;
+        let policies = self.policies_in_force().await?;
+        self.enforce(&policies, caller, &pat, AuditAction::PatRegenerate)
+            .await?;
         let secret = self.mint()?;
         let hash = self.hasher.hash(&secret);
         let audit = caller.audit(

@@ -206,8 +206,13 @@ impl App {
             Ok(None) => return Err(SessionEnd::SignInAgain),
             Err(_) => return Err(SessionEnd::StoreUnavailable),
         };
+        let access = match self.access_of_stored(&user).await {
+            Ok(a) => a,
+            Err(_) => return Err(SessionEnd::StoreUnavailable),
+        };
         let caller = Caller {
             user,
+            access,
             client_id: Some(idp.client_id().to_owned()),
             source_ip: ctx.source_ip.map(|i| i.to_string()),
             request_id: ctx.request_id.clone(),
@@ -443,6 +448,7 @@ mod tests {
                 capacity: 100,
             },
             issuer_aliases: Default::default(),
+            roles: Default::default(),
         });
         (app, clock)
     }

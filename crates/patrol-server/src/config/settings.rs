@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use patrol_auth::verifier::IssuerConfig;
 use patrol_core::hashing::ServerKey;
 use patrol_core::pat::LifetimePolicy;
+use patrol_core::roles::RoleRules;
 use patrol_core::token::MintOptions;
 
 use crate::app::verify::VerifySettings;
@@ -47,6 +48,8 @@ pub struct Settings {
     /// Introspection callers: `(client_id, secret)`.
     pub resource_servers: Vec<(String, SecretString)>,
     pub web: WebSettings,
+    /// Who administers Patrol (`[roles]`).
+    pub roles: RoleRules,
 }
 
 /// The management API's authentication.
@@ -158,6 +161,7 @@ impl Config {
             ..tokens(&self.tokens)?
         };
         let (verify, usage) = verify(&self.verify)?;
+        let roles = self.roles.resolve()?;
         Ok(Settings {
             server_keys: server_keys(&self, env)?,
             resource_servers: resource_servers(&self.verify, env)?,
@@ -176,6 +180,7 @@ impl Config {
             verify,
             usage,
             web,
+            roles,
         })
     }
 }

@@ -88,6 +88,8 @@ fn example_config_names_every_key() {
         ),
         ("[[keys.server_keys]]".into(), "keys".into()),
         ("[web.client_secret]".into(), "web".into()),
+        ("[[roles.claims]]".into(), "roles.claims".into()),
+        ("[[roles.issuers]]".into(), "roles.issuers".into()),
         (
             "[[verify.resource_servers]]\nclient_id = \"x\"\n[verify.resource_servers.secret]"
                 .into(),

@@ -8,6 +8,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::ToSchema;
 
 use patrol_core::pat::PatRuleError;
+use patrol_core::policy::Violation;
 
 use super::wire::PatTokenError;
 use crate::app::AppError;
@@ -274,7 +275,31 @@ impl From<AppError> for ApiError {
                 ApiError::bad_request("The personal access token belongs to another organization.")
             }
             AppError::Store(s) => ApiError::Internal(s.to_string()),
+            // Outside the PAT API (whose answers carry `patTokenError`).
+            e @ AppError::Policy(_) => ApiError::BadRequest {
+                type_key: "InvalidPolicyException",
+                message: e.to_string(),
+            },
+            AppError::InvalidPolicy(p) => ApiError::bad_request(p.to_string()),
+            AppError::NotAnAdmin(what) => ApiError::Forbidden {
+                type_key: "InvalidAccessException",
+                message: format!("You are not an administrator of {what}."),
+            },
+            AppError::UserNotFound => ApiError::NotFound {
+                type_key: "IdentityNotFoundException",
+                message: "The user was not found.".into(),
+            },
         }
+    }
+}
+
+/// The `patTokenError` value of a policy refusal (docs/ado-wire-contract.md §4.3).
+pub fn policy_error(v: &Violation) -> PatTokenError {
+    match v {
+        Violation::GlobalPat => PatTokenError::GlobalPatPolicyViolation,
+        Violation::FullScopePat => PatTokenError::FullScopePatPolicyViolation,
+        Violation::Lifespan { .. } => PatTokenError::PatLifespanPolicyViolation,
+        Violation::OrgCreation { .. } => PatTokenError::DisablePatCreationPolicyViolation,
     }
 }
 
@@ -295,7 +320,11 @@ pub fn pat_token_error(e: &AppError) -> Option<PatTokenError> {
         AppError::WrongOrganization | AppError::CannotMoveOrganization => {
             PatTokenError::InvalidTargetAccounts
         }
+        AppError::Policy(v) => policy_error(v),
         AppError::OrgNotFound(_)
+        | AppError::InvalidPolicy(_)
+        | AppError::NotAnAdmin(_)
+        | AppError::UserNotFound
         | AppError::NotAMember(_)
         | AppError::NoOrganization
         | AppError::TooManyTokens(_)
@@ -366,5 +395,22 @@ mod tests {
             Some("invalidTargetAccounts".into())
         );
         assert_eq!(pat_token_error(&AppError::OrgNotFound("x".into())), None);
+        let org = uuid::Uuid::nil();
+        for (v, word) in [
+            (Violation::GlobalPat, "globalPatPolicyViolation"),
+            (Violation::FullScopePat, "fullScopePatPolicyViolation"),
+            (
+                Violation::Lifespan { max_days: 30 },
+                "patLifespanPolicyViolation",
+            ),
+            (
+                Violation::OrgCreation { org },
+                "disablePatCreationPolicyViolation",
+            ),
+        ] {
+            assert_eq!(wire(&AppError::Policy(v)), Some(word.into()));
+        }
+        let r = ApiError::from(AppError::not_admin_of("fabrikam")).into_response();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
     }
 }

@@ -22,6 +22,7 @@ use patrol_auth::verifier::OidcVerifier;
 
 use crate::app::{App, RequestCtx};
 
+pub mod admin;
 pub mod ado;
 pub mod auth;
 pub mod client_ip;
@@ -30,6 +31,7 @@ pub mod error;
 pub mod location;
 pub mod ops;
 pub mod query;
+pub mod tokenadmin;
 pub mod verify;
 pub mod version;
 pub mod web;
@@ -73,6 +75,10 @@ const KEYWORDS: &[&str] = &[
     "regenerate",
     "resourceareas",
     "connectiondata",
+    "tokenadmin",
+    "personalaccesstokens",
+    "revocations",
+    "revocationrules",
 ];
 
 /// Lower-case the API keywords after `_apis` and drop a trailing slash, so
@@ -256,8 +262,28 @@ pub fn router(
         .route_layer(set(header::CACHE_CONTROL, "no-store"))
         .route_layer(set(header::PRAGMA, "no-cache"))
         .with_state(state.clone());
+    // The Token Admin API and Patrol's admin API: no answer is stored either.
+    let admin_api = OpenApiRouter::with_openapi(admin::AdminDoc::openapi())
+        .routes(routes!(tokenadmin::list))
+        .routes(routes!(tokenadmin::revocations))
+        .routes(routes!(tokenadmin::revocation_rules))
+        .routes(routes!(admin::get_policies))
+        .routes(routes!(admin::put_tenant_policy))
+        .routes(routes!(admin::put_org_policy))
+        .routes(routes!(admin::dry_run))
+        .routes(routes!(admin::list_users))
+        .routes(routes!(admin::list_members))
+        .routes(routes!(admin::add_member, admin::remove_member))
+        .routes(routes!(admin::user_tokens))
+        .routes(routes!(admin::revoke_token))
+        .routes(routes!(admin::list_rules, admin::create_rule))
+        .routes(routes!(admin::audit::audit_log))
+        .route_layer(middleware::from_fn(track_metrics))
+        .route_layer(set(header::CACHE_CONTROL, "no-store"))
+        .route_layer(set(header::PRAGMA, "no-cache"))
+        .with_state(state.clone());
     let verify = verify::router(&state).route_layer(middleware::from_fn(track_metrics));
-    let (documented, openapi) = pat_api.merge(verify).split_for_parts();
+    let (documented, openapi) = pat_api.merge(verify).merge(admin_api).split_for_parts();
     let mut app = api.merge(documented).merge(docs::router(openapi));
     if let Some(web) = web {
         app = app.merge(web::router(&state, web).route_layer(middleware::from_fn(track_metrics)));
@@ -319,5 +345,17 @@ mod tests {
         assert_eq!(normalize_path("/"), None);
         assert_eq!(normalize_path("/docs/"), None);
         assert_eq!(normalize_path("/_apis/").as_deref(), Some("/_apis"));
+        assert_eq!(
+            normalize_path("/Org/_apis/TokenAdmin/PersonalAccessTokens/aad.AbC").as_deref(),
+            Some("/Org/_apis/tokenadmin/personalaccesstokens/aad.AbC")
+        );
+        assert_eq!(
+            normalize_path("/o/_apis/TokenAdmin/RevocationRules").as_deref(),
+            Some("/o/_apis/tokenadmin/revocationrules")
+        );
+        assert_eq!(
+            normalize_path("/o/_apis/TokenAdmin/Revocations").as_deref(),
+            Some("/o/_apis/tokenadmin/revocations")
+        );
     }
 }

@@ -85,6 +85,9 @@ pub enum PatTokenError {
     TokenNotFound,
     InvalidAuthorizationId,
     PatLifespanPolicyViolation,
+    GlobalPatPolicyViolation,
+    FullScopePatPolicyViolation,
+    DisablePatCreationPolicyViolation,
 }
 
 /// `PatTokenResult`.

@@ -189,7 +189,23 @@ impl TestApp {
     }
 
     async fn start(clock: Arc<dyn Clock>, configure: impl FnOnce(&mut Config)) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), clock, configure).await
+    }
+
+    /// Stop this server and start another on the same database (the wall
+    /// clock), configured afresh by `configure` — a restart.
+    pub async fn restart_with(mut self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        self.begin_shutdown();
+        self.stopped().await.unwrap().unwrap();
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
+        Self::start_in(dir, Arc::new(SystemClock), configure).await
+    }
+
+    async fn start_in(
+        dir: tempfile::TempDir,
+        clock: Arc<dyn Clock>,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let secret_file = dir.path().join("rs-secret");
         std::fs::write(&secret_file, format!("{RS_SECRET}\n")).unwrap();
         let key_file = dir.path().join("server-key");

@@ -20,12 +20,19 @@ use patrol_core::pat::Pat;
 use patrol_core::session::{SessionKey, WebSession};
 use patrol_core::user::{AuditEvent, Organization, User, UserClaims};
 
+use patrol_core::policy::Policies;
+use patrol_core::revocation::RevocationRule;
+use patrol_core::roles::RememberedClaims;
+
 use crate::{
-    AuditQuery, PatQuery, StatusCounts, Store, StoreError, StoreResult, UsageRecord, VerifyRecord,
+    AdminPatQuery, AuditQuery, PatQuery, PolicyChange, StatusCounts, Store, StoreError,
+    StoreResult, UsageRecord, UserEntry, UserQuery, VerifyRecord,
 };
 
+mod admin;
 mod audit;
 mod pats;
+mod policies;
 mod sessions;
 mod users;
 mod verify;
@@ -301,5 +308,78 @@ impl Store for SqliteStore {
 
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
         audit::list(&self.pool, q).await
+    }
+
+    async fn user_claims(&self, user: Uuid) -> StoreResult<RememberedClaims> {
+        admin::user_claims(&self.pool, user).await
+    }
+
+    async fn set_user_claims(
+        &self,
+        user: Uuid,
+        claims: &RememberedClaims,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        admin::set_user_claims(&self.pool, user, claims, now).await
+    }
+
+    async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<UserEntry>> {
+        admin::list_users(&self.pool, q).await
+    }
+
+    async fn admin_add_member(
+        &self,
+        user: Uuid,
+        org: Uuid,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        admin::admin_add_member(&self.pool, user, org, audit).await
+    }
+
+    async fn admin_remove_member(
+        &self,
+        user: Uuid,
+        org: Uuid,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        admin::admin_remove_member(&self.pool, user, org, audit).await
+    }
+
+    async fn join_unless_removed(&self, user: Uuid, org: Uuid) -> StoreResult<bool> {
+        admin::join_unless_removed(&self.pool, user, org).await
+    }
+
+    async fn join_all_unless_removed(&self, org: Uuid) -> StoreResult<u64> {
+        admin::join_all_unless_removed(&self.pool, org).await
+    }
+
+    async fn policies(&self) -> StoreResult<Policies> {
+        policies::policies(&self.pool).await
+    }
+
+    async fn set_policy(
+        &self,
+        change: PolicyChange<'_>,
+        now: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        policies::set_policy(&self.pool, change, now, audit).await
+    }
+
+    async fn list_pats_admin(&self, q: &AdminPatQuery) -> StoreResult<Vec<Pat>> {
+        pats::list_admin(&self.pool, q).await
+    }
+
+    async fn revoke_many(
+        &self,
+        at: DateTime<Utc>,
+        revocations: &[(Uuid, AuditEvent)],
+        rule: Option<(&RevocationRule, &AuditEvent)>,
+    ) -> StoreResult<u64> {
+        policies::revoke_many(&self.pool, at, revocations, rule).await
+    }
+
+    async fn list_revocation_rules(&self) -> StoreResult<Vec<RevocationRule>> {
+        policies::list_revocation_rules(&self.pool).await
     }
 }

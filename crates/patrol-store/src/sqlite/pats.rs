@@ -13,7 +13,7 @@ use super::{with_audit, IfUnchanged};
 use crate::rows::{
     convert_all, target_text, us, HashedPatRow, PatRow, StatusCountsRow, PAT_COLUMNS,
 };
-use crate::{PatQuery, StatusCounts, StoreError, StoreResult, UsageRecord};
+use crate::{AdminPatQuery, PatQuery, StatusCounts, StoreError, StoreResult, UsageRecord};
 
 /// An update of a PAT that does not exist stores nothing and is "not found".
 const MUST_EXIST: IfUnchanged = IfUnchanged::Refuse(StoreError::NotFound);
@@ -64,12 +64,7 @@ pub(super) async fn get(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<Pat>>
 }
 
 pub(super) async fn list(pool: &SqlitePool, q: &PatQuery) -> StoreResult<Vec<Pat>> {
-    let filter = match q.filter {
-        ListFilter::Active => "AND revoked_at_us IS NULL AND valid_to_us > ?2",
-        ListFilter::Revoked => "AND revoked_at_us IS NOT NULL AND ?2 = ?2",
-        ListFilter::Expired => "AND revoked_at_us IS NULL AND valid_to_us <= ?2",
-        ListFilter::All => "AND ?2 = ?2",
-    };
+    let filter = filter_sql(q.filter, 2);
     let dir = if q.ascending { "ASC" } else { "DESC" };
     let order = match q.sort {
         SortBy::DisplayName => format!("display_name COLLATE NOCASE {dir}, valid_to_us {dir}"),
@@ -88,6 +83,44 @@ pub(super) async fn list(pool: &SqlitePool, q: &PatQuery) -> StoreResult<Vec<Pat
         .bind(us(q.now))
         .bind(i64::from(q.limit))
         .bind(i64::try_from(q.offset).unwrap_or(i64::MAX))
+        .fetch_all(pool)
+        .await?;
+    convert_all(rows)
+}
+
+/// `filter` as a condition on the PAT columns, with `now` bound as `?{now}`.
+fn filter_sql(filter: ListFilter, now: u8) -> String {
+    match filter {
+        ListFilter::Active => format!("AND revoked_at_us IS NULL AND valid_to_us > ?{now}"),
+        ListFilter::Revoked => format!("AND revoked_at_us IS NOT NULL AND ?{now} = ?{now}"),
+        ListFilter::Expired => format!("AND revoked_at_us IS NULL AND valid_to_us <= ?{now}"),
+        ListFilter::All => format!("AND ?{now} = ?{now}"),
+    }
+}
+
+/// Across owners, by id; owners given as a JSON array (`json_each`). A PAT
+/// reaches an organization named among its space-separated targets, or —
+/// a global one — every organization its owner belongs to.
+pub(super) async fn list_admin(pool: &SqlitePool, q: &AdminPatQuery) -> StoreResult<Vec<Pat>> {
+    let owners = (!q.owners.is_empty())
+        .then(|| serde_json::to_string(&q.owners))
+        .transpose()
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    let sql = format!(
+        "SELECT {PAT_COLUMNS} FROM pats WHERE \
+         (?1 IS NULL OR owner_id IN (SELECT value FROM json_each(?1))) \
+         AND (?2 IS NULL OR instr(' ' || target_orgs || ' ', ' ' || ?2 || ' ') > 0 \
+              OR (target_orgs IS NULL AND owner_id IN (SELECT user_id FROM memberships WHERE org_id = ?2))) \
+         AND (?3 IS NULL OR authorization_id >= ?3) {} \
+         ORDER BY authorization_id LIMIT ?5",
+        filter_sql(q.filter, 4)
+    );
+    let rows: Vec<PatRow> = sqlx::query_as(&sql)
+        .bind(owners)
+        .bind(q.org.map(|o| o.to_string()))
+        .bind(q.from.map(|f| f.to_string()))
+        .bind(us(q.now))
+        .bind(i64::from(q.limit))
         .fetch_all(pool)
         .await?;
     convert_all(rows)

@@ -7,16 +7,14 @@ use sqlx::SqlitePool;
 
 use patrol_core::hashing::KeyedHash;
 
-use crate::rows::{qualified, VerifyRow, PAT_COLUMNS, USER_COLUMNS};
+use crate::rows::{qualified, VerifyRow, MEMBER_OF_SQL, PAT_COLUMNS, USER_COLUMNS};
 use crate::{StoreResult, VerifyRecord};
 
 fn sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
         format!(
-            "SELECT {}, {}, \
-             (SELECT group_concat(o.id || ' ' || o.name, char(10)) FROM memberships m \
-              JOIN organizations o ON o.id = m.org_id WHERE m.user_id = u.id) AS member_of \
+            "SELECT {}, {}, {MEMBER_OF_SQL} AS member_of \
              FROM pats p JOIN users u ON u.id = p.owner_id WHERE p.token_hash = ? AND p.key_id = ?",
             qualified("p", PAT_COLUMNS),
             qualified("u", USER_COLUMNS),
