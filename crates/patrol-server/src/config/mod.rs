@@ -18,11 +18,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod cli;
 mod secrets;
 mod sections;
 mod settings;
 mod web;
 
+pub use cli::{CliLogin, CliSection};
 pub use secrets::{decode_key, KeyRef, SecretSource};
 pub use sections::{
     AuthSection, DatabaseSection, KeysSection, LogFormat, OrganizationsSection, ResourceServerRef,
@@ -43,6 +45,7 @@ pub struct Config {
     pub organizations: OrganizationsSection,
     pub verify: VerifySection,
     pub web: WebSection,
+    pub cli: CliSection,
 }
 
 /// Names of environment variables that set configuration keys start with this…

@@ -15,6 +15,7 @@ use patrol_core::token::MintOptions;
 use crate::app::verify::VerifySettings;
 use crate::app::{Policy, SessionPolicy};
 
+use super::cli::CliLogin;
 use super::sections::{ServerSection, TokensSection, VerifySection};
 use super::web::WebSettings;
 use super::{Config, ConfigError, Env};
@@ -46,6 +47,9 @@ pub struct Settings {
     /// Introspection callers: `(client_id, secret)`.
     pub resource_servers: Vec<(String, SecretString)>,
     pub web: WebSettings,
+    /// What `patrol login` is told to sign in with (`[cli]`); `patrol dev`
+    /// fills it with the built-in issuer.
+    pub cli: Option<CliLogin>,
 }
 
 /// The management API's authentication.
@@ -145,6 +149,7 @@ impl Config {
         let web = self
             .web
             .resolve(public_url.as_ref(), &self.auth.issuers, env)?;
+        let cli = self.cli.resolve(&self.auth.issuers)?;
         let policy = Policy {
             auto_join: self.organizations.auto_join,
             accept_user_impersonation: self.auth.accept_user_impersonation,
@@ -173,6 +178,7 @@ impl Config {
             verify,
             usage,
             web,
+            cli,
         })
     }
 }
@@ -365,6 +371,7 @@ mod tests {
         assert_eq!(s.server_keys.len(), 1);
         assert_eq!(s.server_keys[0].id(), "k1");
         assert!(s.web.client.is_none());
+        assert!(s.cli.is_none(), "[cli] is off by default");
         assert_eq!(s.web.session_idle, Duration::minutes(60));
         let off = resolve("[tokens]\ninactive_after_days = 0").unwrap();
         assert_eq!(off.policy.inactive_after, None);

@@ -54,12 +54,14 @@ impl Modify for BearerAuth {
         wire::PagedPatTokens,
         wire::PatTokenCreateRequest,
         wire::PatTokenUpdateRequest,
-        verify::introspect::Introspection
+        verify::introspect::Introspection,
+        crate::config::CliLogin
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "pats", description = "PAT Lifecycle Management (Azure DevOps wire contract)"),
-        (name = "verify", description = "Using a PAT: forward-auth for reverse proxies, RFC 7662 introspection")
+        (name = "verify", description = "Using a PAT: forward-auth for reverse proxies, RFC 7662 introspection"),
+        (name = "cli", description = "Where the `patrol` command line signs in")
     )
 )]
 pub struct ApiDoc;

@@ -36,6 +36,11 @@ pub struct PatToken {
     /// Patrol extension: the user agent it was last used with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_user_agent: Option<String>,
+    /// Patrol extension: when the PAT was revoked (absent unless it was), so
+    /// that a client can tell a revoked PAT from an active or expired one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 impl PatToken {
@@ -54,6 +59,7 @@ impl PatToken {
             last_used_at: p.last_used.as_ref().map(|u| u.at),
             last_used_ip: p.last_used.as_ref().and_then(|u| u.source_ip.clone()),
             last_used_user_agent: p.last_used.as_ref().and_then(|u| u.user_agent.clone()),
+            revoked_at: p.revoked_at,
         }
     }
 }
@@ -77,38 +83,69 @@ pub struct PagedPatTokens {
 }
 
 /// `PatTokenCreateRequest`. Unknown fields are ignored, never applied.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+/// Serialized as clients send it (`patrol token create`): absent fields left out.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PatTokenCreateRequest {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    #[serde(default, deserialize_with = "lenient_date")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_date",
+        serialize_with = "optional_date",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub valid_to: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "lenient_bool")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<bool>)]
     pub all_orgs: Option<bool>,
 }
 
 /// `PatTokenUpdateRequest`.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PatTokenUpdateRequest {
-    #[serde(default, deserialize_with = "lenient_uuid")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_uuid",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<Uuid>)]
     pub authorization_id: Option<Uuid>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    #[serde(default, deserialize_with = "lenient_date")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_date",
+        serialize_with = "optional_date",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub valid_to: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "lenient_bool")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<bool>)]
     pub all_orgs: Option<bool>,
+}
+
+/// An optional date written as [`format_date`] writes it.
+fn optional_date<S: serde::Serializer>(d: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&format_date(d)),
+        None => s.serialize_none(),
+    }
 }
 
 /// Dates as Azure DevOps writes them: UTC, up to 7 fractional digits with
@@ -296,6 +333,39 @@ mod tests {
         assert!(
             serde_json::from_str::<PatTokenUpdateRequest>(r#"{"authorizationId":"nope"}"#).is_err()
         );
+    }
+
+    #[test]
+    fn requests_serialize_as_clients_send_them_and_read_back() {
+        let valid_to = Utc.with_ymd_and_hms(2027, 1, 31, 0, 0, 0).unwrap();
+        let create = PatTokenCreateRequest {
+            display_name: Some("ci".into()),
+            scope: Some("vso.code".into()),
+            valid_to: Some(valid_to),
+            all_orgs: Some(false),
+        };
+        let v = serde_json::to_value(&create).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"displayName": "ci", "scope": "vso.code",
+                "validTo": "2027-01-31T00:00:00Z", "allOrgs": false})
+        );
+        let back: PatTokenCreateRequest = serde_json::from_value(v).unwrap();
+        assert_eq!(back.valid_to, Some(valid_to));
+        let id = Uuid::new_v4();
+        let update = PatTokenUpdateRequest {
+            authorization_id: Some(id),
+            scope: Some("vso.build".into()),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&update).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"authorizationId": id, "scope": "vso.build"})
+        );
+        let back: PatTokenUpdateRequest = serde_json::from_value(v).unwrap();
+        assert_eq!(back.authorization_id, Some(id));
+        assert!(back.valid_to.is_none() && back.all_orgs.is_none());
     }
 
     #[test]
