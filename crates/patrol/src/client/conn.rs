@@ -28,7 +28,7 @@ const REFRESH_MARGIN_SECS: i64 = 60;
 
 /// The redirect URI given to the relying party when only refreshing (the
 /// token endpoint does not see it).
-const REFRESH_ONLY_REDIRECT: &str = "http://127.0.0.1/callback";
+pub const REFRESH_ONLY_REDIRECT: &str = "http://127.0.0.1/callback";
 
 /// A Patrol server's base URL (`https://patrol.example.com`, maybe with a
 /// path prefix), without a trailing slash.
@@ -91,6 +91,41 @@ impl Server {
 impl std::fmt::Display for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// An answer's body, at most [`MAX_ANSWER_BYTES`]; a redirect is refused
+/// (the token is never sent on to another address).
+pub async fn read_bounded(
+    server: &Server,
+    mut resp: reqwest::Response,
+) -> Result<Vec<u8>, Failure> {
+    let status = resp.status().as_u16();
+    if resp.status().is_redirection() {
+        return Err(Failure::refused(format!(
+            "the Patrol server {server} answered with a redirect (HTTP {status}); give the URL it really lives at"
+        )));
+    }
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                    return Err(Failure::refused(format!(
+                        "the Patrol server {server} sent an answer too large to read"
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(failure::unreachable(
+                    "the Patrol server",
+                    server.as_str(),
+                    &e,
+                ))
+            }
+        }
     }
 }
 

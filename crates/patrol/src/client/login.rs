@@ -28,7 +28,7 @@ use super::args::{LoginArgs, LogoutArgs};
 use super::conn::{self, idp_failure, Server};
 use super::creds::{Login, Store};
 use super::failure::{self, Failure};
-use super::pats::{Pats, SortBy, StatusFilter};
+use super::pats::Pats;
 use super::session;
 
 /// Where the browser comes back to, on the loopback interface.
@@ -159,9 +159,7 @@ pub async fn login(args: LoginArgs, clock: Arc<dyn Clock>) -> Result<(), Failure
             conn::Auth::Fresh(login.access_token.clone()),
             clock.clone(),
         )?;
-        Pats::new(&mut client, org.clone())
-            .list(StatusFilter::Active, SortBy::Name, true)
-            .await?;
+        Pats::new(&mut client, org.clone()).probe().await?;
     }
 
     let _lock = store.lock()?;
@@ -194,6 +192,8 @@ async fn cli_config(server: &Server) -> Result<CliLogin, Failure> {
         .await
         .map_err(|e| failure::unreachable("the Patrol server", server.as_str(), &e))?;
     let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = conn::read_bounded(server, resp).await?;
     if status == 404 {
         return Err(Failure::refused(format!(
             "{server} offers no command-line sign-in (its [cli] section is off, or it is not a Patrol server); \
@@ -203,18 +203,14 @@ async fn cli_config(server: &Server) -> Result<CliLogin, Failure> {
     if status != 200 {
         return Err(failure::from_answer(
             status,
-            resp.headers(),
-            b"",
+            &headers,
+            &body,
             &failure::AuthHint {
                 source: "the request",
                 remedy: "check the server URL",
             },
         ));
     }
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| failure::unreachable("the Patrol server", server.as_str(), &e))?;
     serde_json::from_slice(&body).map_err(|_| {
         Failure::refused(format!(
             "{server}/patrol/v1/cli-config is not a Patrol sign-in document"
@@ -388,13 +384,12 @@ pub async fn logout(args: LogoutArgs, clock: Arc<dyn Clock>) -> Result<(), Failu
         return Ok(());
     };
     if let Some(refresh) = &login.refresh_token {
-        let revoked = match conn::relying_party(&login, "http://127.0.0.1/callback", clock) {
-            Ok(rp) => rp.revoke_refresh_token(refresh).await,
-            Err(e) => Err(patrol_auth::rp::RpError::Invalid(if e.exit_code() == 1 {
-                "unusable sign-in settings"
-            } else {
-                "no HTTP client"
-            })),
+        let revoked = match conn::relying_party(&login, conn::REFRESH_ONLY_REDIRECT, clock) {
+            Ok(rp) => rp
+                .revoke_refresh_token(refresh)
+                .await
+                .map_err(|e| failure::sanitize(&e.to_string())),
+            Err(e) => Err(e.to_string()),
         };
         match revoked {
             Ok(true) => {}
@@ -402,10 +397,10 @@ pub async fn logout(args: LogoutArgs, clock: Arc<dyn Clock>) -> Result<(), Failu
                 "note: {} offers no token revocation; the refresh token stays valid there until it expires",
                 login.issuer
             ),
+            // The sign-in is forgotten here all the same.
             Err(e) => eprintln!(
-                "warning: could not revoke the refresh token at {}: {}",
-                login.issuer,
-                failure::sanitize(&e.to_string())
+                "warning: could not revoke the refresh token at {}: {e}",
+                login.issuer
             ),
         }
     }

@@ -171,6 +171,14 @@ impl<'a> Pats<'a> {
         )))
     }
 
+    /// One short list request: does the server take the token, through this
+    /// organization? (`patrol login --org`.)
+    pub async fn probe(&mut self) -> Result<(), Failure> {
+        let url = self.url(false, &[("$top", "1")]);
+        let answer = self.call(Method::GET, url, None).await?;
+        decode::<PagedPatTokens>(self.client, &answer).map(|_| ())
+    }
+
     pub async fn get(&mut self, id: Uuid) -> Result<PatToken, Failure> {
         let url = self.url(false, &[("authorizationId", &id.to_string())]);
         self.result(Method::GET, url, None).await

@@ -197,6 +197,15 @@ fn a_server_without_command_line_sign_in_says_so() {
         "{}",
         r.stderr
     );
+    // A redirect is never followed (it could carry the token elsewhere).
+    let base = answer_once("302 Found\r\nLocation: https://elsewhere.example/", "");
+    let r = cli(dir.path(), &["login", "--server", &base, "--no-browser"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        one_line(&r.stderr).contains("answered with a redirect"),
+        "{}",
+        r.stderr
+    );
     assert!(!dir.path().join("credentials.json").exists());
 }
 
