@@ -273,6 +273,8 @@ fn run_dev(port: u16, data_dir: PathBuf, log_format: Option<LogFmt>) -> anyhow::
              \n  API docs         {base}/docs\
              \n  health           {base}/healthz   metrics {base}/metrics\
              \n\nNext, in another terminal:\
+             \n  patrol login --server {base} --org fabrikam   (then: patrol token list)\
+             \n\nOr with the REST API:\
              \n  TOKEN=$(patrol dev token --user alice{dd_flag})\
              \n  curl -s -X POST \"{base}/fabrikam/_apis/tokens/pats?api-version=7.1-preview.1\" \\\
              \n    -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\
