@@ -271,6 +271,7 @@ impl Client {
             return Ok(answer);
         }
         let fresh = self.access_token(true).await?;
+        // Two of our own tokens, no outside party's guess: no timing to leak.
         if fresh == token {
             return Ok(answer);
         }
@@ -378,6 +379,7 @@ async fn refresh(
     let due = login
         .expires_at
         .is_some_and(|at| at - REFRESH_MARGIN_SECS <= now);
+    // Has another command refreshed it meanwhile? (Our own two tokens, not a guess.)
     if login.access_token != used.access_token && !due {
         return Ok(login);
     }

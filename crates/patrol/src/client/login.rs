@@ -304,7 +304,12 @@ async fn on_callback(State(cb): State<Callback>, RawQuery(query): RawQuery) -> R
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    if get("state") != Some(&*cb.state) {
+    // Constant time (docs/security.md item 3): anything on this machine can probe the port.
+    let state_ok = get("state").is_some_and(|s| {
+        use subtle::ConstantTimeEq as _;
+        bool::from(s.as_bytes().ct_eq(cb.state.as_bytes()))
+    });
+    if !state_ok {
         return page(
             StatusCode::BAD_REQUEST,
             "Not this sign-in",
