@@ -235,7 +235,8 @@ impl Client {
             ),
             Auth::Fresh(_) => (
                 "the new sign-in".into(),
-                "the server does not trust the issuer it names for the command line                  (its [cli] and [[auth.issuers]] settings disagree)"
+                "the server does not trust the issuer it names for the command line \
+                 (its [cli] and [[auth.issuers]] settings disagree)"
                     .into(),
             ),
         }
@@ -298,39 +299,13 @@ impl Client {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_vec());
         }
-        let server = format!("the Patrol server {}", self.server);
-        let mut resp = req
+        let resp = req
             .send()
             .await
             .map_err(|e| failure::unreachable("the Patrol server", self.server.as_str(), &e))?;
         let status = resp.status().as_u16();
-        if resp.status().is_redirection() {
-            return Err(Failure::refused(format!(
-                "{server} answered with a redirect (HTTP {status}); give the URL it really lives at"
-            )));
-        }
         let headers = resp.headers().clone();
-        let mut body = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                        return Err(Failure::refused(format!(
-                            "{server} sent an answer too large to read"
-                        )));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(failure::unreachable(
-                        "the Patrol server",
-                        self.server.as_str(),
-                        &e,
-                    ))
-                }
-            }
-        }
+        let body = read_bounded(&self.server, resp).await?;
         Ok(Answer {
             status,
             headers,

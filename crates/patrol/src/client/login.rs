@@ -159,7 +159,13 @@ pub async fn login(args: LoginArgs, clock: Arc<dyn Clock>) -> Result<(), Failure
             conn::Auth::Fresh(login.access_token.clone()),
             clock.clone(),
         )?;
-        Pats::new(&mut client, org.clone()).probe().await?;
+        if let Err(refused) = Pats::new(&mut client, org.clone()).probe().await {
+            // Not kept, so not left valid at the issuer either (best effort).
+            if let Some(refresh) = &login.refresh_token {
+                let _ = rp.revoke_refresh_token(refresh).await;
+            }
+            return Err(refused);
+        }
     }
 
     let _lock = store.lock()?;

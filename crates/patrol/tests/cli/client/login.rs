@@ -19,9 +19,19 @@ fn the_server_names_the_issuer_the_cli_signs_in_with() {
     assert!(doc["scopes"].as_str().unwrap().contains("offline_access"));
     assert!(doc["resource"].is_null());
 
+    // An organization the server does not know: checked at login, nothing stored.
+    let cfg = dir.path().join("config");
+    let r = login(&srv, &cfg, "bob", &["--org", "nowhere"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("'nowhere' does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert!(!cfg.join("credentials.json").exists());
+
     // Without --org the login works and names no organization; the stored
     // sign-in holds the issuer's settings and tokens, and the server is the default.
-    let cfg = dir.path().join("config");
     let r = login(&srv, &cfg, "bob", &[]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("as Bob Example"), "{r:?}");
