@@ -115,6 +115,7 @@ impl ApplicationBuilder {
             resource_servers,
             web: web_settings,
             mut roles,
+            cli: cli_login,
         } = settings;
         let listener = TcpListener::bind(server.listen)
             .await
@@ -232,6 +233,12 @@ impl ApplicationBuilder {
             metrics: prometheus()?,
             trusted_proxies: Arc::new(server.trusted_proxies),
             public_url: server.public_url,
+            // `patrol dev`: the command line signs in with the built-in issuer.
+            cli: match &dev_issuer_url {
+                Some(url) => Some(dev::cli_login(url)),
+                None => cli_login,
+            }
+            .map(Arc::new),
         };
         let router = http::router(
             state.clone(),

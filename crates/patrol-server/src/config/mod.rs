@@ -18,12 +18,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod cli;
 mod roles;
 mod secrets;
 mod sections;
 mod settings;
 mod web;
 
+pub use cli::{CliLogin, CliSection};
 pub use roles::{ClaimRuleSection, IssuerRolesSection, RolesSection};
 pub use secrets::{decode_key, KeyRef, SecretSource};
 pub use sections::{
@@ -46,6 +48,7 @@ pub struct Config {
     pub verify: VerifySection,
     pub web: WebSection,
     pub roles: RolesSection,
+    pub cli: CliSection,
 }
 
 /// Names of environment variables that set configuration keys start with this…

@@ -17,6 +17,7 @@ use patrol_core::token::MintOptions;
 use crate::app::verify::VerifySettings;
 use crate::app::{Policy, SessionPolicy};
 
+use super::cli::CliLogin;
 use super::sections::{ServerSection, TokensSection, VerifySection};
 use super::web::WebSettings;
 use super::{Config, ConfigError, Env};
@@ -50,6 +51,9 @@ pub struct Settings {
     pub web: WebSettings,
     /// Who administers Patrol (`[roles]`).
     pub roles: RoleRules,
+    /// What `patrol login` is told to sign in with (`[cli]`); `patrol dev`
+    /// fills it with the built-in issuer.
+    pub cli: Option<CliLogin>,
 }
 
 /// The management API's authentication.
@@ -150,6 +154,7 @@ impl Config {
         let web = self
             .web
             .resolve(public_url.as_ref(), &self.auth.issuers, env)?;
+        let cli = self.cli.resolve(&self.auth.issuers)?;
         let policy = Policy {
             auto_join: self.organizations.auto_join,
             accept_user_impersonation: self.auth.accept_user_impersonation,
@@ -181,6 +186,7 @@ impl Config {
             usage,
             web,
             roles,
+            cli,
         })
     }
 }
@@ -406,6 +412,7 @@ mod tests {
         assert_eq!(s.server_keys.len(), 1);
         assert_eq!(s.server_keys[0].id(), "k1");
         assert!(s.web.client.is_none());
+        assert!(s.cli.is_none(), "[cli] is off by default");
         assert_eq!(s.web.session_idle, Duration::minutes(60));
         let off = resolve("[tokens]\ninactive_after_days = 0").unwrap();
         assert_eq!(off.policy.inactive_after, None);

@@ -95,11 +95,13 @@ impl Modify for Components {
         verify::introspect::Inactive,
         verify::introspect::IntrospectionAnswer,
         verify::introspect::OAuthError,
+        crate::config::CliLogin,
     )),
     modifiers(&Components),
     tags(
         (name = "pats", description = "PAT Lifecycle Management (Azure DevOps wire contract)"),
-        (name = "verify", description = "Using a PAT: forward-auth for reverse proxies, RFC 7662 introspection")
+        (name = "verify", description = "Using a PAT: forward-auth for reverse proxies, RFC 7662 introspection"),
+        (name = "cli", description = "Where the `patrol` command line signs in")
     )
 )]
 pub struct ApiDoc;

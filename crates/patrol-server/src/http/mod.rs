@@ -25,6 +25,7 @@ use crate::app::{App, RequestCtx};
 pub mod admin;
 pub mod ado;
 pub mod auth;
+pub mod cli_config;
 pub mod client_ip;
 pub mod docs;
 pub mod error;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub trusted_proxies: Arc<Vec<IpAddr>>,
     pub public_url: Option<String>,
+    /// `GET /patrol/v1/cli-config`; `None` answers 404.
+    pub cli: Option<Arc<crate::config::CliLogin>>,
 }
 
 impl AppState {
@@ -283,7 +286,12 @@ pub fn router(
         .route_layer(set(header::PRAGMA, "no-cache"))
         .with_state(state.clone());
     let verify = verify::router(&state).route_layer(middleware::from_fn(track_metrics));
-    let (documented, openapi) = pat_api.merge(verify).merge(admin_api).split_for_parts();
+    let cli = cli_config::router(&state).route_layer(middleware::from_fn(track_metrics));
+    let (documented, openapi) = pat_api
+        .merge(verify)
+        .merge(admin_api)
+        .merge(cli)
+        .split_for_parts();
     let mut app = api.merge(documented).merge(docs::router(openapi));
     if let Some(web) = web {
         app = app.merge(web::router(&state, web).route_layer(middleware::from_fn(track_metrics)));

@@ -48,6 +48,11 @@ pub struct PatToken {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = String)]
     pub last_used_user_agent: Option<String>,
+    /// Patrol extension: when the PAT was revoked (absent unless it was), so
+    /// that a client can tell a revoked PAT from an active or expired one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 impl PatToken {
@@ -66,6 +71,7 @@ impl PatToken {
             last_used_at: p.last_used.as_ref().map(|u| u.at),
             last_used_ip: p.last_used.as_ref().and_then(|u| u.source_ip.clone()),
             last_used_user_agent: p.last_used.as_ref().and_then(|u| u.user_agent.clone()),
+            revoked_at: p.revoked_at,
         }
     }
 }
@@ -135,42 +141,73 @@ pub enum PatsGetAnswer {
 }
 
 /// `PatTokenCreateRequest`. Unknown fields are ignored, never applied.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+/// Serialized as clients send it (`patrol token create`): absent fields left out.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PatTokenCreateRequest {
     /// Absent, null or empty: a new GUID. Refusals are `patTokenError`s.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// Space-separated scopes; absent, null or blank: full access.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    #[serde(default, deserialize_with = "lenient_date")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_date",
+        serialize_with = "optional_date",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(schema_with = valid_to_schema)]
     pub valid_to: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "lenient_bool")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(schema_with = all_orgs_schema)]
     pub all_orgs: Option<bool>,
 }
 
 /// `PatTokenUpdateRequest`. Absent or null fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PatTokenUpdateRequest {
-    #[serde(default, deserialize_with = "lenient_uuid")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_uuid",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(schema_with = body_authorization_id_schema)]
     pub authorization_id: Option<Uuid>,
     /// Null or empty: unchanged.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// Null: unchanged; blank is `invalidScope`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    #[serde(default, deserialize_with = "lenient_date")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_date",
+        serialize_with = "optional_date",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(schema_with = valid_to_schema)]
     pub valid_to: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "lenient_bool")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(schema_with = all_orgs_schema)]
     pub all_orgs: Option<bool>,
+}
+
+/// An optional date written as [`format_date`] writes it.
+fn optional_date<S: serde::Serializer>(d: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&format_date(d)),
+        None => s.serialize_none(),
+    }
 }
 
 /// A GUID as every client writes it: 32 hex digits in the 8-4-4-4-12 form,
@@ -527,6 +564,39 @@ mod tests {
                 .authorization_id
                 .is_some()
         );
+    }
+
+    #[test]
+    fn requests_serialize_as_clients_send_them_and_read_back() {
+        let valid_to = Utc.with_ymd_and_hms(2027, 1, 31, 0, 0, 0).unwrap();
+        let create = PatTokenCreateRequest {
+            display_name: Some("ci".into()),
+            scope: Some("vso.code".into()),
+            valid_to: Some(valid_to),
+            all_orgs: Some(false),
+        };
+        let v = serde_json::to_value(&create).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"displayName": "ci", "scope": "vso.code",
+                "validTo": "2027-01-31T00:00:00Z", "allOrgs": false})
+        );
+        let back: PatTokenCreateRequest = serde_json::from_value(v).unwrap();
+        assert_eq!(back.valid_to, Some(valid_to));
+        let id = Uuid::new_v4();
+        let update = PatTokenUpdateRequest {
+            authorization_id: Some(id),
+            scope: Some("vso.build".into()),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&update).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"authorizationId": id, "scope": "vso.build"})
+        );
+        let back: PatTokenUpdateRequest = serde_json::from_value(v).unwrap();
+        assert_eq!(back.authorization_id, Some(id));
+        assert!(back.valid_to.is_none() && back.all_orgs.is_none());
     }
 
     proptest::proptest! {

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Integration tests of the real `patrol` binary (one test binary, modules inside).
 
+mod client;
 mod config;
 mod dev;
 mod inspect;
