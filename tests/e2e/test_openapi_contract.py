@@ -65,7 +65,7 @@ def srv(patrol_binary, oidc_provider, module_tmp) -> Iterator[PatrolServer]:
         sections={"verify": {
             "max_failures_per_ip": 1000000,
             "max_failures_per_token": 1000000,
-            "resource_servers": [{"client_id": RS_ID, "secret_env": RS_SECRET_ENV}],
+            "resource_servers": [{"client_id": RS_ID, "secret": {"env": RS_SECRET_ENV}}],
         }},
     )
     yield server
