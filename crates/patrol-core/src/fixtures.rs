@@ -24,6 +24,7 @@ impl Pat {
             valid_to: now + Duration::days(30),
             created_at: now,
             revoked_at: None,
+            first_used_at: None,
             last_used: None,
         }
     }

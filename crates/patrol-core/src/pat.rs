@@ -48,6 +48,10 @@ pub struct Pat {
     pub valid_to: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The first accepted use, kept once set: the inactivity rule asks
+    /// whether the PAT was used within its window, which a later use must
+    /// not overwrite.
+    pub first_used_at: Option<DateTime<Utc>>,
     pub last_used: Option<LastUse>,
 }
 
@@ -84,9 +88,9 @@ impl Pat {
         }
         if let Some(window) = inactive_after {
             let used_in_window = self
-                .last_used
-                .as_ref()
-                .is_some_and(|u| u.at <= self.created_at + window);
+                .first_used_at
+                .or(self.last_used.as_ref().map(|u| u.at))
+                .is_some_and(|at| at <= self.created_at + window);
             if !used_in_window && now >= self.created_at + window {
                 return PatStatus::Inactive;
             }
@@ -355,6 +359,25 @@ mod tests {
         p.revoked_at = Some(t(5));
         assert_eq!(p.status(t(1), ninety), PatStatus::Revoked);
         assert_eq!(p.status(t(300), ninety), PatStatus::Revoked);
+    }
+
+    fn used(p: &mut Pat, day: i64) {
+        p.first_used_at.get_or_insert(t(day));
+        p.last_used = Some(LastUse {
+            at: t(day),
+            source_ip: None,
+            user_agent: None,
+        });
+    }
+
+    #[test]
+    fn a_use_within_the_window_counts_whatever_comes_later() {
+        let mut p = pat();
+        let ninety = Some(Duration::days(90));
+        used(&mut p, 89);
+        used(&mut p, 91);
+        assert_eq!(p.status(t(92), ninety), PatStatus::Active);
+        assert_eq!(p.status(t(199), ninety), PatStatus::Active);
     }
 
     #[test]

@@ -23,7 +23,8 @@ use crate::{StatusCounts, StoreError, StoreResult, UserEntry, VerifyRecord};
 /// The PAT columns [`PatRow`] reads, in table order.
 pub(crate) const PAT_COLUMNS: &str =
     "authorization_id, owner_id, display_name, scopes, target_orgs, valid_from_us, \
-     valid_to_us, created_at_us, revoked_at_us, last_used_at_us, last_used_ip, last_used_agent";
+     valid_to_us, created_at_us, revoked_at_us, last_used_at_us, last_used_ip, last_used_agent, \
+     first_used_at_us";
 
 /// The user columns [`UserRow`] reads. Two are renamed so that a user can be
 /// read from a join with `pats`, which has columns of the same names.
@@ -84,6 +85,7 @@ pub(crate) struct PatRow {
     last_used_at_us: Option<i64>,
     last_used_ip: Option<String>,
     last_used_agent: Option<String>,
+    first_used_at_us: Option<i64>,
 }
 
 impl TryFrom<PatRow> for Pat {
@@ -113,6 +115,7 @@ impl TryFrom<PatRow> for Pat {
             valid_to: from_us(r.valid_to_us)?,
             created_at: from_us(r.created_at_us)?,
             revoked_at: r.revoked_at_us.map(from_us).transpose()?,
+            first_used_at: r.first_used_at_us.map(from_us).transpose()?,
             last_used,
         })
     }
@@ -453,6 +456,7 @@ mod tests {
             last_used_at_us: None,
             last_used_ip: Some("ignored without a time".into()),
             last_used_agent: None,
+            first_used_at_us: None,
         };
         let pat = Pat::try_from(row).unwrap();
         assert_eq!(pat.target, OrgTarget::Orgs(ids));

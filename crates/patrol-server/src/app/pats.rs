@@ -200,6 +200,7 @@ impl App {
             valid_to,
             created_at: now,
             revoked_at: None,
+            first_used_at: None,
             last_used: None,
         };
         self.enforce(&policies, caller, &pat, AuditAction::PatCreate)

@@ -98,6 +98,30 @@ async fn never_used_pat_goes_inactive_after_90_days() {
 }
 
 #[tokio::test]
+async fn a_pat_used_within_its_window_stays_active_after_later_uses() {
+    let clock = manual_clock();
+    let app = TestApp::spawn_with_clock(clock.clone(), |_| {}).await;
+    let (pat, id) = app.create_pat_until(app.now() + days(190)).await;
+    clock.advance(days(89));
+    assert_eq!(app.verify_status(&pat, "").await, 200);
+    app.state.app.flush_usage().await;
+    clock.advance(days(2));
+    assert_eq!(app.verify_status(&pat, "").await, 200);
+    app.state.app.flush_usage().await;
+    // The day-91 use is the last one; the day-89 one is what keeps it active,
+    // read back from the store once the cache entry is long gone.
+    clock.advance(days(30));
+    assert_eq!(app.verify_status(&pat, "").await, 200);
+    let stored = app.store.get_pat(id).await.unwrap().unwrap();
+    let first = stored.first_used_at.unwrap();
+    assert_eq!(
+        first.timestamp_micros(),
+        (app.now() - days(32)).timestamp_micros()
+    );
+    assert!(stored.last_used.unwrap().at > first);
+}
+
+#[tokio::test]
 async fn inactivity_rule_can_be_turned_off() {
     let clock = manual_clock();
     let app = TestApp::spawn_with_clock(clock.clone(), |c| c.tokens.inactive_after_days = 0).await;

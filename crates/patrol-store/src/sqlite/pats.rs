@@ -191,13 +191,23 @@ pub(super) async fn find_by_hash(
     Ok(None)
 }
 
-/// Last use only moves forward, whatever order the batch arrives in.
+/// Last use only moves forward, whatever order the batch arrives in; the
+/// first use is kept once set (the inactivity rule reads it).
 pub(super) async fn record_usage(pool: &SqlitePool, batch: &[UsageRecord]) -> StoreResult<()> {
     if batch.is_empty() {
         return Ok(());
     }
     let mut tx = pool.begin().await?;
     for u in batch {
+        sqlx::query(
+            "UPDATE pats SET first_used_at_us = ? \
+             WHERE authorization_id = ? AND (first_used_at_us IS NULL OR first_used_at_us > ?)",
+        )
+        .bind(us(u.last_use.at))
+        .bind(u.authorization_id.to_string())
+        .bind(us(u.last_use.at))
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE pats SET last_used_at_us = ?, last_used_ip = ?, last_used_agent = ? \
              WHERE authorization_id = ? AND (last_used_at_us IS NULL OR last_used_at_us < ?)",
