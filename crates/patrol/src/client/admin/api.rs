@@ -82,8 +82,9 @@ pub fn typed<T: DeserializeOwned>(server: &str, v: &Value) -> Result<T, Failure>
 pub fn admin_failure(f: Failure, status: u16) -> Failure {
     match f {
         Failure::Refused(m) if m.contains("insufficient_scope") => Failure::Refused(format!(
-            "{m}; `patrol admin` needs a sign-in with the scope vso.tokenadministration: \
-             run `patrol login` again (the server's [cli] scopes must include it)"
+            "{}; sign in again with `patrol login` (the server's [cli] scopes must include \
+             vso.tokenadministration), or give the pipeline a token granted it",
+            m.trim_end_matches("; use a token whose scopes include it")
         )),
         Failure::Refused(m) if status == 403 => Failure::Refused(format!("{m}; {NEEDS_ROLE}")),
         other => other,
@@ -313,7 +314,12 @@ mod tests {
             Failure::refused("the access token lacks the scope 'vso.tokenadministration' this operation needs (insufficient_scope); use a token whose scopes include it"),
             403,
         );
-        assert!(f.to_string().contains("run `patrol login` again"), "{f}");
+        assert_eq!(
+            f.to_string(),
+            "the access token lacks the scope 'vso.tokenadministration' this operation needs \
+             (insufficient_scope); sign in again with `patrol login` (the server's [cli] scopes \
+             must include vso.tokenadministration), or give the pipeline a token granted it"
+        );
         let other = Failure::refused("refused by the server: The user was not found. (HTTP 404)");
         assert_eq!(admin_failure(other.clone(), 404), other);
     }

@@ -323,6 +323,9 @@ pub struct AuditArgs {
     /// Keep printing new events as they are recorded, until Ctrl-C.
     #[arg(long, short)]
     pub follow: bool,
+    /// Events asked for per request (the log is read page by page).
+    #[arg(long, hide = true, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub page_size: u64,
     /// With --follow: seconds between two looks at the log.
     #[arg(long, value_name = "SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub interval: u64,

@@ -19,8 +19,6 @@ use super::api::{typed, Admin};
 use super::args::AuditArgs;
 use super::{print, ClockRef};
 
-/// Events asked for per page.
-const PAGE: u64 = 1000;
 /// Events printed before following, unless `--limit` says otherwise.
 const FOLLOW_BACKLOG: u64 = 10;
 /// A log longer than this many pages is a server that never says "last page".
@@ -52,9 +50,10 @@ struct Event {
     detail: Option<String>,
 }
 
-/// The filters, as query parameters.
+/// The filters, as query parameters, and the page size.
 struct Query {
     params: Vec<(&'static str, String)>,
+    page: u64,
 }
 
 pub async fn run(args: AuditArgs, clock: ClockRef) -> Result<(), Failure> {
@@ -76,7 +75,10 @@ pub async fn run(args: AuditArgs, clock: ClockRef) -> Result<(), Failure> {
     if let Some(u) = args.until {
         params.push(("until", stamp(u.at(now))));
     }
-    let query = Query { params };
+    let query = Query {
+        params,
+        page: args.page_size,
+    };
     let since = args.since.map(|s| s.at(now));
     let output = args.conn.output;
     if !args.follow {
@@ -116,7 +118,7 @@ async fn pages(
     let since = since.map(stamp).unwrap_or_default();
     for _ in 0..MAX_PAGES {
         let top = limit
-            .map_or(PAGE, |l| (l - seen).clamp(1, PAGE))
+            .map_or(q.page, |l| (l - seen).clamp(1, q.page))
             .to_string();
         let mut query: Vec<(&str, &str)> = q.params.iter().map(|(k, v)| (*k, v.as_str())).collect();
         query.push(("since", &since));
