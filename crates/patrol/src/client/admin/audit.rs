@@ -3,7 +3,9 @@
 //!
 //! Following asks the log for the events at or after the newest one seen
 //! (`since`, inclusive) every `--interval` seconds and drops those already
-//! printed, so an event is printed once even when several share a time.
+//! printed, so an event is printed once even when several share a time. (An
+//! event stored later than one already printed but stamped earlier — two
+//! requests racing on two replicas — is not printed; the log has it.)
 
 use std::collections::HashSet;
 use std::time::Duration;
