@@ -97,7 +97,8 @@ pub fn cli_login(issuer_url: &str) -> CliLogin {
         issuer: issuer_url.to_owned(),
         discovery_url: None,
         client_id: patrol_auth::DEV_PUBLIC_CLIENT_ID.to_owned(),
-        scopes: "openid profile offline_access vso.pats vso.pats_manage".to_owned(),
+        scopes: "openid profile offline_access vso.pats vso.pats_manage vso.tokenadministration"
+            .to_owned(),
         resource: None,
     }
 }

@@ -23,8 +23,9 @@ Examples:
   patrol login --server http://127.0.0.1:8080 --org fabrikam
   patrol token create --name ci --scope vso.code --expires-in 30d
   patrol token list --status all
+  patrol admin audit --follow
 
-Exit status of the client commands (login, logout, token …):
+Exit status of the client commands (login, logout, token …, admin …):
   0 done, 1 refused by the server, 2 usage or local error, 3 cannot reach the server.
 Guide: docs/cli.md";
 
@@ -72,6 +73,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: TokenCmd,
     },
+    /// Administer a running server: policies, members, users' tokens, revocation rules, audit log.
+    #[command(subcommand, after_help = client::ADMIN_EXAMPLES)]
+    Admin(client::AdminCmd),
     /// Print a shell completion script.
     #[command(after_help = "Examples:\n  \
         patrol completions bash > ~/.local/share/bash-completion/completions/patrol\n  \
@@ -233,6 +237,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Token {
             cmd: TokenCmd::Api(cmd),
         } => Ok(client::token(cmd)),
+        Cmd::Admin(cmd) => Ok(client::admin(cmd)),
         Cmd::Login(args) => Ok(client::login(args)),
         Cmd::Logout(args) => Ok(client::logout(args)),
         Cmd::Completions { shell } => Ok(client::completions(shell, &mut Cli::command())),

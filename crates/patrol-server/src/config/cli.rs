@@ -34,7 +34,9 @@ impl Default for CliSection {
             issuer: None,
             discovery_url: None,
             client_id: None,
-            scopes: "openid profile offline_access vso.pats vso.pats_manage".into(),
+            scopes:
+                "openid profile offline_access vso.pats vso.pats_manage vso.tokenadministration"
+                    .into(),
             resource: None,
         }
     }
@@ -135,7 +137,7 @@ mod tests {
         assert_eq!(login.client_id, "patrol-cli");
         assert_eq!(
             login.scopes,
-            "openid profile offline_access vso.pats vso.pats_manage"
+            "openid profile offline_access vso.pats vso.pats_manage vso.tokenadministration"
         );
         assert_eq!(login.resource, None);
         let json = serde_json::to_value(&login).unwrap();

@@ -233,15 +233,21 @@ pub fn pat_token_error(value: &str) -> String {
         "failedToIssueAccessToken" | "failedToUpdateAccessToken" => "the server could not save the token",
         "failedToReadTenantPolicy" | "failedToReadOrgPolicy" => "the server could not read its policies",
         "globalPatPolicyViolation" | "globalPATCreationBlocked" => {
-            "policy: tokens for all organizations are not allowed (leave out --all-orgs)"
+            "refused by the tenant policy restrictGlobalPats: tokens for all organizations \
+             are not allowed (leave out --all-orgs)"
         }
         "fullScopePatPolicyViolation" => {
-            "policy: full-access tokens are not allowed (name the scopes with --scope)"
+            "refused by the tenant policy restrictFullScopePats: full-access tokens are not \
+             allowed (name the scopes with --scope)"
         }
         "patLifespanPolicyViolation" => {
-            "policy: the lifetime is longer than the maximum allowed (choose an earlier expiration)"
+            "refused by the tenant policy maxLifespan: the lifetime is longer than the maximum \
+             allowed (choose an earlier expiration)"
         }
-        "disablePatCreationPolicyViolation" => "policy: creating tokens is turned off",
+        "disablePatCreationPolicyViolation" => {
+            "refused by the organization policy restrictPatCreation: you may not create \
+             tokens that reach this organization"
+        }
         "expiredPatCannotBeExtended" => "policy: an expired token cannot be extended",
         _ => "the server refused the request",
     };
@@ -364,7 +370,12 @@ mod tests {
             pat_token_error("tokenNotFound"),
             "no token with this id (or it is not yours) (tokenNotFound)"
         );
-        assert!(pat_token_error("fullScopePatPolicyViolation").starts_with("policy:"));
+        assert!(pat_token_error("fullScopePatPolicyViolation")
+            .starts_with("refused by the tenant policy restrictFullScopePats:"));
+        assert!(pat_token_error("globalPatPolicyViolation").contains("restrictGlobalPats"));
+        assert!(pat_token_error("patLifespanPolicyViolation").contains("maxLifespan"));
+        assert!(pat_token_error("disablePatCreationPolicyViolation")
+            .contains("organization policy restrictPatCreation"));
         assert!(pat_token_error("somethingNew").contains("(somethingNew)"));
     }
 }

@@ -1,6 +1,6 @@
 //! The command-line client of a running Patrol server: `patrol login`,
 //! `patrol logout`, `patrol token list | show | create | update | regenerate
-//! | revoke | rotate`, and `patrol completions`. User guide: docs/cli.md.
+//! | revoke | rotate`, `patrol admin …`, and `patrol completions`. User guide: docs/cli.md.
 //!
 //! Layout: `args` (clap), `session` (which server, organization and token),
 //! `conn` (HTTP to the server, silent refresh), `creds` + `files` (the stored
@@ -8,10 +8,11 @@
 //! PAT API), `tokens` (the commands), `render` (tables and JSON), `failure`
 //! (plain-word errors and exit codes).
 //!
-//! A future `patrol admin …` slots in beside `tokens`: its own subcommand
-//! enum in `args`, its calls beside `pats` over the same [`conn::Client`]
-//! (token, refresh, errors), and `render` for its output.
+//! `patrol admin …` (in `admin/`) sits beside `tokens`: its own arguments,
+//! its calls to the admin API over the same [`conn::Client`] (token,
+//! refresh, errors), and `render` for its tables.
 
+mod admin;
 mod args;
 mod conn;
 mod creds;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 
 use patrol_core::clock::{Clock, SystemClock};
 
+pub use admin::{AdminCmd, ADMIN_EXAMPLES};
 pub use args::{LoginArgs, LogoutArgs, TokenCmd};
 use failure::EXIT_LOCAL;
 
@@ -70,6 +72,11 @@ pub fn logout(args: LogoutArgs) -> ExitCode {
 /// `patrol token …` (the PAT API).
 pub fn token(cmd: TokenCmd) -> ExitCode {
     run(|clock| tokens::run(cmd, clock))
+}
+
+/// `patrol admin …` (the admin API).
+pub fn admin(cmd: AdminCmd) -> ExitCode {
+    run(|clock| admin::run(cmd, clock))
 }
 
 /// `patrol completions SHELL`: the completion script of `cmd` on stdout.

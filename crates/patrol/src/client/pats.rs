@@ -38,7 +38,7 @@ pub enum SortBy {
 }
 
 impl StatusFilter {
-    fn wire(self) -> &'static str {
+    pub(super) fn wire(self) -> &'static str {
         match self {
             StatusFilter::Active => "active",
             StatusFilter::Revoked => "revoked",

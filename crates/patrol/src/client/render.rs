@@ -163,6 +163,31 @@ impl View {
     }
 }
 
+/// A borderless table with a header row; cells must be sanitized already.
+pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut table = Table::new();
+    table.load_preset(presets::NOTHING).set_header(header);
+    for row in rows {
+        table.add_row(row);
+    }
+    // The preset pads every cell by one space: drop the margin on the left.
+    table
+        .lines()
+        .map(|l| l.strip_prefix(' ').unwrap_or(&l).trim_end().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `key: value` lines, aligned.
+pub fn fields(lines: &[(&str, String)]) -> String {
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
+    lines
+        .iter()
+        .map(|(k, v)| format!("{:<width$}{v}", format!("{k}:")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

@@ -17,6 +17,11 @@ fn the_server_names_the_issuer_the_cli_signs_in_with() {
     assert_eq!(doc["issuer"], format!("{}/oidc", srv.base));
     assert_eq!(doc["client_id"], "patrol-dev-cli");
     assert!(doc["scopes"].as_str().unwrap().contains("offline_access"));
+    // `patrol admin` calls the admin API with the same sign-in.
+    assert!(doc["scopes"]
+        .as_str()
+        .unwrap()
+        .contains("vso.tokenadministration"));
     assert!(doc["resource"].is_null());
 
     // An organization the server does not know: checked at login, nothing stored.

@@ -1,9 +1,11 @@
-//! The command-line client (`patrol login`, `logout`, `token …`,
+//! The command-line client (`patrol login`, `logout`, `token …`, `admin …`,
 //! `completions`) run as a real process against `patrol dev`. A test plays
 //! the browser: it follows the authorize URL the CLI prints, submits the dev
 //! issuer's sign-in form, and lets the redirect reach the CLI's loopback
 //! listener.
 
+mod admin;
+mod admin_audit;
 mod errors;
 mod login;
 mod tokens;
