@@ -19,6 +19,7 @@ use patrol_store::{StatusCounts, Store, StoreError};
 
 mod access;
 mod admin;
+mod admin_tokens;
 mod admission;
 mod audit;
 mod error;
@@ -31,6 +32,7 @@ pub mod verify;
 
 pub use access::{Access, ADMIN_SCOPE};
 pub use admin::{UserSummary, UsersPage, UsersRequest};
+pub use admin_tokens::MAX_FOUND_USERS;
 pub use admission::{AuthFailure, Edge, Presented, RequestCtx};
 pub use audit::{AuditPage, AuditRequest, AuditView, MAX_AUDIT_PAGE};
 pub use error::AppError;

@@ -26,14 +26,14 @@ pub(crate) struct Browser<'a> {
 }
 
 pub(crate) struct Page {
-    status: StatusCode,
-    url: String,
-    headers: HeaderMap,
-    body: String,
+    pub(crate) status: StatusCode,
+    pub(crate) url: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn field(&self, re: &str) -> Option<String> {
+    pub(crate) fn field(&self, re: &str) -> Option<String> {
         let start = self.body.find(re)? + re.len();
         let rest = &self.body[start..];
         let end = rest.find('"')?;
@@ -58,6 +58,8 @@ fn html_unescape(s: &str) -> String {
     s.replace("&quot;", "\"")
         .replace("&#x27;", "'")
         .replace("&#39;", "'")
+        .replace("&#38;", "&")
+        .replace("&#34;", "\"")
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")

@@ -233,6 +233,8 @@ pub fn router(state: &AppState, web: Arc<WebState>) -> Router {
             "/tokens/{id}/revoke",
             get(pages::confirm_revoke).post(pages::revoke),
         )
+        .route("/tokens/{id}/activity", get(pages::token_activity))
+        .merge(pages::admin_routes())
         .layer(middleware::from_fn_with_state(
             ctx.clone(),
             same_origin_posts,

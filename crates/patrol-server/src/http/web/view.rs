@@ -7,6 +7,8 @@ use askama::Template;
 pub struct Chrome {
     pub user_name: String,
     pub csrf: String,
+    /// An administrator: the page links the admin pages.
+    pub admin: bool,
 }
 
 #[derive(Template)]
@@ -135,4 +137,6 @@ pub struct ConfirmPage {
     pub message: String,
     pub button: &'static str,
     pub danger: bool,
+    /// Where Cancel leads.
+    pub cancel: String,
 }

@@ -17,6 +17,8 @@ mod audit;
 mod members;
 mod policies;
 mod token_admin;
+mod web;
+mod web_actions;
 
 /// What an administrator's token carries.
 pub const ADMIN_SCOPES: &str = "vso.tokenadministration vso.pats vso.pats_manage";

@@ -46,6 +46,7 @@ async fn confirm_page(ctx: &WebCtx, user: &WebUser, id: &str, kind: Confirm) -> 
                     .into(),
                 button: "Regenerate",
                 danger: false,
+                cancel: "/tokens".into(),
             }
         }
         Confirm::Revoke => ConfirmPage {
@@ -57,6 +58,7 @@ async fn confirm_page(ctx: &WebCtx, user: &WebUser, id: &str, kind: Confirm) -> 
                 .into(),
             button: "Revoke",
             danger: true,
+            cancel: "/tokens".into(),
         },
     };
     render(StatusCode::OK, &page)

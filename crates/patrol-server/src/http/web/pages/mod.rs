@@ -17,11 +17,13 @@ pub use super::view::SignedOutPage;
 use super::view::{Chrome, ErrorPage};
 use crate::app::AppError;
 
+mod admin;
 mod confirm;
 mod form;
 mod list;
 mod tokens;
 
+pub use admin::{routes as admin_routes, token_activity};
 pub use confirm::{confirm_regenerate, confirm_revoke, regenerate, revoke};
 pub use list::list;
 pub use tokens::{create, edit_form, new_form, update};
@@ -83,6 +85,7 @@ fn chrome(u: &WebUser) -> Option<Chrome> {
     Some(Chrome {
         user_name: u.caller.user.display_name.clone(),
         csrf: u.csrf.clone(),
+        admin: u.caller.is_admin(),
     })
 }
 
