@@ -248,7 +248,7 @@ async fn gitlab_door(
 /// GitLab token revocation: which token types this endpoint takes.
 #[utoipa::path(
     get,
-    path = "/patrol/v1/leaks/gitlab/revocable_token_types",
+    path = "/patrol/v1/leaks/gitlab/v1/revocable_token_types",
     tag = "leaks",
     responses(
         (status = 200, description = "The token types", body = GitLabTypes),
@@ -273,7 +273,7 @@ pub async fn gitlab_types(
 /// GitLab token revocation: revoke the listed tokens (idempotent).
 #[utoipa::path(
     post,
-    path = "/patrol/v1/leaks/gitlab/revoke_tokens",
+    path = "/patrol/v1/leaks/gitlab/v1/revoke_tokens",
     tag = "leaks",
     request_body = Vec<GitLabToken>,
     responses(

@@ -282,7 +282,7 @@ async fn gitlab(
 ) -> (StatusCode, String) {
     let mut req = app.client.request(
         method,
-        format!("{}/patrol/v1/leaks/gitlab/{path}", app.base),
+        format!("{}/patrol/v1/leaks/gitlab/v1/{path}", app.base),
     );
     if let Some(a) = auth {
         req = req.header("authorization", a);
