@@ -182,6 +182,35 @@ mod tests {
     }
 
     #[test]
+    fn keys_load_from_githubs_published_document() {
+        let sk = SigningKey::random(&mut rand::rngs::OsRng);
+        let pem = sk
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let doc = serde_json::json!({"public_keys": [
+            {"key_identifier": "gh-1", "key": pem, "is_current": true}
+        ]});
+        std::fs::write(&path, doc.to_string()).unwrap();
+        let s = LeaksSection {
+            github: GitHubLeaksSection {
+                public_keys: Vec::new(),
+                public_keys_file: Some(path.clone()),
+            },
+            ..LeaksSection::default()
+        };
+        let intake = s.resolve(&Env::default()).unwrap();
+        let sig: Signature = sk.sign(b"[]");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(sig.to_der().as_bytes());
+        assert!(intake.github_signed("gh-1", &b64, b"[]"));
+        std::fs::write(&path, "{}").unwrap();
+        let err = s.resolve(&Env::default()).unwrap_err().to_string();
+        assert!(err.contains("keys.json"), "{err}");
+    }
+
+    #[test]
     fn bad_keys_and_short_tokens_are_refused_by_name() {
         let err = section(
             "k1",
