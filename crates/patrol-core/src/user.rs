@@ -137,11 +137,15 @@ pub enum AuditAction {
     /// its own `pat.revoke` record).
     #[serde(rename = "admin.revocation_rule")]
     AdminRevocationRule,
+    /// A PAT was reported leaked (where, by whom; never the secret). The
+    /// revocation it may cause has its own `pat.revoke` record.
+    #[serde(rename = "pat.leaked")]
+    PatLeaked,
 }
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [AuditAction; 13] = [
+    pub const ALL: [AuditAction; 14] = [
         AuditAction::PatCreate,
         AuditAction::PatUpdate,
         AuditAction::PatRegenerate,
@@ -155,6 +159,7 @@ impl AuditAction {
         AuditAction::AdminMemberRemove,
         AuditAction::AdminPolicySet,
         AuditAction::AdminRevocationRule,
+        AuditAction::PatLeaked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -172,6 +177,7 @@ impl AuditAction {
             AuditAction::AdminMemberRemove => "admin.member_remove",
             AuditAction::AdminPolicySet => "admin.policy_set",
             AuditAction::AdminRevocationRule => "admin.revocation_rule",
+            AuditAction::PatLeaked => "pat.leaked",
         }
     }
 }
@@ -290,6 +296,7 @@ mod tests {
             "admin.member_remove",
             "admin.policy_set",
             "admin.revocation_rule",
+            "pat.leaked",
         ];
         assert_eq!(AuditAction::ALL.map(AuditAction::as_str), words);
         for a in AuditAction::ALL {

@@ -116,6 +116,7 @@ impl ApplicationBuilder {
             web: web_settings,
             mut roles,
             cli: cli_login,
+            leaks,
         } = settings;
         let listener = TcpListener::bind(server.listen)
             .await
@@ -239,6 +240,7 @@ impl ApplicationBuilder {
                 None => cli_login,
             }
             .map(Arc::new),
+            leaks: Arc::new(leaks),
         };
         let router = http::router(
             state.clone(),

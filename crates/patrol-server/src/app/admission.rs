@@ -205,7 +205,7 @@ impl App {
     /// and is audited flood-proof — the first identical refusal (same
     /// address, caller and reason) in each window, and the one that reaches
     /// the limit, so one service principal looping cannot fill the log.
-    async fn refused(
+    pub(super) async fn refused(
         &self,
         actor: String,
         client_id: Option<String>,

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod cli;
+mod leaks;
 mod roles;
 mod secrets;
 mod sections;
@@ -26,6 +27,9 @@ mod settings;
 mod web;
 
 pub use cli::{CliLogin, CliSection};
+pub use leaks::{
+    GitHubKey, GitHubKeyEntry, GitHubLeaksSection, GitLabLeaksSection, LeakIntake, LeaksSection,
+};
 pub use roles::{ClaimRuleSection, IssuerRolesSection, RolesSection};
 pub use secrets::{decode_key, KeyRef, SecretSource};
 pub use sections::{
@@ -49,6 +53,7 @@ pub struct Config {
     pub web: WebSection,
     pub roles: RolesSection,
     pub cli: CliSection,
+    pub leaks: LeaksSection,
 }
 
 /// Names of environment variables that set configuration keys start with this…

@@ -54,6 +54,8 @@ pub struct Settings {
     /// What `patrol login` is told to sign in with (`[cli]`); `patrol dev`
     /// fills it with the built-in issuer.
     pub cli: Option<CliLogin>,
+    /// Who may report leaked tokens (`[leaks]`).
+    pub leaks: super::LeakIntake,
 }
 
 /// The management API's authentication.
@@ -167,6 +169,7 @@ impl Config {
         };
         let (verify, usage) = verify(&self.verify)?;
         let roles = self.roles.resolve()?;
+        let leaks = self.leaks.resolve(env)?;
         Ok(Settings {
             server_keys: server_keys(&self, env)?,
             resource_servers: resource_servers(&self.verify, env)?,
@@ -187,6 +190,7 @@ impl Config {
             web,
             roles,
             cli,
+            leaks,
         })
     }
 }

@@ -29,6 +29,7 @@ pub mod cli_config;
 pub mod client_ip;
 pub mod docs;
 pub mod error;
+pub mod leaks;
 pub mod location;
 pub mod ops;
 pub mod query;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// `GET /patrol/v1/cli-config`; `None` answers 404.
     pub cli: Option<Arc<crate::config::CliLogin>>,
+    /// Who may report leaked tokens (`[leaks]`).
+    pub leaks: Arc<crate::config::LeakIntake>,
 }
 
 impl AppState {
@@ -287,10 +290,14 @@ pub fn router(
         .with_state(state.clone());
     let verify = verify::router(&state).route_layer(middleware::from_fn(track_metrics));
     let cli = cli_config::router(&state).route_layer(middleware::from_fn(track_metrics));
+    let leaks = leaks::router(&state)
+        .route_layer(middleware::from_fn(track_metrics))
+        .route_layer(set(header::CACHE_CONTROL, "no-store"));
     let (documented, openapi) = pat_api
         .merge(verify)
         .merge(admin_api)
         .merge(cli)
+        .merge(leaks)
         .split_for_parts();
     let mut app = api.merge(documented).merge(docs::router(openapi));
     if let Some(web) = web {

@@ -9,6 +9,7 @@ mod contract;
 mod forward_auth;
 mod identity;
 mod introspection;
+mod leaks;
 mod lifecycle;
 mod limits;
 mod logs;

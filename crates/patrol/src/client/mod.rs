@@ -18,6 +18,7 @@ mod conn;
 mod creds;
 mod failure;
 mod files;
+mod leaks;
 mod login;
 mod pats;
 mod render;
@@ -32,6 +33,7 @@ use patrol_core::clock::{Clock, SystemClock};
 pub use admin::{AdminCmd, ADMIN_EXAMPLES};
 pub use args::{LoginArgs, LogoutArgs, TokenCmd};
 use failure::EXIT_LOCAL;
+pub use leaks::{check as check_report_target, report as report_leaks, ReportHit};
 
 /// Runs one client command to its exit code; a failure is one line on
 /// standard error.

@@ -48,7 +48,9 @@ pub struct ScanArgs {
     /// Worker threads for directory walks (default: one per CPU).
     #[arg(long, short = 'j', value_name = "N")]
     threads: Option<usize>,
-    /// Send the hits to a Patrol server's leak-report intake (not available yet).
+    /// Also send the hits to this Patrol server, which revokes the known
+    /// ones (signed in as a tenant administrator: `patrol login --server URL`
+    /// or PATROL_ACCESS_TOKEN; see docs/leaks.md).
     #[arg(long, value_name = "URL")]
     report: Option<String>,
 }
@@ -109,11 +111,11 @@ impl Sink {
 }
 
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
-    if args.report.is_some() {
-        anyhow::bail!(
-            "--report is not available yet: the Patrol server has no leak-report intake \
-             endpoint so far; run the scan without --report"
-        );
+    if let Some(server) = &args.report {
+        // Before the scan, which may be long: a wrong URL or a missing
+        // sign-in is known now.
+        crate::client::check_report_target(server)
+            .map_err(|e| anyhow::anyhow!("--report {server}: {e}"))?;
     }
     let config = ScanConfig {
         signatures: args.signatures.clone(),
@@ -155,7 +157,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     print_hits(&found, args.json).context("writing the results")?;
 
-    let errors = sink.errors.load(Ordering::Relaxed);
+    let mut errors = sink.errors.load(Ordering::Relaxed);
+    if let (Some(server), false) = (&args.report, found.is_empty()) {
+        if !report(server, &found) {
+            errors += 1;
+        }
+    }
     if !found.is_empty() {
         eprintln!(
             "patrol scan: {} token{} found; treat each as leaked and revoke it",
@@ -170,6 +177,34 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `--report`: send every hit; false (exit status 2) when that failed.
+fn report(server: &str, found: &[Found]) -> bool {
+    let hits: Vec<crate::client::ReportHit> = found
+        .iter()
+        .map(|f| crate::client::ReportHit {
+            file: f.location.display(),
+            line: f.hit.line,
+            token: f.hit.secret().expose().to_owned(),
+        })
+        .collect();
+    match crate::client::report_leaks(server, &hits) {
+        Ok(r) => {
+            eprintln!(
+                "patrol scan: reported {} token{} to {server} ({} of its format); \
+                 the known ones are handled as leaked",
+                r.received,
+                if r.received == 1 { "" } else { "s" },
+                r.well_formed
+            );
+            true
+        }
+        Err(e) => {
+            eprintln!("patrol scan: --report {server}: {e}");
+            false
+        }
+    }
 }
 
 impl Location {

@@ -7,4 +7,5 @@ mod dev;
 mod inspect;
 mod logs;
 mod scan;
+mod scan_report;
 mod support;

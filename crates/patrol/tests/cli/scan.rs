@@ -298,13 +298,21 @@ fn exit_codes_and_clean_errors() {
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("missing.txt"));
 
-    let run = run_in(
-        dir.path(),
-        &["--report", "https://patrol.example", "."],
-        None,
-    );
+    // --report needs a sign-in for that server, checked before scanning
+    // (the end-to-end report is in `scan_report.rs`).
+    let cfg = tempfile::tempdir().unwrap();
+    let out = crate::client::patrol(cfg.path())
+        .current_dir(dir.path())
+        .args(["scan", "--report", "https://patrol.example", "."])
+        .output()
+        .unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    };
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("not available yet"), "{}", run.stderr);
+    assert!(run.stderr.contains("not signed in"), "{}", run.stderr);
 
     let run = run_in(dir.path(), &["--git", "."], None);
     assert_eq!(run.code, 2);
