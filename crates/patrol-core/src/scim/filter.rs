@@ -324,7 +324,13 @@ fn values_at<'a>(resource: &'a Map<String, Value>, path: &str) -> Vec<&'a Value>
         .collect()
 }
 
-pub(crate) fn get_ci<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+/// `key` of a JSON object, its name compared case-insensitively.
+pub fn get_ci_value<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_object().and_then(|m| get_ci(m, key))
+}
+
+/// `key` of `m`, compared case-insensitively (SCIM attribute names).
+pub fn get_ci<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     m.iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(key))
         .map(|(_, v)| v)

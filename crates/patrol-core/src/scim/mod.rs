@@ -40,7 +40,8 @@ pub struct UserData {
     pub user_name: String,
     /// The identity provider's id for the user (Entra: the object id).
     pub external_id: Option<String>,
-    pub active: bool,
+    /// `None`: the client never said (or removed it), which counts as active.
+    pub active: Option<bool>,
     /// Every other declared attribute that has a value, in the schema's spelling.
     pub attributes: Map<String, Value>,
 }
@@ -103,7 +104,7 @@ pub fn boolean(v: &Value) -> Option<bool> {
 impl UserData {
     /// Read a full User resource (create, replace). `id`, `meta`, `schemas`
     /// and undeclared attributes are ignored; `userName` is required;
-    /// `active` defaults to true.
+    /// an absent `active` counts as true.
     pub fn from_resource(body: &Value) -> Result<Self, ScimError> {
         let Value::Object(obj) = body else {
             return Err(ScimError::InvalidSyntax(
@@ -113,7 +114,7 @@ impl UserData {
         let mut attributes = Map::new();
         let mut user_name = None;
         let mut external_id = None;
-        let mut active = true;
+        let mut active = None;
         for (key, value) in obj {
             let key = strip_urn(key);
             if value.is_null() {
@@ -136,7 +137,8 @@ impl UserData {
                     _ => return Err(invalid("userName must be a non-empty string")),
                 },
                 "active" => {
-                    active = boolean(value).ok_or_else(|| invalid("active must be a boolean"))?;
+                    active =
+                        Some(boolean(value).ok_or_else(|| invalid("active must be a boolean"))?);
                 }
                 _ => {
                     if let Some(v) = def.conform(value)? {
@@ -161,11 +163,18 @@ impl UserData {
         if let Some(e) = &self.external_id {
             m.insert("externalId".into(), Value::String(e.clone()));
         }
-        m.insert("active".into(), Value::Bool(self.active));
+        if let Some(a) = self.active {
+            m.insert("active".into(), Value::Bool(a));
+        }
         for (k, v) in &self.attributes {
             m.insert(k.clone(), v.clone());
         }
         m
+    }
+
+    /// May the user sign in, and their PATs work? (An absent `active` says yes.)
+    pub fn is_active(&self) -> bool {
+        self.active.unwrap_or(true)
     }
 
     /// The user's primary (else first) email, as a sign-in's

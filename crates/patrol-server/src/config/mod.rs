@@ -30,7 +30,7 @@ pub use roles::{ClaimRuleSection, IssuerRolesSection, RolesSection};
 pub use secrets::{decode_key, KeyRef, SecretSource};
 pub use sections::{
     AuthSection, DatabaseSection, KeysSection, LogFormat, OrganizationsSection, ResourceServerRef,
-    ServerSection, TokensSection, VerifySection,
+    ScimSection, ServerSection, TokensSection, VerifySection,
 };
 pub use settings::{AuthSettings, FailureLimit, Settings, UsageSettings, MAX_DAYS};
 pub use web::{WebClient, WebClientAuth, WebSection, WebSettings};
@@ -49,6 +49,7 @@ pub struct Config {
     pub web: WebSection,
     pub roles: RolesSection,
     pub cli: CliSection,
+    pub scim: ScimSection,
 }
 
 /// Names of environment variables that set configuration keys start with this…

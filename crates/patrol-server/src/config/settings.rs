@@ -18,7 +18,7 @@ use crate::app::verify::VerifySettings;
 use crate::app::{Policy, SessionPolicy};
 
 use super::cli::CliLogin;
-use super::sections::{ServerSection, TokensSection, VerifySection};
+use super::sections::{ScimSection, ServerSection, TokensSection, VerifySection};
 use super::web::WebSettings;
 use super::{Config, ConfigError, Env};
 
@@ -54,6 +54,8 @@ pub struct Settings {
     /// What `patrol login` is told to sign in with (`[cli]`); `patrol dev`
     /// fills it with the built-in issuer.
     pub cli: Option<CliLogin>,
+    /// The SCIM provisioning client's secrets (`[scim]`); `None`: SCIM is off.
+    pub scim_tokens: Option<Vec<SecretString>>,
 }
 
 /// The management API's authentication.
@@ -170,6 +172,7 @@ impl Config {
         Ok(Settings {
             server_keys: server_keys(&self, env)?,
             resource_servers: resource_servers(&self.verify, env)?,
+            scim_tokens: scim_tokens(&self.scim, env)?,
             server: self.server,
             sqlite_path: self.database.sqlite_path,
             organizations: self.organizations.names,
@@ -220,6 +223,12 @@ fn tokens(t: &TokensSection) -> Result<Policy, ConfigError> {
         0,
         MAX_DAYS,
     )?;
+    let signin = between(
+        "tokens.require_interactive_signin_days",
+        t.require_interactive_signin_days,
+        0,
+        MAX_DAYS,
+    )?;
     Ok(Policy {
         mint: MintOptions::with_signature(t.signature),
         lifetime: LifetimePolicy {
@@ -227,6 +236,7 @@ fn tokens(t: &TokensSection) -> Result<Policy, ConfigError> {
             max_lifetime: Duration::days(i64::from(max)),
         },
         inactive_after: (inactive > 0).then(|| Duration::days(i64::from(inactive))),
+        require_interactive_signin: (signin > 0).then(|| Duration::days(i64::from(signin))),
         auto_join: true,
         max_active_per_user: at_least("tokens.max_active_per_user", t.max_active_per_user, 1)?,
         accept_user_impersonation: false,
@@ -335,6 +345,40 @@ fn server_keys(cfg: &Config, env: &Env) -> Result<Vec<ServerKey>, ConfigError> {
         }
     }
     refs.iter().map(|k| k.load(env)).collect()
+}
+
+/// Shortest SCIM secret accepted.
+const MIN_SCIM_SECRET_CHARS: usize = 32;
+
+/// `[scim]`: on with at least one secret, each long enough, or off.
+fn scim_tokens(s: &ScimSection, env: &Env) -> Result<Option<Vec<SecretString>>, ConfigError> {
+    if !s.enabled {
+        return Ok(None);
+    }
+    if s.tokens.is_empty() {
+        return Err(invalid(
+            "scim.tokens",
+            "SCIM is enabled but no token is configured: add { env = \"VARIABLE\" } or { file = \"/path\" }",
+        ));
+    }
+    s.tokens
+        .iter()
+        .enumerate()
+        .map(|(i, src)| {
+            let what = format!("SCIM token {}", i + 1);
+            let secret = src.read(env, &what)?;
+            if secret.expose_secret().chars().count() < MIN_SCIM_SECRET_CHARS {
+                return Err(ConfigError::Secret {
+                    what,
+                    message: format!(
+                        "the secret must be at least {MIN_SCIM_SECRET_CHARS} characters"
+                    ),
+                });
+            }
+            Ok(secret)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 fn resource_servers(

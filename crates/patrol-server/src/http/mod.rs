@@ -32,6 +32,7 @@ pub mod error;
 pub mod location;
 pub mod ops;
 pub mod query;
+pub mod scim;
 pub mod tokenadmin;
 pub mod verify;
 pub mod version;
@@ -293,6 +294,7 @@ pub fn router(
         .merge(cli)
         .split_for_parts();
     let mut app = api.merge(documented).merge(docs::router(openapi));
+    app = app.merge(scim::router(&state).route_layer(middleware::from_fn(track_metrics)));
     if let Some(web) = web {
         app = app.merge(web::router(&state, web).route_layer(middleware::from_fn(track_metrics)));
     }
