@@ -111,7 +111,7 @@ impl App {
         caller: &Caller,
         user: Uuid,
         disabled: bool,
-    ) -> Result<User, AppError> {
+    ) -> Result<super::UserSummary, AppError> {
         if !caller.is_tenant_admin() {
             return Err(self
                 .refuse_admin(caller, AppError::not_tenant_admin())
@@ -128,10 +128,7 @@ impl App {
         };
         self.set_access(&Actor::from(caller), &target, disabled, why)
             .await?;
-        self.store
-            .get_user(user)
-            .await?
-            .ok_or(AppError::UserNotFound)
+        self.administered_user(caller, user).await
     }
 
     /// At sign-in: join the provisioned record that names this user (its
@@ -156,7 +153,7 @@ impl App {
             Ok(false) | Err(patrol_store::StoreError::Conflict(_)) => return Ok(user),
             Err(e) => return Err(e.into()),
         }
-        if record.data.is_active() == !user.disabled {
+        if record.data.is_active() != user.disabled {
             return Ok(user);
         }
         let actor = Actor {

@@ -280,6 +280,8 @@ pub fn router(
         .routes(routes!(admin::add_member, admin::remove_member))
         .routes(routes!(admin::user_tokens))
         .routes(routes!(admin::revoke_token))
+        .routes(routes!(admin::access::disable_user))
+        .routes(routes!(admin::access::enable_user))
         .routes(routes!(admin::list_rules, admin::create_rule))
         .routes(routes!(admin::audit::audit_log))
         .route_layer(middleware::from_fn(track_metrics))
