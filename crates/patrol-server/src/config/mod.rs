@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 mod cli;
 mod roles;
+mod scim;
 mod secrets;
 mod sections;
 mod settings;
@@ -27,10 +28,11 @@ mod web;
 
 pub use cli::{CliLogin, CliSection};
 pub use roles::{ClaimRuleSection, IssuerRolesSection, RolesSection};
+pub use scim::ScimSection;
 pub use secrets::{decode_key, KeyRef, SecretSource};
 pub use sections::{
     AuthSection, DatabaseSection, KeysSection, LogFormat, OrganizationsSection, ResourceServerRef,
-    ScimSection, ServerSection, TokensSection, VerifySection,
+    ServerSection, TokensSection, VerifySection,
 };
 pub use settings::{AuthSettings, FailureLimit, Settings, UsageSettings, MAX_DAYS};
 pub use web::{WebClient, WebClientAuth, WebSection, WebSettings};

@@ -198,13 +198,3 @@ pub struct ResourceServerRef {
     /// The client secret (at least 16 characters).
     pub secret: SecretSource,
 }
-
-/// The SCIM 2.0 endpoint (`/scim/v2`) identity providers provision users through.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ScimSection {
-    pub enabled: bool,
-    /// The provisioning client's bearer secrets; several may be valid at
-    /// once (rotation).
-    pub tokens: Vec<SecretSource>,
-}

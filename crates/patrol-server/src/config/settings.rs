@@ -18,7 +18,7 @@ use crate::app::verify::VerifySettings;
 use crate::app::{Policy, SessionPolicy};
 
 use super::cli::CliLogin;
-use super::sections::{ScimSection, ServerSection, TokensSection, VerifySection};
+use super::sections::{ServerSection, TokensSection, VerifySection};
 use super::web::WebSettings;
 use super::{Config, ConfigError, Env};
 
@@ -172,7 +172,7 @@ impl Config {
         Ok(Settings {
             server_keys: server_keys(&self, env)?,
             resource_servers: resource_servers(&self.verify, env)?,
-            scim_tokens: scim_tokens(&self.scim, env)?,
+            scim_tokens: self.scim.resolve(env)?,
             server: self.server,
             sqlite_path: self.database.sqlite_path,
             organizations: self.organizations.names,
@@ -347,40 +347,6 @@ fn server_keys(cfg: &Config, env: &Env) -> Result<Vec<ServerKey>, ConfigError> {
     refs.iter().map(|k| k.load(env)).collect()
 }
 
-/// Shortest SCIM secret accepted.
-const MIN_SCIM_SECRET_CHARS: usize = 32;
-
-/// `[scim]`: on with at least one secret, each long enough, or off.
-fn scim_tokens(s: &ScimSection, env: &Env) -> Result<Option<Vec<SecretString>>, ConfigError> {
-    if !s.enabled {
-        return Ok(None);
-    }
-    if s.tokens.is_empty() {
-        return Err(invalid(
-            "scim.tokens",
-            "SCIM is enabled but no token is configured: add { env = \"VARIABLE\" } or { file = \"/path\" }",
-        ));
-    }
-    s.tokens
-        .iter()
-        .enumerate()
-        .map(|(i, src)| {
-            let what = format!("SCIM token {}", i + 1);
-            let secret = src.read(env, &what)?;
-            if secret.expose_secret().chars().count() < MIN_SCIM_SECRET_CHARS {
-                return Err(ConfigError::Secret {
-                    what,
-                    message: format!(
-                        "the secret must be at least {MIN_SCIM_SECRET_CHARS} characters"
-                    ),
-                });
-            }
-            Ok(secret)
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
-}
-
 fn resource_servers(
     v: &VerifySection,
     env: &Env,
@@ -460,6 +426,14 @@ mod tests {
         assert_eq!(s.web.session_idle, Duration::minutes(60));
         let off = resolve("[tokens]\ninactive_after_days = 0").unwrap();
         assert_eq!(off.policy.inactive_after, None);
+        assert_eq!(s.policy.require_interactive_signin, None, "off by default");
+        assert!(s.scim_tokens.is_none(), "[scim] is off by default");
+        let on = resolve("[tokens]\nrequire_interactive_signin_days = 30").unwrap();
+        assert_eq!(
+            on.policy.require_interactive_signin,
+            Some(Duration::days(30))
+        );
+        assert!(resolve("[tokens]\nrequire_interactive_signin_days = 3651").is_err());
     }
 
     #[test]
