@@ -356,7 +356,7 @@ pub trait Store: Send + Sync + 'static {
     /// False when there was none (nothing written then).
     async fn delete_scim_user(&self, id: Uuid, audit: &AuditEvent) -> StoreResult<bool>;
     /// The signed-in user a new record names (subject = `external_id`, else
-    /// email = `user_name`), not yet joined to another record.
+    /// a vouched-for email = `user_name`), not yet joined to another record.
     async fn user_for_scim_record(
         &self,
         external_id: Option<&str>,

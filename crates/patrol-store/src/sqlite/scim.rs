@@ -122,7 +122,8 @@ pub(super) async fn delete(pool: &SqlitePool, id: Uuid, ev: &AuditEvent) -> Stor
 }
 
 /// A signed-in user a provisioned record names: by subject (the
-/// `externalId`), else by email = `userName` (case-insensitive); users
+/// `externalId`), else by an email the issuer vouched for = `userName`
+/// (case-insensitive; an unverified one could be anybody's); users
 /// already joined to a record are not candidates.
 pub(super) async fn user_for_record(
     pool: &SqlitePool,
@@ -143,7 +144,7 @@ pub(super) async fn user_for_record(
         }
     }
     let row: Option<UserRow> = sqlx::query_as(&format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = ? AND {free} \
+        "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = ? AND email_verified = 1 AND {free} \
          ORDER BY created_at_us LIMIT 1"
     ))
     .bind(user_name.to_lowercase())
