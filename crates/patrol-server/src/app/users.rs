@@ -133,8 +133,8 @@ impl App {
 
     /// At sign-in: join the provisioned record that names this user (its
     /// `externalId` is their subject, else its `userName` one of `names`),
-    /// if there is one not joined yet; its `active` decides whether they
-    /// may go on. Returns the user as they now are.
+    /// if there is one not joined yet; a record provisioned as inactive
+    /// disables them. Returns the user as they now are.
     pub(crate) async fn join_provisioned(
         &self,
         user: User,
@@ -153,7 +153,9 @@ impl App {
             Ok(false) | Err(patrol_store::StoreError::Conflict(_)) => return Ok(user),
             Err(e) => return Err(e.into()),
         }
-        if record.data.is_active() != user.disabled {
+        // Joining only ever takes access away: a user an administrator
+        // disabled does not enable themselves by signing in.
+        if record.data.is_active() || user.disabled {
             return Ok(user);
         }
         let actor = Actor {
@@ -163,12 +165,13 @@ impl App {
             source_ip: None,
             request_id: None,
         };
-        let why = match record.data.is_active() {
-            true => "provisioned as active; joined at sign-in",
-            false => "provisioned as inactive; joined at sign-in",
-        };
-        self.set_access(&actor, &user, !record.data.is_active(), why)
-            .await?;
+        self.set_access(
+            &actor,
+            &user,
+            true,
+            "provisioned as inactive; joined at sign-in",
+        )
+        .await?;
         Ok(self.store.get_user(user.id).await?.unwrap_or(user))
     }
 
