@@ -2,7 +2,8 @@
 # Installs what Patrol's end-to-end tests need, idempotently:
 #   1. Debian packages: nginx fcgiwrap git chromium   (apt-get update only when one is missing)
 #   2. Python venv .e2e/venv from tests/e2e/requirements.txt (azure-devops, requests, pytest,
-#      schemathesis 4.32.5 for tests/e2e/test_openapi_contract.py)
+#      schemathesis 4.32.5 for tests/e2e/test_openapi_contract.py, scim2-cli/scim2-tester for
+#      tests/e2e/test_scim.py)
 #   3. npm ci in tests/e2e/oidc-provider (oidc-provider) and tests/e2e/browser (playwright-core,
 #      which drives Debian's /usr/bin/chromium; no Playwright browser is ever downloaded)
 # Each step checks first and does nothing when already satisfied, so a second run takes

@@ -54,6 +54,7 @@ impl User {
             email_verified: false,
             created_at: now,
             last_sign_in: now,
+            last_interactive_sign_in: None,
             disabled: false,
         }
     }

@@ -15,6 +15,7 @@ pub mod pat;
 pub mod policy;
 pub mod revocation;
 pub mod roles;
+pub mod scim;
 pub mod scope;
 pub mod secret;
 pub mod session;

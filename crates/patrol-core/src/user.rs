@@ -25,6 +25,10 @@ pub struct User {
     pub email_verified: bool,
     pub created_at: DateTime<Utc>,
     pub last_sign_in: DateTime<Utc>,
+    /// The last interactive sign-in (the web page's), for the periodic
+    /// sign-in rule; `None` when there was none yet. Management-API calls
+    /// do not count.
+    pub last_interactive_sign_in: Option<DateTime<Utc>>,
     pub disabled: bool,
 }
 
@@ -141,11 +145,25 @@ pub enum AuditAction {
     /// revocation it may cause has its own `pat.revoke` record.
     #[serde(rename = "pat.leaked")]
     PatLeaked,
+    /// A user was disabled (by an administrator or the provisioning client):
+    /// their PATs revoked (each with its `pat.revoke` record) and web sessions ended.
+    #[serde(rename = "user.disable")]
+    UserDisable,
+    /// A disabled user was enabled again (revoked PATs stay revoked).
+    #[serde(rename = "user.enable")]
+    UserEnable,
+    /// The provisioning client (SCIM) created, changed or deleted a user record.
+    #[serde(rename = "scim.user_create")]
+    ScimUserCreate,
+    #[serde(rename = "scim.user_update")]
+    ScimUserUpdate,
+    #[serde(rename = "scim.user_delete")]
+    ScimUserDelete,
 }
 
 impl AuditAction {
     /// Every action, in declaration order.
-    pub const ALL: [AuditAction; 14] = [
+    pub const ALL: [AuditAction; 19] = [
         AuditAction::PatCreate,
         AuditAction::PatUpdate,
         AuditAction::PatRegenerate,
@@ -160,6 +178,11 @@ impl AuditAction {
         AuditAction::AdminPolicySet,
         AuditAction::AdminRevocationRule,
         AuditAction::PatLeaked,
+        AuditAction::UserDisable,
+        AuditAction::UserEnable,
+        AuditAction::ScimUserCreate,
+        AuditAction::ScimUserUpdate,
+        AuditAction::ScimUserDelete,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -178,6 +201,11 @@ impl AuditAction {
             AuditAction::AdminPolicySet => "admin.policy_set",
             AuditAction::AdminRevocationRule => "admin.revocation_rule",
             AuditAction::PatLeaked => "pat.leaked",
+            AuditAction::UserDisable => "user.disable",
+            AuditAction::UserEnable => "user.enable",
+            AuditAction::ScimUserCreate => "scim.user_create",
+            AuditAction::ScimUserUpdate => "scim.user_update",
+            AuditAction::ScimUserDelete => "scim.user_delete",
         }
     }
 }
@@ -259,6 +287,7 @@ mod tests {
             email_verified: false,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             last_sign_in: DateTime::<Utc>::UNIX_EPOCH,
+            last_interactive_sign_in: None,
             disabled: false,
         };
         assert_eq!(u.verified_email(), None);
@@ -297,6 +326,11 @@ mod tests {
             "admin.policy_set",
             "admin.revocation_rule",
             "pat.leaked",
+            "user.disable",
+            "user.enable",
+            "scim.user_create",
+            "scim.user_update",
+            "scim.user_delete",
         ];
         assert_eq!(AuditAction::ALL.map(AuditAction::as_str), words);
         for a in AuditAction::ALL {

@@ -16,6 +16,8 @@ pub const USER_ISSUER: &str = "patrol-dev";
 pub const DEV_ORGS: &[&str] = &["fabrikam", "contoso"];
 pub const DEFAULT_DATA_DIR: &str = ".patrol-dev";
 const SERVER_KEY_FILE: &str = "server-key";
+/// The SCIM provisioning secret `patrol dev` generates (mode 0600).
+pub const SCIM_TOKEN_FILE: &str = "scim-token";
 const STATE_FILE: &str = "dev-server.json";
 
 /// What a running `patrol dev` leaves in its data directory for `patrol dev token`.
@@ -47,7 +49,12 @@ fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 
 /// The data directory's server key file, generated on first start.
 fn ensure_server_key(data_dir: &Path) -> anyhow::Result<PathBuf> {
-    let path = data_dir.join(SERVER_KEY_FILE);
+    ensure_secret_file(data_dir, SERVER_KEY_FILE)
+}
+
+/// A random 32-byte secret in hex in `data_dir/name`, generated on first start.
+fn ensure_secret_file(data_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let path = data_dir.join(name);
     if !path.exists() {
         let mut k = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut k);
@@ -71,6 +78,12 @@ pub fn config(data_dir: &Path, port: u16, env: &Env) -> anyhow::Result<Config> {
         id: "dev".into(),
         secret: SecretSource::File(key),
     }];
+    // SCIM on, with the data directory's provisioning secret (docs/scim.md).
+    cfg.scim.enabled = true;
+    cfg.scim.tokens = vec![SecretSource::File(ensure_secret_file(
+        data_dir,
+        SCIM_TOKEN_FILE,
+    )?)];
     Ok(cfg)
 }
 

@@ -117,6 +117,7 @@ impl ApplicationBuilder {
             mut roles,
             cli: cli_login,
             leaks,
+            scim_tokens,
         } = settings;
         let listener = TcpListener::bind(server.listen)
             .await
@@ -207,6 +208,7 @@ impl ApplicationBuilder {
                 .map(|u| (u.clone(), dev::USER_ISSUER.to_owned()))
                 .collect(),
             roles,
+            scim_tokens,
         });
         // Never follows redirects: a token request must not be re-sent elsewhere.
         let http_client = patrol_auth::http_client(std::time::Duration::from_secs(5))

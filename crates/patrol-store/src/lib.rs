@@ -13,6 +13,7 @@ use patrol_core::pat::{LastUse, ListFilter, Pat, SortBy};
 use patrol_core::policy::{OrgPolicy, Policies, TenantPolicy};
 use patrol_core::revocation::RevocationRule;
 use patrol_core::roles::RememberedClaims;
+use patrol_core::scim::ScimUser;
 use patrol_core::session::{SessionKey, WebSession};
 use patrol_core::user::{AuditAction, AuditEvent, Organization, User, UserClaims};
 
@@ -167,6 +168,29 @@ pub enum PolicyChange<'a> {
     Org(Uuid, &'a OrgPolicy),
 }
 
+/// Which provisioned users to read (oldest first).
+#[derive(Debug, Clone)]
+pub enum ScimLookup {
+    All,
+    /// `userName`, compared case-insensitively.
+    UserName(String),
+    ExternalId(String),
+    /// The record joined to this Patrol user.
+    JoinedTo(Uuid),
+}
+
+/// A user's access turned off or on ([`Store::set_user_access`]).
+#[derive(Debug, Clone)]
+pub struct AccessChange<'a> {
+    pub user: Uuid,
+    pub disabled: bool,
+    pub at: DateTime<Utc>,
+    /// `user.disable` / `user.enable`, naming who did it.
+    pub audit: &'a AuditEvent,
+    /// The `pat.revoke` record each revoked PAT gets (its id and target PAT filled in).
+    pub revoke_audit: &'a AuditEvent,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Is the database reachable?
@@ -319,4 +343,38 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<u64>;
     /// Every revocation rule, newest first.
     async fn list_revocation_rules(&self) -> StoreResult<Vec<RevocationRule>>;
+
+    // --- provisioning (SCIM) and access ---
+    /// Store a provisioned user with its audit record; a taken `userName`
+    /// (case-insensitive) is a [`StoreError::Conflict`].
+    async fn create_scim_user(&self, u: &ScimUser, audit: &AuditEvent) -> StoreResult<()>;
+    async fn get_scim_user(&self, id: Uuid) -> StoreResult<Option<ScimUser>>;
+    async fn list_scim_users(&self, lookup: &ScimLookup) -> StoreResult<Vec<ScimUser>>;
+    /// Save a changed record with its audit record (`NotFound` when gone,
+    /// `Conflict` when its new `userName` is taken).
+    async fn update_scim_user(&self, u: &ScimUser, audit: &AuditEvent) -> StoreResult<()>;
+    /// False when there was none (nothing written then).
+    async fn delete_scim_user(&self, id: Uuid, audit: &AuditEvent) -> StoreResult<bool>;
+    /// The signed-in user a new record names (subject = `external_id`, else
+    /// a vouched-for email = `user_name`), not yet joined to another record.
+    async fn user_for_scim_record(
+        &self,
+        external_id: Option<&str>,
+        user_name: &str,
+    ) -> StoreResult<Option<User>>;
+    /// The unjoined record a signing-in user matches (`externalId` =
+    /// `subject`, else `userName` = one of `names`).
+    async fn scim_record_for_user(
+        &self,
+        subject: &str,
+        names: &[String],
+    ) -> StoreResult<Option<ScimUser>>;
+    /// Join an unjoined record to `user`; false when it was joined already.
+    async fn join_scim_user(&self, id: Uuid, user: Uuid) -> StoreResult<bool>;
+    /// Disable (revoking every PAT, ending every web session) or enable a
+    /// user, with the audit records, in one transaction. Returns the PATs
+    /// revoked and the sessions ended.
+    async fn set_user_access(&self, change: &AccessChange<'_>) -> StoreResult<(Vec<Uuid>, u64)>;
+    /// The user signed in on the web page (the periodic sign-in rule).
+    async fn record_interactive_sign_in(&self, user: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
 }

@@ -30,7 +30,7 @@ pub(crate) const PAT_COLUMNS: &str =
 /// read from a join with `pats`, which has columns of the same names.
 pub(crate) const USER_COLUMNS: &str =
     "id, issuer, subject, display_name AS user_display_name, email, email_verified, \
-     created_at_us AS user_created_at_us, last_sign_in_us, disabled";
+     created_at_us AS user_created_at_us, last_sign_in_us, last_interactive_sign_in_us, disabled";
 
 /// `columns` (a `PAT_COLUMNS`-style list) qualified with a table alias.
 pub(crate) fn qualified(alias: &str, columns: &str) -> String {
@@ -149,6 +149,7 @@ pub(crate) struct UserRow {
     #[sqlx(rename = "user_created_at_us")]
     created_at_us: i64,
     last_sign_in_us: i64,
+    last_interactive_sign_in_us: Option<i64>,
     disabled: bool,
 }
 
@@ -165,6 +166,7 @@ impl TryFrom<UserRow> for User {
             email_verified: r.email_verified,
             created_at: from_us(r.created_at_us)?,
             last_sign_in: from_us(r.last_sign_in_us)?,
+            last_interactive_sign_in: r.last_interactive_sign_in_us.map(from_us).transpose()?,
             disabled: r.disabled,
         })
     }
@@ -475,5 +477,43 @@ mod tests {
             Err(StoreError::Corrupt(_))
         ));
         assert!(matches!(from_us(i64::MAX), Err(StoreError::Corrupt(_))));
+    }
+}
+
+pub(crate) const SCIM_COLUMNS: &str = "id, user_name, external_id, active, attributes, user_id, \
+     created_at_us, updated_at_us, version";
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ScimUserRow {
+    id: String,
+    user_name: String,
+    external_id: Option<String>,
+    active: Option<bool>,
+    attributes: String,
+    user_id: Option<String>,
+    created_at_us: i64,
+    updated_at_us: i64,
+    version: i64,
+}
+
+impl TryFrom<ScimUserRow> for patrol_core::scim::ScimUser {
+    type Error = StoreError;
+
+    fn try_from(r: ScimUserRow) -> StoreResult<Self> {
+        let attributes = serde_json::from_str(&r.attributes)
+            .map_err(|e| StoreError::Corrupt(format!("scim user attributes: {e}")))?;
+        Ok(Self {
+            id: uuid(&r.id)?,
+            data: patrol_core::scim::UserData {
+                user_name: r.user_name,
+                external_id: r.external_id,
+                active: r.active,
+                attributes,
+            },
+            user_id: r.user_id.as_deref().map(uuid).transpose()?,
+            created_at: from_us(r.created_at_us)?,
+            updated_at: from_us(r.updated_at_us)?,
+            version: u64::try_from(r.version).unwrap_or(0),
+        })
     }
 }

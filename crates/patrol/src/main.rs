@@ -281,6 +281,7 @@ fn run_dev(port: u16, data_dir: PathBuf, log_format: Option<LogFmt>) -> anyhow::
              \n  organizations    fabrikam, contoso  (every dev user is a member of both)\
              \n  web page         {base}/tokens  (sign in as alice, bob or admin)\
              \n  API docs         {base}/docs\
+             \n  SCIM endpoint    {base}/scim/v2  (bearer secret in {dd}/{scim})\
              \n  health           {base}/healthz   metrics {base}/metrics\
              \n\nNext, in another terminal:\
              \n  patrol login --server {base} --org fabrikam   (then: patrol token list)\
@@ -290,7 +291,8 @@ fn run_dev(port: u16, data_dir: PathBuf, log_format: Option<LogFmt>) -> anyhow::
              \n    -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\
              \n    -d '{{\"displayName\":\"my first PAT\",\"scope\":\"vso.code\",\"allOrgs\":false}}'\
              \n  curl -s \"{base}/fabrikam/_apis/tokens/pats?api-version=7.1-preview.1\" -H \"Authorization: Bearer $TOKEN\"\
-             \n\n(From a source checkout, `patrol` is `cargo run -q -p patrol --`.)"
+             \n\n(From a source checkout, `patrol` is `cargo run -q -p patrol --`.)",
+            scim = dev::SCIM_TOKEN_FILE,
         );
         app.run(patrol_server::shutdown_signal()).await
     })

@@ -51,6 +51,28 @@ pub enum AuthFailure {
     /// the provider refused, unacceptable tokens): each may have cost an
     /// outbound token request.
     SignInFailed(&'static str),
+    /// A wrong or missing SCIM provisioning secret.
+    ScimSecret,
+}
+
+/// The names a provisioned record's `userName` may match: the tokens'
+/// `preferred_username` and `upn` (the issuer's own user names), and an
+/// email only where the issuer vouches for it.
+fn provisioning_names(access: &VerifiedToken, id: Option<&VerifiedToken>) -> Vec<String> {
+    let mut names = Vec::new();
+    for t in [Some(access), id].into_iter().flatten() {
+        let c = &t.claims;
+        let vouched = c.email.as_deref().filter(|_| t.email_verified);
+        for n in [c.preferred_username.as_deref(), c.upn.as_deref(), vouched]
+            .into_iter()
+            .flatten()
+        {
+            if !n.is_empty() && !names.iter().any(|m: &String| m.eq_ignore_ascii_case(n)) {
+                names.push(n.to_owned());
+            }
+        }
+    }
+    names
 }
 
 /// Identical refusals share one key: address, caller, reason.
@@ -84,7 +106,10 @@ impl App {
             return Err(err);
         }
         let user = self
-            .sign_in(&self.user_claims(p.access, p.id_token))
+            .sign_in(
+                &self.user_claims(p.access, p.id_token),
+                &provisioning_names(p.access, p.id_token),
+            )
             .await?;
         if user.disabled {
             return Err(AppError::UserDisabled);
@@ -242,6 +267,7 @@ impl App {
             AuthFailure::PatPresented => "a PAT presented to the management API",
             AuthFailure::InvalidToken => "an invalid access token",
             AuthFailure::SignInFailed(why) => why,
+            AuthFailure::ScimSecret => "a wrong or missing SCIM provisioning secret",
         };
         let reason = if n == max {
             format!("{what}; {n} failures from this address, further attempts answered 429")

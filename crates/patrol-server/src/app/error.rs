@@ -61,6 +61,9 @@ pub enum AppError {
     /// No such user (administration).
     #[error("the user was not found")]
     UserNotFound,
+    /// A SCIM request Patrol cannot act on (answered in the SCIM error shape).
+    #[error(transparent)]
+    Scim(#[from] patrol_core::scim::ScimError),
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
 }

@@ -26,9 +26,11 @@ mod error;
 mod leaks;
 mod pats;
 mod policies;
+mod provisioning;
 mod seal;
 mod sessions;
 mod token_admin;
+mod users;
 pub mod verify;
 
 pub use access::{Access, ADMIN_SCOPE};
@@ -40,6 +42,9 @@ pub use error::AppError;
 pub use leaks::{LeakOutcome, LeakReport, LeakVerdict, LeakedPat, Reporter, MAX_LEAK_REPORTS};
 pub use pats::{CreatePat, ListPage, ListRequest, OrgChoice, UpdatePat, Via};
 pub use policies::{violation_name, DryRunRefusal, PolicyProposal, PolicyView};
+pub use provisioning::{
+    filterable, ScimAuthFailure, ScimClient, ScimListRequest, ScimPage, MAX_SCIM_PAGE,
+};
 pub use seal::Sealer;
 pub use sessions::{
     IdentityProvider, IdpError, OpenedSession, Refreshed, Resumed, SessionEnd, SessionPolicy,
@@ -56,6 +61,9 @@ pub struct Policy {
     pub mint: MintOptions,
     pub lifetime: LifetimePolicy,
     pub inactive_after: Option<Duration>,
+    /// PATs refuse while their owner's last interactive sign-in is older
+    /// than this (`[tokens] require_interactive_signin_days`).
+    pub require_interactive_signin: Option<Duration>,
     pub auto_join: bool,
     pub max_active_per_user: u64,
     /// Accept `user_impersonation` in place of `vso.pats*` (Entra's legacy scope).
@@ -95,6 +103,8 @@ pub struct App {
     roles: Arc<RoleRules>,
     /// The last token counts and when they were read (a full scan).
     counts: Arc<std::sync::Mutex<Option<(std::time::Instant, StatusCounts)>>>,
+    /// The SCIM provisioning client's secrets; `None`: SCIM is off.
+    scim: Option<Arc<verify::ResourceServers>>,
 }
 
 /// A returning user's sign-in is written at most this often (unless their
@@ -115,6 +125,8 @@ pub struct AppParts {
     pub auth_limits: AuthLimits,
     pub issuer_aliases: HashMap<String, String>,
     pub roles: RoleRules,
+    /// `[scim]` secrets; `None`: SCIM is off.
+    pub scim_tokens: Option<Vec<secrecy::SecretString>>,
 }
 
 impl App {
@@ -140,6 +152,9 @@ impl App {
             sessions: Arc::new(SessionState::new(sealer)),
             roles: Arc::new(p.roles),
             counts: Arc::default(),
+            scim: p
+                .scim_tokens
+                .map(|t| Arc::new(provisioning::scim_secrets(t))),
         }
     }
 }
@@ -200,7 +215,7 @@ impl App {
     /// in on every request, so the users table is written only when
     /// something changed or [`SIGN_IN_WRITE_EVERY`] has passed (which keeps
     /// `last_sign_in` within that of the truth) — a read otherwise.
-    async fn sign_in(&self, claims: &UserClaims) -> Result<User, AppError> {
+    async fn sign_in(&self, claims: &UserClaims, names: &[String]) -> Result<User, AppError> {
         let now = self.now();
         if let Some(user) = self
             .store
@@ -220,7 +235,8 @@ impl App {
                 self.store.join_unless_removed(user.id, org.id).await?;
             }
         }
-        Ok(user)
+        // A user provisioned before (or since) their last sign-in: join the record.
+        self.join_provisioned(user, names).await
     }
 
     /// Token counts by status (for the metrics gauge), at most

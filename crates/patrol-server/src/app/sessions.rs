@@ -182,6 +182,7 @@ impl App {
         };
         let audit = caller.audit(AuditAction::WebSignIn, now, None, Outcome::Success, None);
         self.store.create_session(&session, &audit).await?;
+        self.note_interactive_sign_in(caller.user.id).await?;
         Ok(OpenedSession {
             cookie_value,
             expires_at: session.expires_at,
@@ -435,6 +436,7 @@ mod tests {
                 mint: Default::default(),
                 lifetime: Default::default(),
                 inactive_after: None,
+                require_interactive_signin: None,
                 auto_join: false,
                 max_active_per_user: 10,
                 accept_user_impersonation: false,
@@ -449,6 +451,7 @@ mod tests {
             },
             issuer_aliases: Default::default(),
             roles: Default::default(),
+            scim_tokens: None,
         });
         (app, clock)
     }

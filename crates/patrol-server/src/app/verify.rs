@@ -182,6 +182,9 @@ pub enum InvalidReason {
     /// Never used within the inactivity window after creation.
     Inactive,
     OwnerDisabled,
+    /// The owner has not signed in interactively within
+    /// `require_interactive_signin_days`.
+    SignInOverdue,
 }
 
 impl InvalidReason {
@@ -193,6 +196,7 @@ impl InvalidReason {
             InvalidReason::Expired => "expired",
             InvalidReason::Inactive => "inactive",
             InvalidReason::OwnerDisabled => "owner disabled",
+            InvalidReason::SignInOverdue => "owner's interactive sign-in overdue",
         }
     }
 }
@@ -312,6 +316,9 @@ impl App {
         // (c) Status, owner, organization, scopes.
         let invalid = match cached.pat.status(now, self.policy.inactive_after) {
             PatStatus::Active if cached.owner.disabled => Some(InvalidReason::OwnerDisabled),
+            PatStatus::Active if self.sign_in_overdue(&cached.owner, now) => {
+                Some(InvalidReason::SignInOverdue)
+            }
             PatStatus::Active => None,
             PatStatus::Revoked => Some(InvalidReason::Revoked),
             PatStatus::Expired => Some(InvalidReason::Expired),
@@ -380,6 +387,17 @@ impl App {
         let cached = Arc::new(CachedPat::new(found.pat, found.owner, found.member_of));
         v.cache.insert(digest, cached.clone(), now, epoch);
         Ok(Some(cached))
+    }
+
+    /// The periodic sign-in rule: on when configured, and the owner's last
+    /// interactive sign-in (none counts as overdue) is older than allowed.
+    pub(crate) fn sign_in_overdue(&self, owner: &User, now: DateTime<Utc>) -> bool {
+        match self.policy.require_interactive_signin {
+            None => false,
+            Some(max) => owner
+                .last_interactive_sign_in
+                .is_none_or(|at| now - at > max),
+        }
     }
 
     fn count_failure(&self, ip: Option<IpAddr>, digest: Option<TokenDigest>, now: DateTime<Utc>) {

@@ -21,6 +21,7 @@ use serde::Deserialize;
 mod cli;
 mod leaks;
 mod roles;
+mod scim;
 mod secrets;
 mod sections;
 mod settings;
@@ -31,6 +32,7 @@ pub use leaks::{
     GitHubKey, GitHubKeyEntry, GitHubLeaksSection, GitLabLeaksSection, LeakIntake, LeaksSection,
 };
 pub use roles::{ClaimRuleSection, IssuerRolesSection, RolesSection};
+pub use scim::ScimSection;
 pub use secrets::{decode_key, KeyRef, SecretSource};
 pub use sections::{
     AuthSection, DatabaseSection, KeysSection, LogFormat, OrganizationsSection, ResourceServerRef,
@@ -54,6 +56,7 @@ pub struct Config {
     pub roles: RolesSection,
     pub cli: CliSection,
     pub leaks: LeaksSection,
+    pub scim: ScimSection,
 }
 
 /// Names of environment variables that set configuration keys start with this…

@@ -91,6 +91,9 @@ pub struct TokensSection {
     pub inactive_after_days: u32,
     /// Most active (unrevoked, unexpired) PATs one user may hold.
     pub max_active_per_user: u64,
+    /// PATs stop working while their owner has not signed in interactively
+    /// (on the web page) for this many days (0 = never).
+    pub require_interactive_signin_days: u32,
 }
 
 impl Default for TokensSection {
@@ -101,6 +104,7 @@ impl Default for TokensSection {
             max_lifetime_days: 365,
             inactive_after_days: 90,
             max_active_per_user: 500,
+            require_interactive_signin_days: 0,
         }
     }
 }

@@ -56,6 +56,8 @@ pub struct Settings {
     pub cli: Option<CliLogin>,
     /// Who may report leaked tokens (`[leaks]`).
     pub leaks: super::LeakIntake,
+    /// The SCIM provisioning client's secrets (`[scim]`); `None`: SCIM is off.
+    pub scim_tokens: Option<Vec<SecretString>>,
 }
 
 /// The management API's authentication.
@@ -173,6 +175,7 @@ impl Config {
         Ok(Settings {
             server_keys: server_keys(&self, env)?,
             resource_servers: resource_servers(&self.verify, env)?,
+            scim_tokens: self.scim.resolve(env)?,
             server: self.server,
             sqlite_path: self.database.sqlite_path,
             organizations: self.organizations.names,
@@ -224,6 +227,12 @@ fn tokens(t: &TokensSection) -> Result<Policy, ConfigError> {
         0,
         MAX_DAYS,
     )?;
+    let signin = between(
+        "tokens.require_interactive_signin_days",
+        t.require_interactive_signin_days,
+        0,
+        MAX_DAYS,
+    )?;
     Ok(Policy {
         mint: MintOptions::with_signature(t.signature),
         lifetime: LifetimePolicy {
@@ -231,6 +240,7 @@ fn tokens(t: &TokensSection) -> Result<Policy, ConfigError> {
             max_lifetime: Duration::days(i64::from(max)),
         },
         inactive_after: (inactive > 0).then(|| Duration::days(i64::from(inactive))),
+        require_interactive_signin: (signin > 0).then(|| Duration::days(i64::from(signin))),
         auto_join: true,
         max_active_per_user: at_least("tokens.max_active_per_user", t.max_active_per_user, 1)?,
         accept_user_impersonation: false,
@@ -420,6 +430,14 @@ mod tests {
         assert_eq!(s.web.session_idle, Duration::minutes(60));
         let off = resolve("[tokens]\ninactive_after_days = 0").unwrap();
         assert_eq!(off.policy.inactive_after, None);
+        assert_eq!(s.policy.require_interactive_signin, None, "off by default");
+        assert!(s.scim_tokens.is_none(), "[scim] is off by default");
+        let on = resolve("[tokens]\nrequire_interactive_signin_days = 30").unwrap();
+        assert_eq!(
+            on.policy.require_interactive_signin,
+            Some(Duration::days(30))
+        );
+        assert!(resolve("[tokens]\nrequire_interactive_signin_days = 3651").is_err());
     }
 
     #[test]

@@ -281,6 +281,8 @@ impl From<AppError> for ApiError {
                 message: e.to_string(),
             },
             AppError::InvalidPolicy(p) => ApiError::bad_request(p.to_string()),
+            // SCIM answers its own error shape (http/scim/); elsewhere a plain 400.
+            AppError::Scim(e) => ApiError::bad_request(e.to_string()),
             AppError::NotAnAdmin(what) => ApiError::Forbidden {
                 type_key: "InvalidAccessException",
                 message: format!("You are not an administrator of {what}."),
@@ -323,6 +325,7 @@ pub fn pat_token_error(e: &AppError) -> Option<PatTokenError> {
         AppError::Policy(v) => policy_error(v),
         AppError::OrgNotFound(_)
         | AppError::InvalidPolicy(_)
+        | AppError::Scim(_)
         | AppError::NotAnAdmin(_)
         | AppError::UserNotFound
         | AppError::NotAMember(_)

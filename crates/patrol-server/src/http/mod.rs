@@ -33,6 +33,7 @@ pub mod leaks;
 pub mod location;
 pub mod ops;
 pub mod query;
+pub mod scim;
 pub mod tokenadmin;
 pub mod verify;
 pub mod version;
@@ -282,6 +283,8 @@ pub fn router(
         .routes(routes!(admin::add_member, admin::remove_member))
         .routes(routes!(admin::user_tokens))
         .routes(routes!(admin::revoke_token))
+        .routes(routes!(admin::access::disable_user))
+        .routes(routes!(admin::access::enable_user))
         .routes(routes!(admin::list_rules, admin::create_rule))
         .routes(routes!(admin::audit::audit_log))
         .route_layer(middleware::from_fn(track_metrics))
@@ -300,6 +303,7 @@ pub fn router(
         .merge(leaks)
         .split_for_parts();
     let mut app = api.merge(documented).merge(docs::router(openapi));
+    app = app.merge(scim::router(&state).route_layer(middleware::from_fn(track_metrics)));
     if let Some(web) = web {
         app = app.merge(web::router(&state, web).route_layer(middleware::from_fn(track_metrics)));
     }

@@ -14,6 +14,7 @@ mod lifecycle;
 mod limits;
 mod logs;
 mod openapi;
+mod scim;
 mod support;
 mod usage;
 mod web;

@@ -24,15 +24,18 @@ use patrol_core::policy::Policies;
 use patrol_core::revocation::RevocationRule;
 use patrol_core::roles::RememberedClaims;
 
+use patrol_core::scim::ScimUser;
+
 use crate::{
-    AdminPatQuery, AuditQuery, PatQuery, PolicyChange, StatusCounts, Store, StoreError,
-    StoreResult, UsageRecord, UserEntry, UserQuery, VerifyRecord,
+    AccessChange, AdminPatQuery, AuditQuery, PatQuery, PolicyChange, ScimLookup, StatusCounts,
+    Store, StoreError, StoreResult, UsageRecord, UserEntry, UserQuery, VerifyRecord,
 };
 
 mod admin;
 mod audit;
 mod pats;
 mod policies;
+mod scim;
 mod sessions;
 mod users;
 mod verify;
@@ -381,5 +384,53 @@ impl Store for SqliteStore {
 
     async fn list_revocation_rules(&self) -> StoreResult<Vec<RevocationRule>> {
         policies::list_revocation_rules(&self.pool).await
+    }
+
+    async fn create_scim_user(&self, u: &ScimUser, audit: &AuditEvent) -> StoreResult<()> {
+        scim::create(&self.pool, u, audit).await
+    }
+
+    async fn get_scim_user(&self, id: Uuid) -> StoreResult<Option<ScimUser>> {
+        scim::get(&self.pool, id).await
+    }
+
+    async fn list_scim_users(&self, lookup: &ScimLookup) -> StoreResult<Vec<ScimUser>> {
+        scim::list(&self.pool, lookup).await
+    }
+
+    async fn update_scim_user(&self, u: &ScimUser, audit: &AuditEvent) -> StoreResult<()> {
+        scim::update(&self.pool, u, audit).await
+    }
+
+    async fn delete_scim_user(&self, id: Uuid, audit: &AuditEvent) -> StoreResult<bool> {
+        scim::delete(&self.pool, id, audit).await
+    }
+
+    async fn user_for_scim_record(
+        &self,
+        external_id: Option<&str>,
+        user_name: &str,
+    ) -> StoreResult<Option<User>> {
+        scim::user_for_record(&self.pool, external_id, user_name).await
+    }
+
+    async fn scim_record_for_user(
+        &self,
+        subject: &str,
+        names: &[String],
+    ) -> StoreResult<Option<ScimUser>> {
+        scim::record_for_user(&self.pool, subject, names).await
+    }
+
+    async fn join_scim_user(&self, id: Uuid, user: Uuid) -> StoreResult<bool> {
+        scim::join(&self.pool, id, user).await
+    }
+
+    async fn set_user_access(&self, change: &AccessChange<'_>) -> StoreResult<(Vec<Uuid>, u64)> {
+        scim::set_access(&self.pool, change).await
+    }
+
+    async fn record_interactive_sign_in(&self, user: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+        scim::record_interactive_sign_in(&self.pool, user, at).await
     }
 }

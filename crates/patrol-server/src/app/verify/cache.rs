@@ -269,6 +269,7 @@ mod tests {
             email_verified: false,
             created_at: t(0),
             last_sign_in: t(0),
+            last_interactive_sign_in: None,
             disabled: false,
         };
         Arc::new(CachedPat::new(pat, user, vec![org, other]))

@@ -64,6 +64,20 @@ impl ResourceServers {
         }
         found
     }
+
+    /// The id of the client `secret` belongs to, whichever it is (bearer
+    /// secrets with no client id: SCIM). Every entry is compared.
+    pub fn identify(&self, secret: &str) -> Option<&str> {
+        let presented = self.mac(secret);
+        let mut found = None;
+        for (id, mac) in &self.clients {
+            let same: bool = presented.ct_eq(mac).into();
+            if same {
+                found = Some(id.as_str());
+            }
+        }
+        found
+    }
 }
 
 #[cfg(test)]

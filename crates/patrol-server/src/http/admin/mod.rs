@@ -20,6 +20,7 @@ use super::wire::PatToken;
 use super::AppState;
 use crate::app::{PolicyProposal, UsersRequest};
 
+pub mod access;
 pub mod audit;
 pub mod wire;
 

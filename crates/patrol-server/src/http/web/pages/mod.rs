@@ -168,6 +168,7 @@ fn app_error_message(e: &AppError) -> (StatusCode, String) {
         ),
         AppError::Policy(v) => (StatusCode::FORBIDDEN, policy_message(v)),
         AppError::InvalidPolicy(p) => (bad, format!("That policy cannot be saved: {p}.")),
+        AppError::Scim(e) => (bad, e.to_string()),
         AppError::NotAnAdmin(what) => (
             StatusCode::FORBIDDEN,
             format!("Only administrators of {what} can do this."),
