@@ -116,6 +116,10 @@ struct DevArgs {
     data_dir: PathBuf,
     #[arg(long, value_enum)]
     log_format: Option<LogFmt>,
+    /// Send emails to this SMTP server (smtp://host:port, smtps://…) instead
+    /// of writing them to <data dir>/outbox/.
+    #[arg(long, value_name = "URL")]
+    smtp_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -197,7 +201,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Dev(args) => match args.cmd {
             None => {
-                run_dev(args.port, args.data_dir, args.log_format)?;
+                run_dev(args.port, args.data_dir, args.log_format, args.smtp_url)?;
                 Ok(ExitCode::SUCCESS)
             }
             Some(DevCmd::Token {
@@ -251,11 +255,19 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn run_dev(port: u16, data_dir: PathBuf, log_format: Option<LogFmt>) -> anyhow::Result<()> {
+fn run_dev(
+    port: u16,
+    data_dir: PathBuf,
+    log_format: Option<LogFmt>,
+    smtp_url: Option<String>,
+) -> anyhow::Result<()> {
     let env = Env::process();
     let mut cfg = dev::config(&data_dir, port, &env)?;
     if let Some(f) = log_format {
         cfg.server.log_format = f.into();
+    }
+    if smtp_url.is_some() {
+        cfg.smtp.url = smtp_url;
     }
     let settings = cfg.resolve(&env)?;
     telemetry::init(settings.server.log_format);
@@ -268,6 +280,10 @@ fn run_dev(port: u16, data_dir: PathBuf, log_format: Option<LogFmt>) -> anyhow::
         let issuer = app.dev_issuer.clone().unwrap_or_default();
         dev::write_info(&data_dir, &dev::DevServerInfo { base_url: base.clone(), issuer: issuer.clone(), pid: std::process::id() })?;
         let dd = data_dir.display();
+        let mail_to = match &app.smtp_url {
+            Some(u) => format!("sent to {u}"),
+            None => format!("written to {dd}/outbox/  (--smtp-url URL sends them)"),
+        };
         let dd_flag = if data_dir == std::path::Path::new(dev::DEFAULT_DATA_DIR) { String::new() } else { format!(" --data-dir {dd}") };
         println!(
             "Patrol dev server listening on {base}\n\
@@ -277,6 +293,7 @@ fn run_dev(port: u16, data_dir: PathBuf, log_format: Option<LogFmt>) -> anyhow::
              \n  web page         {base}/tokens  (sign in as alice, bob or admin)\
              \n  API docs         {base}/docs\
              \n  health           {base}/healthz   metrics {base}/metrics\
+             \n  emails           {mail_to}\
              \n\nNext, in another terminal:\
              \n  patrol login --server {base} --org fabrikam   (then: patrol token list)\
              \n\nOr with the REST API:\

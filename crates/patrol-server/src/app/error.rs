@@ -61,6 +61,9 @@ pub enum AppError {
     /// No such user (administration).
     #[error("the user was not found")]
     UserNotFound,
+    /// A notice preference or webhook subscription that cannot be stored.
+    #[error("{0}")]
+    InvalidNotification(String),
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
 }

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod cli;
+mod notify;
 mod roles;
 mod secrets;
 mod sections;
@@ -26,6 +27,7 @@ mod settings;
 mod web;
 
 pub use cli::{CliLogin, CliSection};
+pub use notify::{NotificationsSection, NotifySettings, SmtpSection, SmtpSettings};
 pub use roles::{ClaimRuleSection, IssuerRolesSection, RolesSection};
 pub use secrets::{decode_key, KeyRef, SecretSource};
 pub use sections::{
@@ -49,6 +51,8 @@ pub struct Config {
     pub web: WebSection,
     pub roles: RolesSection,
     pub cli: CliSection,
+    pub smtp: SmtpSection,
+    pub notifications: NotificationsSection,
 }
 
 /// Names of environment variables that set configuration keys start with this…

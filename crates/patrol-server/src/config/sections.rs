@@ -91,6 +91,10 @@ pub struct TokensSection {
     pub inactive_after_days: u32,
     /// Most active (unrevoked, unexpired) PATs one user may hold.
     pub max_active_per_user: u64,
+    /// Expired and revoked tokens stay listed this many days…
+    pub retention_days: u32,
+    /// …and are deleted this many days after that (their audit records stay).
+    pub purge_after_days: u32,
 }
 
 impl Default for TokensSection {
@@ -101,6 +105,8 @@ impl Default for TokensSection {
             max_lifetime_days: 365,
             inactive_after_days: 90,
             max_active_per_user: 500,
+            retention_days: 90,
+            purge_after_days: 90,
         }
     }
 }

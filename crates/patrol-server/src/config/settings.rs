@@ -54,6 +54,8 @@ pub struct Settings {
     /// What `patrol login` is told to sign in with (`[cli]`); `patrol dev`
     /// fills it with the built-in issuer.
     pub cli: Option<CliLogin>,
+    /// SMTP and the job runner's interval (`[smtp]`, `[notifications]`).
+    pub notify: super::NotifySettings,
 }
 
 /// The management API's authentication.
@@ -166,6 +168,32 @@ impl Config {
             ..tokens(&self.tokens)?
         };
         let (verify, usage) = verify(&self.verify)?;
+        let smtp = self.smtp.resolve(env)?;
+        let (warn_days, tick, max_attempts, retry_base) = self.notifications.resolve()?;
+        let retention = between(
+            "tokens.retention_days",
+            self.tokens.retention_days,
+            1,
+            MAX_DAYS,
+        )?;
+        let purge_after = between(
+            "tokens.purge_after_days",
+            self.tokens.purge_after_days,
+            0,
+            MAX_DAYS,
+        )?;
+        let policy = Policy {
+            notify: crate::app::NotifyPolicy {
+                email: smtp.is_some(),
+                warn_days,
+                retention: Duration::days(i64::from(retention)),
+                purge_after: Duration::days(i64::from(purge_after)),
+                max_attempts,
+                retry_base,
+                ..crate::app::NotifyPolicy::default()
+            },
+            ..policy
+        };
         let roles = self.roles.resolve()?;
         Ok(Settings {
             server_keys: server_keys(&self, env)?,
@@ -187,6 +215,11 @@ impl Config {
             web,
             roles,
             cli,
+            notify: super::NotifySettings {
+                smtp,
+                from: self.smtp.from,
+                tick,
+            },
         })
     }
 }
@@ -232,6 +265,7 @@ fn tokens(t: &TokensSection) -> Result<Policy, ConfigError> {
         accept_user_impersonation: false,
         session: SessionPolicy::default(),
         allowed_clients: HashMap::new(),
+        notify: crate::app::NotifyPolicy::default(),
     })
 }
 

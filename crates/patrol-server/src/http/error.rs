@@ -281,6 +281,7 @@ impl From<AppError> for ApiError {
                 message: e.to_string(),
             },
             AppError::InvalidPolicy(p) => ApiError::bad_request(p.to_string()),
+            AppError::InvalidNotification(m) => ApiError::bad_request(m),
             AppError::NotAnAdmin(what) => ApiError::Forbidden {
                 type_key: "InvalidAccessException",
                 message: format!("You are not an administrator of {what}."),
@@ -323,6 +324,7 @@ pub fn pat_token_error(e: &AppError) -> Option<PatTokenError> {
         AppError::Policy(v) => policy_error(v),
         AppError::OrgNotFound(_)
         | AppError::InvalidPolicy(_)
+        | AppError::InvalidNotification(_)
         | AppError::NotAnAdmin(_)
         | AppError::UserNotFound
         | AppError::NotAMember(_)

@@ -134,6 +134,7 @@ fn app_error_message(e: &AppError) -> (StatusCode, String) {
             "You are not a member of any organization yet.".into(),
         ),
         AppError::OrgNotFound(o) => (bad, format!("There is no organization called “{o}”.")),
+        AppError::InvalidNotification(m) => (bad, format!("{m}.")),
         AppError::NotAMember(o) => (
             StatusCode::FORBIDDEN,
             format!("You are not a member of organization “{o}”."),
