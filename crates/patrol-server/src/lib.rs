@@ -200,9 +200,13 @@ impl ApplicationBuilder {
         let auth_clock = clock.clone();
         // Emails: SMTP when configured; `patrol dev` otherwise writes them to
         // its outbox folder; `patrol serve` without SMTP sends none.
-        let mailer = match (&notify_settings.smtp, &dev) {
+        let folder = notify_settings
+            .outbox_dir
+            .clone()
+            .or_else(|| dev.as_ref().map(|d| d.data_dir.join("outbox")));
+        let mailer = match (&notify_settings.smtp, folder) {
             (Some(s), _) => Some(notify::Mailer::smtp(s)?),
-            (None, Some(d)) => Some(notify::Mailer::Folder(d.data_dir.join("outbox"))),
+            (None, Some(dir)) => Some(notify::Mailer::Folder(dir)),
             (None, None) => {
                 tracing::info!("no SMTP server configured (smtp.url): no emails are sent");
                 None

@@ -19,12 +19,16 @@ pub struct SmtpSection {
     pub from: String,
     pub username: Option<String>,
     pub password: Option<SecretSource>,
+    /// Without `url`: write each email to this folder as an `.eml` file
+    /// instead of sending it (`patrol dev`: `<data dir>/outbox`).
+    pub outbox_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SmtpSection {
     fn default() -> Self {
         Self {
             url: None,
+            outbox_dir: None,
             from: "Patrol <patrol@localhost>".to_owned(),
             username: None,
             password: None,
@@ -68,6 +72,8 @@ pub struct SmtpSettings {
 #[derive(Debug, Clone)]
 pub struct NotifySettings {
     pub smtp: Option<SmtpSettings>,
+    /// Emails written to this folder instead (no `smtp.url`).
+    pub outbox_dir: Option<std::path::PathBuf>,
     pub from: String,
     pub tick: std::time::Duration,
 }

@@ -217,6 +217,7 @@ impl Config {
             cli,
             notify: super::NotifySettings {
                 smtp,
+                outbox_dir: self.smtp.outbox_dir,
                 from: self.smtp.from,
                 tick,
             },

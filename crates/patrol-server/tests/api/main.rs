@@ -12,6 +12,7 @@ mod introspection;
 mod lifecycle;
 mod limits;
 mod logs;
+mod notifications;
 mod openapi;
 mod support;
 mod usage;
