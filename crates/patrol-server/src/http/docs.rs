@@ -101,7 +101,8 @@ impl Modify for Components {
     tags(
         (name = "pats", description = "PAT Lifecycle Management (Azure DevOps wire contract)"),
         (name = "verify", description = "Using a PAT: forward-auth for reverse proxies, RFC 7662 introspection"),
-        (name = "cli", description = "Where the `patrol` command line signs in")
+        (name = "cli", description = "Where the `patrol` command line signs in"),
+        (name = "webhooks", description = "Webhook subscriptions: CloudEvents 1.0 about token events, signed with HMAC-SHA256 (docs/notifications.md)")
     )
 )]
 pub struct ApiDoc;

@@ -36,6 +36,7 @@ pub mod tokenadmin;
 pub mod verify;
 pub mod version;
 pub mod web;
+pub mod webhooks;
 pub mod wire;
 
 /// What every handler can reach.
@@ -287,10 +288,14 @@ pub fn router(
         .with_state(state.clone());
     let verify = verify::router(&state).route_layer(middleware::from_fn(track_metrics));
     let cli = cli_config::router(&state).route_layer(middleware::from_fn(track_metrics));
+    let hooks = webhooks::router(&state)
+        .route_layer(middleware::from_fn(track_metrics))
+        .route_layer(set(header::CACHE_CONTROL, "no-store"));
     let (documented, openapi) = pat_api
         .merge(verify)
         .merge(admin_api)
         .merge(cli)
+        .merge(hooks)
         .split_for_parts();
     let mut app = api.merge(documented).merge(docs::router(openapi));
     if let Some(web) = web {

@@ -219,3 +219,160 @@ async fn listed(app: &TestApp) -> usize {
         .await;
     r["patTokens"].as_array().unwrap().len()
 }
+
+/// A webhook receiver on 127.0.0.1 that fails its first `fail` requests
+/// with 500, and records every request's signature header and body.
+struct Receiver {
+    url: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl Receiver {
+    async fn start(fail: usize) -> Receiver {
+        use axum::http::{HeaderMap, StatusCode};
+        let got: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
+        let seen = got.clone();
+        let handler = move |headers: HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let sig = headers
+                    .get("x-patrol-signature-256")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                let mut g = seen.lock().unwrap();
+                g.push((sig, body));
+                if g.len() <= fail {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::NO_CONTENT
+                }
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let router = axum::Router::new().route("/hook", axum::routing::post(handler));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Receiver { url, got }
+    }
+
+    fn requests(&self) -> Vec<(String, String)> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+fn hmac_hex(secret: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_cloudevents_retried_after_a_receiver_failure() {
+    let clock = manual_clock();
+    let app = TestApp::spawn_with_clock(clock.clone(), quiet).await;
+    let receiver = Receiver::start(1).await;
+    let r = app
+        .client
+        .post(format!("{}/patrol/v1/webhooks", app.base))
+        .bearer_auth(app.jwt())
+        .json(&json!({"url": receiver.url, "events": ["created", "revoked"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let sub: serde_json::Value = r.json().await.unwrap();
+    let secret = sub["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+
+    let (token, id) = app.create_pat("vso.code", false).await;
+    app.update_scope(id, "vso.code_write").await; // not subscribed to
+    let first = app.jobs.tick().await.unwrap();
+    assert_eq!(
+        (first.sent, first.retried),
+        (1, 1),
+        "email sent, webhook failed"
+    );
+    assert_eq!(receiver.requests().len(), 1);
+
+    // Not before its backoff (one minute)…
+    clock.advance(Duration::seconds(30));
+    assert_eq!(app.jobs.tick().await.unwrap().sent, 0);
+    // …then again, delivered.
+    clock.advance(Duration::seconds(31));
+    assert_eq!(app.jobs.tick().await.unwrap().sent, 1);
+    let got = receiver.requests();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].1, got[1].1, "the same event is retried");
+    let (sig, body) = &got[1];
+    assert_eq!(sig, &hmac_hex(&secret, body), "the signature verifies");
+    assert_ne!(sig, &hmac_hex("whsec_other", body));
+    let event: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(event["specversion"], "1.0");
+    assert_eq!(event["type"], "dev.patrol.pat.created");
+    assert_eq!(event["subject"], id.to_string());
+    assert_eq!(event["data"]["displayName"], "ci");
+    assert!(!body.contains(&token), "no secret in events");
+
+    // Listed without its secret; deleted, nothing more is delivered.
+    let list: serde_json::Value = app
+        .client
+        .get(format!("{}/patrol/v1/webhooks", app.base))
+        .bearer_auth(app.jwt())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["count"], 1);
+    assert!(list["value"][0].get("secret").is_none());
+    let r = app
+        .client
+        .delete(format!(
+            "{}/patrol/v1/webhooks/{}",
+            app.base,
+            sub["id"].as_str().unwrap()
+        ))
+        .bearer_auth(app.jwt())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    app.revoke(id).await;
+    app.jobs.tick().await.unwrap();
+    assert_eq!(receiver.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn tenant_wide_webhooks_need_a_tenant_administrator() {
+    let app = TestApp::spawn_with(quiet).await;
+    let r = app
+        .client
+        .post(format!("{}/patrol/v1/webhooks", app.base))
+        .bearer_auth(app.jwt())
+        .json(&json!({"url": "https://hooks.example/x", "tenantWide": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client
+        .post(format!("{}/patrol/v1/webhooks", app.base))
+        .bearer_auth(app.jwt())
+        .json(&json!({"url": "ftp://hooks.example/x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let admin = app.user_jwt("admin", "vso.pats vso.pats_manage vso.tokenadministration");
+    let r = app
+        .client
+        .post(format!("{}/patrol/v1/webhooks", app.base))
+        .bearer_auth(&admin)
+        .json(&json!({"url": "https://hooks.example/x", "tenantWide": true, "events": ["leaked"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}
