@@ -376,3 +376,44 @@ async fn tenant_wide_webhooks_need_a_tenant_administrator() {
         .unwrap();
     assert_eq!(r.status(), 201);
 }
+
+#[tokio::test]
+async fn the_notifications_page_shows_what_was_sent_and_saves_choices() {
+    let app = TestApp::spawn_with(quiet).await;
+    let mut b = crate::web::Browser::new(&app);
+    let list = b.sign_in("alice").await;
+    let csrf = list.csrf();
+    app.create_pat("vso.code", false).await;
+    app.jobs.tick().await.unwrap();
+
+    let page = b.get("/notifications").await;
+    assert_eq!(page.status, reqwest::StatusCode::OK);
+    assert!(page.body.contains("A token was created for me"));
+    assert!(
+        page.body.contains("<td>ci</td><td>sent</td>"),
+        "{}",
+        page.body
+    );
+    // Creation and leak notices are always sent.
+    assert!(page.body.contains("value=\"created\" checked disabled"));
+    assert!(page.body.contains("value=\"leaked\" checked disabled"));
+    assert!(page.body.contains("value=\"expiring\" checked>"));
+
+    // Switch expiry warnings off (only `revoked` stays checked).
+    let saved = b
+        .post("/notifications", &[("csrf", &csrf), ("on", "revoked")])
+        .await;
+    assert!(saved.body.contains("Your choices are saved."));
+    assert!(saved.body.contains("value=\"expiring\">"));
+    assert!(saved.body.contains("value=\"revoked\" checked>"));
+
+    // And no warning is queued for alice any more.
+    let now = app.now();
+    app.create_pat_until(now + days(2)).await;
+    app.jobs.tick().await.unwrap();
+    assert!(of_kind(&app.mail_dir(), "expiring").is_empty());
+
+    // A form without the anti-CSRF token changes nothing.
+    let refused = b.post("/notifications", &[("on", "expiring")]).await;
+    assert_ne!(refused.status, reqwest::StatusCode::OK);
+}

@@ -26,10 +26,10 @@ pub(crate) struct Browser<'a> {
 }
 
 pub(crate) struct Page {
-    status: StatusCode,
+    pub(crate) status: StatusCode,
     url: String,
     headers: HeaderMap,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {

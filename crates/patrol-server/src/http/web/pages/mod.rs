@@ -20,10 +20,12 @@ use crate::app::AppError;
 mod confirm;
 mod form;
 mod list;
+mod notifications;
 mod tokens;
 
 pub use confirm::{confirm_regenerate, confirm_revoke, regenerate, revoke};
 pub use list::list;
+pub use notifications::{notifications, save_notifications};
 pub use tokens::{create, edit_form, new_form, update};
 
 pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
