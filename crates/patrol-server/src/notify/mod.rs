@@ -125,9 +125,6 @@ impl Runner {
                             Ok(_) => {}
                             Err(e) => tracing::warn!(error = %e, "job runner tick failed"),
                         }
-                        if let Ok(c) = j.app.outbox_counts().await {
-                            metrics::gauge!("patrol_notifications_pending").set(c.pending as f64);
-                        }
                     }
                     _ = stopped.changed() => break,
                 }

@@ -417,3 +417,47 @@ async fn the_notifications_page_shows_what_was_sent_and_saves_choices() {
     let refused = b.post("/notifications", &[("on", "expiring")]).await;
     assert_ne!(refused.status, reqwest::StatusCode::OK);
 }
+
+#[tokio::test]
+async fn metrics_count_sent_failed_and_pending_notifications() {
+    let app = TestApp::spawn_with(|c| {
+        quiet(c);
+        c.notifications.max_attempts = 1;
+    })
+    .await;
+    // A receiver that never answers 2xx: with one attempt, it fails at once.
+    let receiver = Receiver::start(usize::MAX).await;
+    let r = app
+        .client
+        .post(format!("{}/patrol/v1/webhooks", app.base))
+        .bearer_auth(app.jwt())
+        .json(&json!({"url": receiver.url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    app.create_pat("vso.code", false).await;
+    let counts = app.state.app.outbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.sent, counts.failed), (2, 0, 0));
+    let r = app.jobs.tick().await.unwrap();
+    assert_eq!((r.sent, r.failed), (1, 1));
+    let counts = app.state.app.outbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.sent, counts.failed), (0, 1, 1));
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "patrol_notifications_sent_total{channel=\"email\"}",
+        "patrol_notifications_failed_total{channel=\"webhook\"}",
+        "patrol_notifications{state=\"pending\"}",
+        "patrol_notifications{state=\"failed\"}",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+}
