@@ -147,6 +147,16 @@ impl App {
             }
         }
         for item in self.store.due_outbox(now, BATCH).await? {
+            // Renewed before each delivery: a runner that lost the lease
+            // (a slow batch) stops before another one could send the same.
+            let at = self.now();
+            if !self
+                .store
+                .acquire_lease(JOBS_LEASE, holder, at, at + n.lease)
+                .await?
+            {
+                break;
+            }
             let state = match self.deliver(&item, courier).await {
                 Ok(()) => OutboxState::Sent,
                 Err(error) if item.attempts + 1 >= n.max_attempts => OutboxState::GaveUp { error },

@@ -231,7 +231,9 @@ impl App {
         let facts = self.facts(pat).await?;
         let key = format!("{}:{}:{}", kind.as_str(), pat.authorization_id, detail.once);
         if email && kind.emailed() && self.policy.notify.email {
-            if let Some(to) = owner.email.clone() {
+            // Only to an address the identity provider vouched for: an
+            // unverified one may belong to someone else.
+            if let Some(to) = owner.email.clone().filter(|_| owner.email_verified) {
                 if self.wants(owner.id, kind).await? {
                     let notice = Notice {
                         kind,

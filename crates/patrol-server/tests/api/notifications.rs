@@ -191,8 +191,8 @@ async fn one_runner_holds_the_lease_at_a_time() {
         .acquire_lease(lease, "other", now, now + Duration::minutes(2))
         .await
         .unwrap());
-    // Until it runs out.
-    let later = now + Duration::minutes(3);
+    // Until it runs out (four ticks, here an hour each).
+    let later = now + Duration::hours(4) + Duration::minutes(1);
     assert!(store
         .acquire_lease(lease, "other", later, later + Duration::minutes(2))
         .await
