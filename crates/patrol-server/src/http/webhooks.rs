@@ -160,8 +160,10 @@ pub async fn create(
 pub async fn delete(
     State(state): State<AppState>,
     Owner(caller): Owner,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::bad_request("The subscription id must be a GUID."))?;
     state.app.delete_webhook(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

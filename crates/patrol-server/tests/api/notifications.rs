@@ -375,6 +375,16 @@ async fn tenant_wide_webhooks_need_a_tenant_administrator() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
+    let r = app
+        .client
+        .delete(format!("{}/patrol/v1/webhooks/not-a-guid", app.base))
+        .bearer_auth(app.jwt())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(v["message"].as_str().unwrap().contains("GUID"), "{v}");
 }
 
 #[tokio::test]
