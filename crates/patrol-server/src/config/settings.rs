@@ -193,7 +193,6 @@ impl Config {
                 // Held across at least a few ticks.
                 lease: Duration::minutes(2)
                     .max(Duration::from_std(tick * 4).unwrap_or(Duration::minutes(2))),
-                ..crate::app::NotifyPolicy::default()
             },
             ..policy
         };
