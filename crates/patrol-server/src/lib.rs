@@ -22,6 +22,7 @@ pub mod app;
 pub mod config;
 pub mod dev;
 pub mod http;
+pub mod notify;
 pub mod serve;
 pub mod telemetry;
 
@@ -44,6 +45,11 @@ pub struct Application {
     usage: UsageFlusher,
     web_enabled: bool,
     limits: serve::ConnectionLimits,
+    /// The job runner (notifications, retention); tests tick it by hand.
+    pub jobs: Arc<notify::Jobs>,
+    jobs_every: Duration,
+    /// Where emails are sent, when an SMTP server is configured.
+    pub smtp_url: Option<String>,
 }
 
 fn prometheus() -> anyhow::Result<PrometheusHandle> {
@@ -118,7 +124,9 @@ impl ApplicationBuilder {
             cli: cli_login,
             leaks,
             scim_tokens,
+            notify: notify_settings,
         } = settings;
+        let mut policy = policy;
         let listener = TcpListener::bind(server.listen)
             .await
             .with_context(|| format!("binding {}", server.listen))?;
@@ -192,6 +200,21 @@ impl ApplicationBuilder {
         );
         let failures = auth.failures;
         let auth_clock = clock.clone();
+        // Emails: SMTP when configured; `patrol dev` otherwise writes them to
+        // its outbox folder; `patrol serve` without SMTP sends none.
+        let folder = notify_settings
+            .outbox_dir
+            .clone()
+            .or_else(|| dev.as_ref().map(|d| d.data_dir.join("outbox")));
+        let mailer = match (&notify_settings.smtp, folder) {
+            (Some(s), _) => Some(notify::Mailer::smtp(s)?),
+            (None, Some(dir)) => Some(notify::Mailer::Folder(dir)),
+            (None, None) => {
+                tracing::info!("no SMTP server configured (smtp.url): no emails are sent");
+                None
+            }
+        };
+        policy.notify.email = mailer.is_some();
         let app = App::new(AppParts {
             store,
             hasher: Arc::new(TokenHasher::new(server_keys)?),
@@ -213,6 +236,12 @@ impl ApplicationBuilder {
         // Never follows redirects: a token request must not be re-sent elsewhere.
         let http_client = patrol_auth::http_client(std::time::Duration::from_secs(5))
             .context("building the HTTP client")?;
+        // Webhooks: never follow a redirect elsewhere, answer within 10 s.
+        let http_client_jobs = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .context("building the webhook HTTP client")?;
         let verifier = OidcVerifier::new(issuers, http_client.clone(), auth_clock.clone());
         // `patrol dev` signs in with its built-in issuer; `patrol serve` with the `[web]` client.
         let web_client = match &dev_issuer_url {
@@ -230,6 +259,17 @@ impl ApplicationBuilder {
             .map(|c| web_state(c, &app, &verifier, http_client, auth_clock))
             .transpose()?;
         let web_enabled = web.is_some();
+        let link = format!(
+            "{}/tokens",
+            server
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}"))
+                .trim_end_matches('/')
+        );
+        let couriers =
+            notify::Couriers::new(mailer, &notify_settings.from, link, http_client_jobs)?;
+        let jobs = Arc::new(notify::Jobs::new(app.clone(), Arc::new(couriers)));
         let state = http::AppState {
             app,
             verifier,
@@ -265,6 +305,9 @@ impl ApplicationBuilder {
             usage,
             web_enabled,
             limits,
+            jobs,
+            jobs_every: notify_settings.tick,
+            smtp_url: notify_settings.smtp.map(|s| s.url),
         })
     }
 }
@@ -306,6 +349,7 @@ impl Application {
                 }
             })
         });
+        let runner = notify::Runner::spawn(self.jobs.clone(), self.jobs_every);
         let service =
             tower::util::MapRequestLayer::new(http::rewrite_request_uri).layer(self.router);
         let served = serve::serve(self.listener, service, self.limits, shutdown)
@@ -314,6 +358,7 @@ impl Application {
         if let Some(p) = purge {
             p.abort();
         }
+        runner.stop().await;
         self.usage.stop().await;
         served
     }

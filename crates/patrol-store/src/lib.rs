@@ -17,8 +17,10 @@ use patrol_core::scim::ScimUser;
 use patrol_core::session::{SessionKey, WebSession};
 use patrol_core::user::{AuditAction, AuditEvent, Organization, User, UserClaims};
 
+mod jobs;
 mod rows;
 mod sqlite;
+pub use jobs::{NewOutboxItem, OutboxCounts, OutboxItem, OutboxState, Webhook};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,9 @@ pub struct PatQuery {
     pub limit: u32,
     /// Decides which tokens count as expired.
     pub now: DateTime<Utc>,
+    /// Retention: tokens revoked or expired before this are no longer
+    /// listed (`None`: every token is).
+    pub ended_after: Option<DateTime<Utc>>,
 }
 
 /// A batch item for last-use bookkeeping.
@@ -377,4 +382,56 @@ pub trait Store: Send + Sync + 'static {
     async fn set_user_access(&self, change: &AccessChange<'_>) -> StoreResult<(Vec<Uuid>, u64)>;
     /// The user signed in on the web page (the periodic sign-in rule).
     async fn record_interactive_sign_in(&self, user: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    // --- lifecycle jobs: lease, schedules, outbox, preferences, webhooks ---
+    /// Take or renew the lease `name` for `holder` until `until`: granted
+    /// when nobody holds it, `holder` already does, or the holder's lease
+    /// ended before `now`. One conditional upsert, so two runners never both
+    /// hold it.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Give the lease up (only if `holder` holds it).
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
+    /// Is the schedule `name` due at `now`? If so (or it never ran), it is
+    /// moved to `next` and true is answered.
+    async fn claim_schedule(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        next: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Store a notice unless one with its `dedupe_key` exists; true when stored.
+    async fn enqueue(&self, item: &NewOutboxItem) -> StoreResult<bool>;
+    /// Notices neither sent nor given up, due at `now`, oldest first.
+    async fn due_outbox(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<OutboxItem>>;
+    /// Record a delivery attempt: sent, retry at a later time, or given up.
+    async fn outbox_attempted(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        state: &OutboxState,
+    ) -> StoreResult<()>;
+    /// A user's email notices, newest first.
+    async fn outbox_for_user(&self, user: Uuid, limit: u32) -> StoreResult<Vec<OutboxItem>>;
+    async fn outbox_counts(&self) -> StoreResult<OutboxCounts>;
+    /// Unrevoked PATs whose expiry is in `(after, until]`.
+    async fn pats_expiring(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<Vec<Pat>>;
+    /// Delete PATs revoked or expired before `before` (audit records stay).
+    async fn purge_pats(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// The notice kinds `user` switched on or off (kinds not listed: on).
+    async fn notice_prefs(&self, user: Uuid) -> StoreResult<Vec<(String, bool)>>;
+    async fn set_notice_pref(&self, user: Uuid, kind: &str, enabled: bool) -> StoreResult<()>;
+    async fn create_webhook(&self, hook: &Webhook) -> StoreResult<()>;
+    /// `owner` `Some`: that user's; `None`: the tenant-wide ones.
+    async fn list_webhooks(&self, owner: Option<Uuid>) -> StoreResult<Vec<Webhook>>;
+    async fn get_webhook(&self, id: Uuid) -> StoreResult<Option<Webhook>>;
+    async fn delete_webhook(&self, id: Uuid) -> StoreResult<bool>;
 }

@@ -46,15 +46,15 @@ pub(crate) fn us(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-fn from_us(v: i64) -> StoreResult<DateTime<Utc>> {
+pub(crate) fn from_us(v: i64) -> StoreResult<DateTime<Utc>> {
     DateTime::from_timestamp_micros(v).ok_or_else(|| StoreError::Corrupt(format!("timestamp {v}")))
 }
 
-fn uuid(s: &str) -> StoreResult<Uuid> {
+pub(crate) fn uuid(s: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("uuid {s}")))
 }
 
-fn opt_uuid(s: Option<String>) -> StoreResult<Option<Uuid>> {
+pub(crate) fn opt_uuid(s: Option<String>) -> StoreResult<Option<Uuid>> {
     s.as_deref().map(uuid).transpose()
 }
 

@@ -280,6 +280,7 @@ async fn listing_filters_sorts_and_pages() {
         offset,
         limit,
         now,
+        ended_after: None,
     };
     let names = |v: Vec<Pat>| v.into_iter().map(|p| p.display_name).collect::<Vec<_>>();
 

@@ -120,6 +120,10 @@ struct DevArgs {
     data_dir: PathBuf,
     #[arg(long, value_enum)]
     log_format: Option<LogFmt>,
+    /// Send emails to this SMTP server (smtp://host:port, smtps://…) instead
+    /// of writing them to <data dir>/outbox/.
+    #[arg(long, value_name = "URL")]
+    smtp_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -201,7 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Dev(args) => match args.cmd {
             None => {
-                run_dev(args.port, args.data_dir, args.log_format)?;
+                run_dev(args.port, args.data_dir, args.log_format, args.smtp_url)?;
                 Ok(ExitCode::SUCCESS)
             }
             Some(DevCmd::Token {
@@ -256,11 +260,19 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn run_dev(port: u16, data_dir: PathBuf, log_format: Option<LogFmt>) -> anyhow::Result<()> {
+fn run_dev(
+    port: u16,
+    data_dir: PathBuf,
+    log_format: Option<LogFmt>,
+    smtp_url: Option<String>,
+) -> anyhow::Result<()> {
     let env = Env::process();
     let mut cfg = dev::config(&data_dir, port, &env)?;
     if let Some(f) = log_format {
         cfg.server.log_format = f.into();
+    }
+    if smtp_url.is_some() {
+        cfg.smtp.url = smtp_url;
     }
     let settings = cfg.resolve(&env)?;
     telemetry::init(settings.server.log_format);
@@ -273,6 +285,10 @@ fn run_dev(port: u16, data_dir: PathBuf, log_format: Option<LogFmt>) -> anyhow::
         let issuer = app.dev_issuer.clone().unwrap_or_default();
         dev::write_info(&data_dir, &dev::DevServerInfo { base_url: base.clone(), issuer: issuer.clone(), pid: std::process::id() })?;
         let dd = data_dir.display();
+        let mail_to = match &app.smtp_url {
+            Some(u) => format!("sent to {u}"),
+            None => format!("written to {dd}/outbox/  (--smtp-url URL sends them)"),
+        };
         let dd_flag = if data_dir == std::path::Path::new(dev::DEFAULT_DATA_DIR) { String::new() } else { format!(" --data-dir {dd}") };
         println!(
             "Patrol dev server listening on {base}\n\
@@ -283,6 +299,7 @@ fn run_dev(port: u16, data_dir: PathBuf, log_format: Option<LogFmt>) -> anyhow::
              \n  API docs         {base}/docs\
              \n  SCIM endpoint    {base}/scim/v2  (bearer secret in {dd}/{scim})\
              \n  health           {base}/healthz   metrics {base}/metrics\
+             \n  emails           {mail_to}\
              \n\nNext, in another terminal:\
              \n  patrol login --server {base} --org fabrikam   (then: patrol token list)\
              \n\nOr with the REST API:\

@@ -301,6 +301,7 @@ impl App {
         for p in pats {
             self.forget_verified(p.authorization_id);
         }
+        self.notify_revoked(pats, why).await;
         Ok(n)
     }
 }

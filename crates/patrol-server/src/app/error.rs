@@ -64,6 +64,9 @@ pub enum AppError {
     /// A SCIM request Patrol cannot act on (answered in the SCIM error shape).
     #[error(transparent)]
     Scim(#[from] patrol_core::scim::ScimError),
+    /// A notice preference or webhook subscription that cannot be stored.
+    #[error("{0}")]
+    InvalidNotification(String),
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
 }

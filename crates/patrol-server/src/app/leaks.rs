@@ -199,10 +199,6 @@ impl App {
             let leaked = self.one_leak(&pat, r, reporter, revoke, now).await?;
             out.found.push(leaked);
         }
-        // NOTIFY: the one call site for the owner's email and the `leaked`
-        // webhook (the notification room fills it in): for each entry of
-        // `out.found` with `first_report` — owner, token id, display name,
-        // location and source, and whether it was revoked.
         Ok(out)
     }
 
@@ -236,14 +232,22 @@ impl App {
         let mut revoked = false;
         if revoke && pat.revoked_at.is_none() {
             let why = format!("leaked: reported by {} at {location}", reporter.name());
-            let ev = reporter.event(AuditAction::PatRevoke, now, pat, why);
+            let ev = reporter.event(AuditAction::PatRevoke, now, pat, why.clone());
             revoked = self
                 .store
                 .revoke_pat(pat.authorization_id, now, &ev)
                 .await?;
+            if revoked {
+                self.notify_revoked(std::slice::from_ref(pat), &why).await;
+            }
         }
         // Whatever happened, the next verify reads the store.
         self.forget_verified(pat.authorization_id);
+        // The owner hears of each new place it was found (a notice that
+        // cannot be switched off), and `leaked` webhooks fire.
+        if first_report {
+            self.notify_leaked(pat, &location).await;
+        }
         Ok(LeakedPat {
             owner: pat.owner,
             authorization_id: pat.authorization_id,

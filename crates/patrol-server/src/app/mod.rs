@@ -23,7 +23,9 @@ mod admin_tokens;
 mod admission;
 mod audit;
 mod error;
+mod jobs;
 mod leaks;
+mod notify;
 mod pats;
 mod policies;
 mod provisioning;
@@ -32,6 +34,7 @@ mod sessions;
 mod token_admin;
 mod users;
 pub mod verify;
+mod webhooks;
 
 pub use access::{Access, ADMIN_SCOPE};
 pub use admin::{UserSummary, UsersPage, UsersRequest};
@@ -39,7 +42,9 @@ pub use admin_tokens::MAX_FOUND_USERS;
 pub use admission::{AuthFailure, Edge, Presented, RequestCtx};
 pub use audit::{AuditPage, AuditRequest, AuditView, MAX_AUDIT_PAGE};
 pub use error::AppError;
+pub use jobs::{backoff, warning_due, Courier, NotifyPolicy, TickReport, JOBS_LEASE};
 pub use leaks::{LeakOutcome, LeakReport, LeakVerdict, LeakedPat, Reporter, MAX_LEAK_REPORTS};
+pub use notify::{Blocked, EventKind, Notice, NoticeDetail, NoticePref, SentNotice, TokenFacts};
 pub use pats::{CreatePat, ListPage, ListRequest, OrgChoice, UpdatePat, Via};
 pub use policies::{violation_name, DryRunRefusal, PolicyProposal, PolicyView};
 pub use provisioning::{
@@ -51,6 +56,7 @@ pub use sessions::{
 };
 pub use token_admin::{ListedRule, TokenAdminPage, MAX_PAGE_SIZE};
 pub use verify::{VerifiedPat, VerifyFailure, VerifyRequest};
+pub use webhooks::{CreatedSubscription, Subscription, EVENT_TYPE_PREFIX};
 
 use sessions::SessionState;
 use verify::FailureLimiter;
@@ -72,6 +78,9 @@ pub struct Policy {
     /// Issuer → the only OAuth clients whose tokens may manage PATs
     /// (`allowed_client_ids`); an issuer not listed accepts any client.
     pub allowed_clients: HashMap<String, Vec<String>>,
+    /// Notifications, expiry warnings and retention (`[notifications]`,
+    /// `[tokens] retention_days`).
+    pub notify: NotifyPolicy,
 }
 
 /// Failed management-API authentications allowed per address and window.
@@ -99,6 +108,8 @@ pub struct App {
     /// Issuer URL → the stable name its users are keyed under.
     issuer_aliases: Arc<HashMap<String, String>>,
     sessions: Arc<SessionState>,
+    /// Seals webhook signing secrets.
+    webhook_seal: Arc<Sealer>,
     /// Who administers what (`[roles]`).
     roles: Arc<RoleRules>,
     /// The last token counts and when they were read (a full scan).
@@ -132,6 +143,7 @@ pub struct AppParts {
 impl App {
     pub fn new(p: AppParts) -> Self {
         let sealer = Sealer::new(p.hasher.derive_key("patrol web seal v1"));
+        let webhook_seal = Sealer::new(p.hasher.derive_key("patrol webhook seal v1"));
         Self {
             store: p.store,
             hasher: p.hasher,
@@ -150,6 +162,7 @@ impl App {
             )),
             issuer_aliases: Arc::new(p.issuer_aliases),
             sessions: Arc::new(SessionState::new(sealer)),
+            webhook_seal: Arc::new(webhook_seal),
             roles: Arc::new(p.roles),
             counts: Arc::default(),
             scim: p

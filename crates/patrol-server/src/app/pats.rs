@@ -13,6 +13,7 @@ use patrol_core::token;
 use patrol_core::user::{AuditAction, Organization, Outcome};
 use patrol_store::{PatQuery, StoreError};
 
+use super::notify::{EventKind, NoticeDetail};
 use super::{App, AppError, Caller};
 
 /// The organization a request came through: the API's `/{organization}/…`
@@ -224,6 +225,8 @@ impl App {
                 StoreError::LimitReached => AppError::TooManyTokens(max),
                 e => e.into(),
             })?;
+        self.notify(EventKind::Created, &pat, self.caller_detail(caller))
+            .await;
         Ok((pat, secret))
     }
 
@@ -250,6 +253,7 @@ impl App {
                 offset: req.offset,
                 limit: limit + 1,
                 now: self.now(),
+                ended_after: Some(self.now() - self.policy.notify.retention),
             })
             .await?;
         let more = pats.len() > limit as usize;
@@ -316,6 +320,8 @@ impl App {
         );
         self.store.update_pat(&pat, &audit).await?;
         self.forget_verified(pat.authorization_id);
+        self.notify(EventKind::Updated, &pat, self.caller_detail(caller))
+            .await;
         Ok(pat)
     }
 
@@ -342,6 +348,8 @@ impl App {
         );
         self.store.replace_secret(id, &hash, &audit).await?;
         self.forget_verified(id);
+        self.notify(EventKind::Regenerated, &pat, self.caller_detail(caller))
+            .await;
         Ok((pat, secret))
     }
 
@@ -366,8 +374,17 @@ impl App {
             Outcome::Success,
             detail,
         );
-        self.store.revoke_pat(id, now, &audit).await?;
+        let revoked = self.store.revoke_pat(id, now, &audit).await?;
         self.forget_verified(id);
+        if revoked {
+            // The owner revoked it: subscribers hear of it; no email.
+            let detail = NoticeDetail {
+                reason: Some("revoked by its owner".to_owned()),
+                ..self.caller_detail(caller)
+            };
+            self.notify_webhooks_only(EventKind::Revoked, &pat, detail)
+                .await;
+        }
         Ok(())
     }
 }

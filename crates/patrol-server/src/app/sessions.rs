@@ -442,6 +442,7 @@ mod tests {
                 accept_user_impersonation: false,
                 session: SessionPolicy::default(),
                 allowed_clients: Default::default(),
+                notify: Default::default(),
             },
             verify: VerifyState::new(settings, ResourceServers::new(vec![]), usage),
             auth_limits: AuthLimits {

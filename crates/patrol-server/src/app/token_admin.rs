@@ -197,6 +197,7 @@ impl App {
         for p in &matched {
             self.forget_verified(p.authorization_id);
         }
+        self.notify_revoked(&matched, &why).await;
         Ok(ListedRule { rule, org })
     }
 

@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 mod cli;
 mod leaks;
+mod notify;
 mod roles;
 mod scim;
 mod secrets;
@@ -31,6 +32,7 @@ pub use cli::{CliLogin, CliSection};
 pub use leaks::{
     GitHubKey, GitHubKeyEntry, GitHubLeaksSection, GitLabLeaksSection, LeakIntake, LeaksSection,
 };
+pub use notify::{NotificationsSection, NotifySettings, SmtpSection, SmtpSettings};
 pub use roles::{ClaimRuleSection, IssuerRolesSection, RolesSection};
 pub use scim::ScimSection;
 pub use secrets::{decode_key, KeyRef, SecretSource};
@@ -57,6 +59,8 @@ pub struct Config {
     pub cli: CliSection,
     pub leaks: LeaksSection,
     pub scim: ScimSection,
+    pub smtp: SmtpSection,
+    pub notifications: NotificationsSection,
 }
 
 /// Names of environment variables that set configuration keys start with this…

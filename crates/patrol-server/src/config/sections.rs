@@ -94,6 +94,10 @@ pub struct TokensSection {
     /// PATs stop working while their owner has not signed in interactively
     /// (on the web page) for this many days (0 = never).
     pub require_interactive_signin_days: u32,
+    /// Expired and revoked tokens stay listed this many days…
+    pub retention_days: u32,
+    /// …and are deleted this many days after that (their audit records stay).
+    pub purge_after_days: u32,
 }
 
 impl Default for TokensSection {
@@ -105,6 +109,8 @@ impl Default for TokensSection {
             inactive_after_days: 90,
             max_active_per_user: 500,
             require_interactive_signin_days: 0,
+            retention_days: 90,
+            purge_after_days: 90,
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct Settings {
     pub leaks: super::LeakIntake,
     /// The SCIM provisioning client's secrets (`[scim]`); `None`: SCIM is off.
     pub scim_tokens: Option<Vec<SecretString>>,
+    /// SMTP and the job runner's interval (`[smtp]`, `[notifications]`).
+    pub notify: super::NotifySettings,
 }
 
 /// The management API's authentication.
@@ -170,6 +172,34 @@ impl Config {
             ..tokens(&self.tokens)?
         };
         let (verify, usage) = verify(&self.verify)?;
+        let smtp = self.smtp.resolve(env)?;
+        let (warn_days, tick, max_attempts, retry_base) = self.notifications.resolve()?;
+        let retention = between(
+            "tokens.retention_days",
+            self.tokens.retention_days,
+            1,
+            MAX_DAYS,
+        )?;
+        let purge_after = between(
+            "tokens.purge_after_days",
+            self.tokens.purge_after_days,
+            0,
+            MAX_DAYS,
+        )?;
+        let policy = Policy {
+            notify: crate::app::NotifyPolicy {
+                email: smtp.is_some(),
+                warn_days,
+                retention: Duration::days(i64::from(retention)),
+                purge_after: Duration::days(i64::from(purge_after)),
+                max_attempts,
+                retry_base,
+                // Held across at least a few ticks.
+                lease: Duration::minutes(2)
+                    .max(Duration::from_std(tick * 4).unwrap_or(Duration::minutes(2))),
+            },
+            ..policy
+        };
         let roles = self.roles.resolve()?;
         let leaks = self.leaks.resolve(env)?;
         Ok(Settings {
@@ -194,6 +224,12 @@ impl Config {
             roles,
             cli,
             leaks,
+            notify: super::NotifySettings {
+                smtp,
+                outbox_dir: self.smtp.outbox_dir,
+                from: self.smtp.from,
+                tick,
+            },
         })
     }
 }
@@ -246,6 +282,7 @@ fn tokens(t: &TokensSection) -> Result<Policy, ConfigError> {
         accept_user_impersonation: false,
         session: SessionPolicy::default(),
         allowed_clients: HashMap::new(),
+        notify: crate::app::NotifyPolicy::default(),
     })
 }
 

@@ -102,7 +102,8 @@ impl Modify for Components {
         (name = "pats", description = "PAT Lifecycle Management (Azure DevOps wire contract)"),
         (name = "verify", description = "Using a PAT: forward-auth for reverse proxies, RFC 7662 introspection"),
         (name = "cli", description = "Where the `patrol` command line signs in"),
-        (name = "leaks", description = "Leaked-token intake: GitHub secret scanning, GitLab token revocation (docs/leaks.md)")
+        (name = "leaks", description = "Leaked-token intake: GitHub secret scanning, GitLab token revocation (docs/leaks.md)"),
+        (name = "webhooks", description = "Webhook subscriptions: CloudEvents 1.0 about token events, signed with HMAC-SHA256 (docs/notifications.md)")
     )
 )]
 pub struct ApiDoc;

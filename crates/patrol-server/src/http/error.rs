@@ -283,6 +283,7 @@ impl From<AppError> for ApiError {
             AppError::InvalidPolicy(p) => ApiError::bad_request(p.to_string()),
             // SCIM answers its own error shape (http/scim/); elsewhere a plain 400.
             AppError::Scim(e) => ApiError::bad_request(e.to_string()),
+            AppError::InvalidNotification(m) => ApiError::bad_request(m),
             AppError::NotAnAdmin(what) => ApiError::Forbidden {
                 type_key: "InvalidAccessException",
                 message: format!("You are not an administrator of {what}."),
@@ -326,6 +327,7 @@ pub fn pat_token_error(e: &AppError) -> Option<PatTokenError> {
         AppError::OrgNotFound(_)
         | AppError::InvalidPolicy(_)
         | AppError::Scim(_)
+        | AppError::InvalidNotification(_)
         | AppError::NotAnAdmin(_)
         | AppError::UserNotFound
         | AppError::NotAMember(_)

@@ -38,6 +38,7 @@ pub mod tokenadmin;
 pub mod verify;
 pub mod version;
 pub mod web;
+pub mod webhooks;
 pub mod wire;
 
 /// What every handler can reach.
@@ -296,11 +297,15 @@ pub fn router(
     let leaks = leaks::router(&state)
         .route_layer(middleware::from_fn(track_metrics))
         .route_layer(set(header::CACHE_CONTROL, "no-store"));
+    let hooks = webhooks::router(&state)
+        .route_layer(middleware::from_fn(track_metrics))
+        .route_layer(set(header::CACHE_CONTROL, "no-store"));
     let (documented, openapi) = pat_api
         .merge(verify)
         .merge(admin_api)
         .merge(cli)
         .merge(leaks)
+        .merge(hooks)
         .split_for_parts();
     let mut app = api.merge(documented).merge(docs::router(openapi));
     app = app.merge(scim::router(&state).route_layer(middleware::from_fn(track_metrics)));

@@ -31,12 +31,20 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Prometheus text format; token counts by status are read at scrape time.
+/// Prometheus text format; token counts by status and notifications by
+/// state are read at scrape time.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Ok(c) = state.app.token_counts().await {
         metrics::gauge!("patrol_tokens", "status" => "active").set(c.active as f64);
         metrics::gauge!("patrol_tokens", "status" => "expired").set(c.expired as f64);
         metrics::gauge!("patrol_tokens", "status" => "revoked").set(c.revoked as f64);
+    }
+    // Notifications in the outbox by state (sent and failed ones since the
+    // outbox began; the `_total` counters count this process's attempts).
+    if let Ok(c) = state.app.outbox_counts().await {
+        metrics::gauge!("patrol_notifications", "state" => "pending").set(c.pending as f64);
+        metrics::gauge!("patrol_notifications", "state" => "sent").set(c.sent as f64);
+        metrics::gauge!("patrol_notifications", "state" => "failed").set(c.failed as f64);
     }
     (
         StatusCode::OK,

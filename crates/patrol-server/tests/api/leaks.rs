@@ -16,6 +16,7 @@ use patrol_core::user::{AuditAction, AuditEvent, Outcome};
 use patrol_server::config::{Config, GitHubKeyEntry, SecretSource};
 
 use crate::admin::{audit_of, send, ADMIN_SCOPES, USER_SCOPES};
+use crate::notifications::of_kind;
 use crate::support::{flipped, unknown_token, TestApp};
 
 const KEY_ID: &str = "test-key-1";
@@ -132,6 +133,20 @@ async fn a_signed_github_report_revokes_and_the_very_next_verify_fails() {
         .iter()
         .chain(revoked.iter())
         .all(|e| !format!("{e:?}").contains(&secret)));
+    // The owner is told where it was found and that it was revoked; neither
+    // email carries the secret.
+    app.jobs.tick().await.unwrap();
+    let leaked = of_kind(&app.mail_dir(), "leaked");
+    assert_eq!(leaked.len(), 1);
+    assert!(
+        leaked[0].contains("https://github.com/octo/repo/blob/abc/config.yml"),
+        "{}",
+        leaked[0]
+    );
+    let revoked = of_kind(&app.mail_dir(), "revoked");
+    assert_eq!(revoked.len(), 1);
+    assert!(revoked[0].contains("leaked"), "{}", revoked[0]);
+    assert!(leaked.iter().chain(&revoked).all(|m| !m.contains(&secret)));
 }
 
 #[tokio::test]
@@ -188,6 +203,9 @@ async fn with_auto_revoke_off_the_leak_is_audited_and_the_token_keeps_working() 
     assert!(events_for(&app, AuditAction::PatRevoke, id)
         .await
         .is_empty());
+    app.jobs.tick().await.unwrap();
+    assert_eq!(of_kind(&app.mail_dir(), "leaked").len(), 1);
+    assert!(of_kind(&app.mail_dir(), "revoked").is_empty());
     // Switched on later: the next report revokes (once).
     set_auto_revoke(&app, true).await;
     gh.report(&app, &one(&secret, "https://x.test/a"), None)
@@ -217,6 +235,10 @@ async fn repeated_reports_are_idempotent() {
         .await;
     assert_eq!(events_for(&app, AuditAction::PatLeaked, id).await.len(), 2);
     assert_eq!(events_for(&app, AuditAction::PatRevoke, id).await.len(), 1);
+    // One leak email per place, one revocation email.
+    app.jobs.tick().await.unwrap();
+    assert_eq!(of_kind(&app.mail_dir(), "leaked").len(), 2);
+    assert_eq!(of_kind(&app.mail_dir(), "revoked").len(), 1);
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ mod leaks;
 mod lifecycle;
 mod limits;
 mod logs;
+mod notifications;
 mod openapi;
 mod scim;
 mod support;

@@ -144,6 +144,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     jwt: String,
     issuer_url: String,
+    /// The server's job runner, ticked by hand in tests.
+    pub jobs: Arc<patrol_server::notify::Jobs>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -201,6 +203,23 @@ impl TestApp {
         Self::start_in(dir, Arc::new(SystemClock), configure).await
     }
 
+    /// Stop this server and start another on the same database and `clock`.
+    pub async fn restart_on(
+        mut self,
+        clock: Arc<ManualClock>,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        self.begin_shutdown();
+        self.stopped().await.unwrap().unwrap();
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
+        Self::start_in(dir, clock, configure).await
+    }
+
+    /// Where this server writes its emails (no SMTP server in these tests).
+    pub fn mail_dir(&self) -> PathBuf {
+        self._dir.path().join("outbox")
+    }
+
     async fn start_in(
         dir: tempfile::TempDir,
         clock: Arc<dyn Clock>,
@@ -219,6 +238,7 @@ impl TestApp {
             secret: SecretSource::File(key_file),
         }];
         config.verify.usage_flush_interval_ms = 50;
+        config.smtp.outbox_dir = Some(dir.path().join("outbox"));
         config.verify.resource_servers = vec![ResourceServerRef {
             client_id: RS_ID.into(),
             secret: SecretSource::File(secret_file),
@@ -238,6 +258,7 @@ impl TestApp {
         let base = format!("http://{}", app.local_addr());
         let issuer_url = app.dev_issuer.clone().unwrap();
         let state = app.state.clone();
+        let jobs = app.jobs.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = tokio::spawn(app.run(async move {
             let _ = stopped.await;
@@ -262,6 +283,7 @@ impl TestApp {
             client,
             jwt,
             issuer_url,
+            jobs,
             stop: Some(stop),
             served: Some(served),
             _dir: dir,
@@ -345,7 +367,7 @@ impl TestApp {
 
     // --- the PAT API, as alice ---
 
-    async fn pats(
+    pub async fn pats(
         &self,
         method: reqwest::Method,
         org: &str,

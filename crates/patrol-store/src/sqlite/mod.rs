@@ -30,9 +30,11 @@ use crate::{
     AccessChange, AdminPatQuery, AuditQuery, PatQuery, PolicyChange, ScimLookup, StatusCounts,
     Store, StoreError, StoreResult, UsageRecord, UserEntry, UserQuery, VerifyRecord,
 };
+use crate::{NewOutboxItem, OutboxCounts, OutboxItem, OutboxState, Webhook};
 
 mod admin;
 mod audit;
+mod jobs;
 mod pats;
 mod policies;
 mod scim;
@@ -432,5 +434,89 @@ impl Store for SqliteStore {
 
     async fn record_interactive_sign_in(&self, user: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
         scim::record_interactive_sign_in(&self.pool, user, at).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        jobs::acquire_lease(&self.pool, name, holder, now, until).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        jobs::release_lease(&self.pool, name, holder).await
+    }
+
+    async fn claim_schedule(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        next: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        jobs::claim_schedule(&self.pool, name, now, next).await
+    }
+
+    async fn enqueue(&self, item: &NewOutboxItem) -> StoreResult<bool> {
+        jobs::enqueue(&self.pool, item).await
+    }
+
+    async fn due_outbox(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<OutboxItem>> {
+        jobs::due(&self.pool, now, limit).await
+    }
+
+    async fn outbox_attempted(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        state: &OutboxState,
+    ) -> StoreResult<()> {
+        jobs::attempted(&self.pool, id, at, state).await
+    }
+
+    async fn outbox_for_user(&self, user: Uuid, limit: u32) -> StoreResult<Vec<OutboxItem>> {
+        jobs::for_user(&self.pool, user, limit).await
+    }
+
+    async fn outbox_counts(&self) -> StoreResult<OutboxCounts> {
+        jobs::counts(&self.pool).await
+    }
+
+    async fn pats_expiring(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<Vec<Pat>> {
+        jobs::pats_expiring(&self.pool, after, until).await
+    }
+
+    async fn purge_pats(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        jobs::purge_pats(&self.pool, before).await
+    }
+
+    async fn notice_prefs(&self, user: Uuid) -> StoreResult<Vec<(String, bool)>> {
+        jobs::prefs(&self.pool, user).await
+    }
+
+    async fn set_notice_pref(&self, user: Uuid, kind: &str, enabled: bool) -> StoreResult<()> {
+        jobs::set_pref(&self.pool, user, kind, enabled).await
+    }
+
+    async fn create_webhook(&self, hook: &Webhook) -> StoreResult<()> {
+        jobs::create_webhook(&self.pool, hook).await
+    }
+
+    async fn list_webhooks(&self, owner: Option<Uuid>) -> StoreResult<Vec<Webhook>> {
+        jobs::list_webhooks(&self.pool, owner).await
+    }
+
+    async fn get_webhook(&self, id: Uuid) -> StoreResult<Option<Webhook>> {
+        jobs::get_webhook(&self.pool, id).await
+    }
+
+    async fn delete_webhook(&self, id: Uuid) -> StoreResult<bool> {
+        jobs::delete_webhook(&self.pool, id).await
     }
 }

@@ -76,6 +76,7 @@ pub(super) async fn list(pool: &SqlitePool, q: &PatQuery) -> StoreResult<Vec<Pat
     };
     let sql = format!(
         "SELECT {PAT_COLUMNS} FROM pats WHERE owner_id = ?1 {filter} \
+         AND (?5 IS NULL OR MIN(COALESCE(revoked_at_us, valid_to_us), valid_to_us) >= ?5) \
          ORDER BY {order}, authorization_id {dir} LIMIT ?3 OFFSET ?4"
     );
     let rows: Vec<PatRow> = sqlx::query_as(&sql)
@@ -83,6 +84,7 @@ pub(super) async fn list(pool: &SqlitePool, q: &PatQuery) -> StoreResult<Vec<Pat
         .bind(us(q.now))
         .bind(i64::from(q.limit))
         .bind(i64::try_from(q.offset).unwrap_or(i64::MAX))
+        .bind(q.ended_after.map(us))
         .fetch_all(pool)
         .await?;
     convert_all(rows)

@@ -220,6 +220,10 @@ pub fn router(state: &AppState, web: Arc<WebState>) -> Router {
         .route("/signout", post(signin::signout))
         .route("/signed-out", get(signin::signed_out))
         .route("/tokens", get(pages::list))
+        .route(
+            "/notifications",
+            get(pages::notifications).post(pages::save_notifications),
+        )
         .route("/tokens/new", get(pages::new_form).post(pages::create))
         .route(
             "/tokens/{id}/edit",

@@ -21,11 +21,13 @@ mod admin;
 mod confirm;
 mod form;
 mod list;
+mod notifications;
 mod tokens;
 
 pub use admin::{routes as admin_routes, token_activity};
 pub use confirm::{confirm_regenerate, confirm_revoke, regenerate, revoke};
 pub use list::list;
+pub use notifications::{notifications, save_notifications};
 pub use tokens::{create, edit_form, new_form, update};
 
 pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
@@ -137,6 +139,7 @@ fn app_error_message(e: &AppError) -> (StatusCode, String) {
             "You are not a member of any organization yet.".into(),
         ),
         AppError::OrgNotFound(o) => (bad, format!("There is no organization called “{o}”.")),
+        AppError::InvalidNotification(m) => (bad, format!("{m}.")),
         AppError::NotAMember(o) => (
             StatusCode::FORBIDDEN,
             format!("You are not a member of organization “{o}”."),

@@ -1,0 +1,410 @@
+//! Notifications: what Patrol tells a token's owner (email) and webhook
+//! subscribers when a token's life changes. The use cases in `pats.rs`,
+//! `admin.rs` and `token_admin.rs` call [`App::notify`] after their change
+//! is stored; it puts each notice in the outbox under a key unique to the
+//! notice, so the same notice is stored once however often it is asked
+//! for. The job runner (`jobs.rs`) delivers the outbox.
+//!
+//! A notice never carries a token secret: only names, ids, scopes and dates.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use patrol_core::pat::{OrgTarget, Pat};
+use patrol_store::{NewOutboxItem, OutboxItem};
+
+use super::{App, AppError, Caller};
+
+/// What happened to a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Created,
+    Updated,
+    Regenerated,
+    Revoked,
+    Expiring,
+    Expired,
+    Leaked,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 7] = [
+        EventKind::Created,
+        EventKind::Updated,
+        EventKind::Regenerated,
+        EventKind::Revoked,
+        EventKind::Expiring,
+        EventKind::Expired,
+        EventKind::Leaked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::Updated => "updated",
+            EventKind::Regenerated => "regenerated",
+            EventKind::Revoked => "revoked",
+            EventKind::Expiring => "expiring",
+            EventKind::Expired => "expired",
+            EventKind::Leaked => "leaked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Kinds the owner is emailed about.
+    pub fn emailed(self) -> bool {
+        matches!(
+            self,
+            EventKind::Created | EventKind::Revoked | EventKind::Expiring | EventKind::Leaked
+        )
+    }
+
+    /// Emailed kinds the owner may switch off. Creation and leak notices
+    /// always go out: they are how an unexpected token gets noticed.
+    pub fn optional(self) -> bool {
+        matches!(self, EventKind::Revoked | EventKind::Expiring)
+    }
+}
+
+/// The token a notice is about: metadata only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenFacts {
+    pub id: Uuid,
+    pub name: String,
+    pub scopes: String,
+    /// Organization names; empty for a token valid in all of them.
+    pub orgs: Vec<String>,
+    pub valid_to: DateTime<Utc>,
+}
+
+/// A token that may not be regenerated under the policies in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blocked {
+    /// The policy, in words.
+    pub why: String,
+    /// Whom to ask.
+    pub ask: String,
+}
+
+/// One email notice, as stored in the outbox and rendered by the mailer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub kind: EventKind,
+    pub to: String,
+    pub user_name: String,
+    pub token: TokenFacts,
+    /// The OAuth client that created the token (a tool, e.g. a git
+    /// credential manager), when known.
+    pub client_id: Option<String>,
+    /// Why it was revoked (or leaked).
+    pub reason: Option<String>,
+    /// Expiry warnings: whole days left.
+    pub days_left: Option<i64>,
+    /// Expiry warnings: set when the owner may no longer create this token.
+    pub blocked: Option<Blocked>,
+}
+
+/// What else a notice says, beyond the token and its owner.
+#[derive(Debug, Clone, Default)]
+pub struct NoticeDetail {
+    pub client_id: Option<String>,
+    pub reason: Option<String>,
+    pub days_left: Option<i64>,
+    pub blocked: Option<Blocked>,
+    /// Makes the notice unique: the same kind, token and `once` is one
+    /// notice (e.g. the warning threshold and the expiry date).
+    pub once: String,
+}
+
+/// A notice as the web page shows it.
+#[derive(Debug, Clone)]
+pub struct SentNotice {
+    pub kind: EventKind,
+    pub token_name: String,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub failed: bool,
+}
+
+/// A user's choice for one kind of notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoticePref {
+    pub kind: EventKind,
+    pub enabled: bool,
+    /// False for creation and leak notices.
+    pub optional: bool,
+}
+
+pub(crate) const CHANNEL_EMAIL: &str = "email";
+pub(crate) const CHANNEL_WEBHOOK: &str = "webhook";
+
+impl App {
+    /// The token's organizations by name (empty: all).
+    async fn facts(&self, pat: &Pat) -> Result<TokenFacts, AppError> {
+        let orgs = match &pat.target {
+            OrgTarget::All => Vec::new(),
+            OrgTarget::Orgs(ids) => self
+                .store
+                .list_orgs()
+                .await?
+                .into_iter()
+                .filter(|o| ids.contains(&o.id))
+                .map(|o| o.name)
+                .collect(),
+        };
+        Ok(TokenFacts {
+            id: pat.authorization_id,
+            name: pat.display_name.clone(),
+            scopes: pat.scopes.as_string(),
+            orgs,
+            valid_to: pat.valid_to,
+        })
+    }
+
+    /// Does `user` want `kind` by email?
+    async fn wants(&self, user: Uuid, kind: EventKind) -> Result<bool, AppError> {
+        if !kind.optional() {
+            return Ok(true);
+        }
+        let prefs = self.store.notice_prefs(user).await?;
+        Ok(prefs
+            .iter()
+            .find(|(k, _)| k == kind.as_str())
+            .is_none_or(|(_, on)| *on))
+    }
+
+    /// Put the notices about `kind` happening to `pat` in the outbox: an
+    /// email to its owner (when emailed, wanted and the owner has an
+    /// address) and one delivery per matching webhook subscription. The
+    /// change itself is already stored, so a failure here is logged and
+    /// counted, not answered.
+    pub(crate) async fn notify(&self, kind: EventKind, pat: &Pat, detail: NoticeDetail) {
+        self.notify_by(kind, pat, detail, true).await;
+    }
+
+    /// [`App::notify`] without the email (e.g. the owner revoked it).
+    pub(crate) async fn notify_webhooks_only(
+        &self,
+        kind: EventKind,
+        pat: &Pat,
+        detail: NoticeDetail,
+    ) {
+        self.notify_by(kind, pat, detail, false).await;
+    }
+
+    /// Revoked by an administrator, a rule or a policy: the owners are told
+    /// why. Tokens that already were revoked are left out.
+    pub(crate) async fn notify_revoked(&self, pats: &[Pat], why: &str) {
+        for p in pats.iter().filter(|p| p.revoked_at.is_none()) {
+            let detail = NoticeDetail {
+                reason: Some(why.to_owned()),
+                once: String::new(),
+                ..NoticeDetail::default()
+            };
+            self.notify(EventKind::Revoked, p, detail).await;
+        }
+    }
+
+    async fn notify_by(&self, kind: EventKind, pat: &Pat, detail: NoticeDetail, email: bool) {
+        if let Err(e) = self.try_notify(kind, pat, detail, email).await {
+            metrics::counter!("patrol_notifications_enqueue_failures_total").increment(1);
+            tracing::warn!(error = %e, kind = kind.as_str(), "could not enqueue a notification");
+        }
+    }
+
+    async fn try_notify(
+        &self,
+        kind: EventKind,
+        pat: &Pat,
+        detail: NoticeDetail,
+        email: bool,
+    ) -> Result<(), AppError> {
+        let Some(owner) = self.store.get_user(pat.owner).await? else {
+            return Ok(());
+        };
+        let now = self.now();
+        let facts = self.facts(pat).await?;
+        let key = format!("{}:{}:{}", kind.as_str(), pat.authorization_id, detail.once);
+        if email && kind.emailed() && self.policy.notify.email {
+            // Only to an address the identity provider vouched for: an
+            // unverified one may belong to someone else.
+            if let Some(to) = owner.email.clone().filter(|_| owner.email_verified) {
+                if self.wants(owner.id, kind).await? {
+                    let notice = Notice {
+                        kind,
+                        to,
+                        user_name: owner.display_name.clone(),
+                        token: facts.clone(),
+                        client_id: detail.client_id.clone(),
+                        reason: detail.reason.clone(),
+                        days_left: detail.days_left,
+                        blocked: detail.blocked.clone(),
+                    };
+                    let payload = serde_json::to_string(&notice)
+                        .map_err(|e| AppError::Internal(e.to_string()))?;
+                    self.store
+                        .enqueue(&NewOutboxItem {
+                            id: Uuid::new_v4(),
+                            dedupe_key: format!("email:{key}"),
+                            channel: CHANNEL_EMAIL.to_owned(),
+                            kind: kind.as_str().to_owned(),
+                            user: Some(owner.id),
+                            pat: Some(pat.authorization_id),
+                            subscription: None,
+                            payload,
+                            created_at: now,
+                            due_at: now,
+                        })
+                        .await?;
+                }
+            }
+        }
+        self.enqueue_webhooks(kind, &owner, &facts, &detail, &key)
+            .await
+    }
+
+    /// Notices by state (metrics).
+    pub async fn outbox_counts(&self) -> Result<patrol_store::OutboxCounts, AppError> {
+        Ok(self.store.outbox_counts().await?)
+    }
+
+    /// What was emailed to the caller, newest first.
+    pub async fn sent_notices(
+        &self,
+        caller: &Caller,
+        limit: u32,
+    ) -> Result<Vec<SentNotice>, AppError> {
+        let items = self
+            .store
+            .outbox_for_user(caller.user.id, limit.clamp(1, 200))
+            .await?;
+        Ok(items.into_iter().filter_map(sent_notice).collect())
+    }
+
+    /// The caller's choices, one per emailed kind.
+    pub async fn notice_prefs(&self, caller: &Caller) -> Result<Vec<NoticePref>, AppError> {
+        let stored = self.store.notice_prefs(caller.user.id).await?;
+        Ok(EventKind::ALL
+            .into_iter()
+            .filter(|k| k.emailed())
+            .map(|kind| NoticePref {
+                kind,
+                enabled: !kind.optional()
+                    || stored
+                        .iter()
+                        .find(|(k, _)| k == kind.as_str())
+                        .is_none_or(|(_, on)| *on),
+                optional: kind.optional(),
+            })
+            .collect())
+    }
+
+    /// Switch an optional notice on or off; creation and leak notices
+    /// cannot be switched off.
+    pub async fn set_notice_pref(
+        &self,
+        caller: &Caller,
+        kind: EventKind,
+        enabled: bool,
+    ) -> Result<(), AppError> {
+        if !kind.optional() && !enabled {
+            return Err(AppError::InvalidNotification(format!(
+                "{} notices cannot be switched off",
+                kind.as_str()
+            )));
+        }
+        if !kind.emailed() {
+            return Err(AppError::InvalidNotification(format!(
+                "{} is not an email notice",
+                kind.as_str()
+            )));
+        }
+        self.store
+            .set_notice_pref(caller.user.id, kind.as_str(), enabled)
+            .await?;
+        Ok(())
+    }
+
+    /// Leak detection found `pat` in a public place: the owner is told at
+    /// once (this notice cannot be switched off) and subscribers get a
+    /// `leaked` event. Revoking it, when policy says so, is the caller's
+    /// (it notifies `revoked` itself).
+    pub async fn notify_leaked(&self, pat: &Pat, where_found: &str) {
+        let detail = NoticeDetail {
+            reason: Some(format!("found in a public place: {where_found}")),
+            // One notice per place it was found (the leak use case calls
+            // this once per new location).
+            once: format!("{}:{where_found}", self.now().format("%Y-%m-%d")),
+            ..NoticeDetail::default()
+        };
+        self.notify(EventKind::Leaked, pat, detail).await;
+    }
+
+    /// Unique per call, for events that may happen many times.
+    pub(crate) fn event_once(&self) -> String {
+        format!("{}:{}", self.now().timestamp_micros(), Uuid::new_v4())
+    }
+
+    /// Saved by the caller's use case after a change it made.
+    pub(crate) fn caller_detail(&self, caller: &Caller) -> NoticeDetail {
+        NoticeDetail {
+            client_id: caller.client_id.clone(),
+            once: self.event_once(),
+            ..NoticeDetail::default()
+        }
+    }
+}
+
+fn sent_notice(i: OutboxItem) -> Option<SentNotice> {
+    let notice: Notice = serde_json::from_str(&i.item.payload).ok()?;
+    Some(SentNotice {
+        kind: notice.kind,
+        token_name: notice.token.name,
+        created_at: i.item.created_at,
+        sent_at: i.sent_at,
+        failed: i.failed_at.is_some(),
+    })
+}
+
+/// Whole days from `now` until `then`, rounded up.
+pub(crate) fn days_until(now: DateTime<Utc>, then: DateTime<Utc>) -> i64 {
+    let secs = (then - now).num_seconds();
+    (secs + 86_399).div_euclid(86_400)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn kinds_round_trip_and_only_revoked_and_expiring_are_optional() {
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::parse(k.as_str()), Some(k));
+        }
+        let optional: Vec<_> = EventKind::ALL
+            .into_iter()
+            .filter(|k| k.optional())
+            .collect();
+        assert_eq!(optional, [EventKind::Revoked, EventKind::Expiring]);
+        assert!(EventKind::Created.emailed() && EventKind::Leaked.emailed());
+        assert!(!EventKind::Updated.emailed());
+    }
+
+    #[test]
+    fn days_left_round_up() {
+        let now = Utc::now();
+        assert_eq!(days_until(now, now + Duration::days(7)), 7);
+        assert_eq!(
+            days_until(now, now + Duration::days(6) + Duration::hours(1)),
+            7
+        );
+        assert_eq!(days_until(now, now + Duration::hours(1)), 1);
+        assert_eq!(days_until(now, now), 0);
+    }
+}

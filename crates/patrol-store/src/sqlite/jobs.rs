@@ -1,0 +1,337 @@
+//! Lifecycle jobs: the lease, schedules, the outbox, notice preferences,
+//! webhook subscriptions, and the PAT scans the jobs make (expiring,
+//! purge after retention).
+
+use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
+use uuid::Uuid;
+
+use patrol_core::pat::Pat;
+
+use crate::rows::{convert_all, from_us, opt_uuid, us, uuid, PatRow, PAT_COLUMNS};
+use crate::{
+    NewOutboxItem, OutboxCounts, OutboxItem, OutboxState, StoreError, StoreResult, Webhook,
+};
+
+/// Granted when free, already ours, or expired: the `WHERE` of the upsert
+/// decides, so the check and the take are one statement (PostgreSQL's
+/// `INSERT … ON CONFLICT … DO UPDATE … WHERE` is the same).
+pub(super) async fn acquire_lease(
+    pool: &SqlitePool,
+    name: &str,
+    holder: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let n = sqlx::query(
+        "INSERT INTO job_leases (name, holder, expires_at_us) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at_us = excluded.expires_at_us \
+         WHERE job_leases.holder = excluded.holder OR job_leases.expires_at_us <= ?4",
+    )
+    .bind(name)
+    .bind(holder)
+    .bind(us(until))
+    .bind(us(now))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+pub(super) async fn release_lease(pool: &SqlitePool, name: &str, holder: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM job_leases WHERE name = ? AND holder = ?")
+        .bind(name)
+        .bind(holder)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn claim_schedule(
+    pool: &SqlitePool,
+    name: &str,
+    now: DateTime<Utc>,
+    next: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let n = sqlx::query(
+        "INSERT INTO job_schedules (name, next_run_us, last_run_us) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (name) DO UPDATE SET next_run_us = excluded.next_run_us, last_run_us = excluded.last_run_us \
+         WHERE job_schedules.next_run_us <= ?3",
+    )
+    .bind(name)
+    .bind(us(next))
+    .bind(us(now))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+pub(super) async fn enqueue(pool: &SqlitePool, i: &NewOutboxItem) -> StoreResult<bool> {
+    let n = sqlx::query(
+        "INSERT INTO outbox (id, dedupe_key, channel, kind, user_id, pat_id, subscription, payload, \
+         created_at_us, due_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(i.id.to_string())
+    .bind(&i.dedupe_key)
+    .bind(&i.channel)
+    .bind(&i.kind)
+    .bind(i.user.map(|u| u.to_string()))
+    .bind(i.pat.map(|u| u.to_string()))
+    .bind(i.subscription.map(|u| u.to_string()))
+    .bind(&i.payload)
+    .bind(us(i.created_at))
+    .bind(us(i.due_at))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    id: String,
+    dedupe_key: String,
+    channel: String,
+    kind: String,
+    user_id: Option<String>,
+    pat_id: Option<String>,
+    subscription: Option<String>,
+    payload: String,
+    created_at_us: i64,
+    due_at_us: i64,
+    attempts: i64,
+    sent_at_us: Option<i64>,
+    failed_at_us: Option<i64>,
+    last_error: Option<String>,
+}
+
+const OUTBOX_COLUMNS: &str = "id, dedupe_key, channel, kind, user_id, pat_id, subscription, \
+     payload, created_at_us, due_at_us, attempts, sent_at_us, failed_at_us, last_error";
+
+impl TryFrom<OutboxRow> for OutboxItem {
+    type Error = StoreError;
+    fn try_from(r: OutboxRow) -> StoreResult<Self> {
+        Ok(OutboxItem {
+            item: NewOutboxItem {
+                id: uuid(&r.id)?,
+                dedupe_key: r.dedupe_key,
+                channel: r.channel,
+                kind: r.kind,
+                user: opt_uuid(r.user_id)?,
+                pat: opt_uuid(r.pat_id)?,
+                subscription: opt_uuid(r.subscription)?,
+                payload: r.payload,
+                created_at: from_us(r.created_at_us)?,
+                due_at: from_us(r.due_at_us)?,
+            },
+            attempts: u32::try_from(r.attempts)
+                .map_err(|_| StoreError::Corrupt(format!("attempts {}", r.attempts)))?,
+            sent_at: r.sent_at_us.map(from_us).transpose()?,
+            failed_at: r.failed_at_us.map(from_us).transpose()?,
+            last_error: r.last_error,
+        })
+    }
+}
+
+pub(super) async fn due(
+    pool: &SqlitePool,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> StoreResult<Vec<OutboxItem>> {
+    let rows: Vec<OutboxRow> = sqlx::query_as(&format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE sent_at_us IS NULL AND failed_at_us IS NULL \
+         AND due_at_us <= ? ORDER BY due_at_us, created_at_us LIMIT ?"
+    ))
+    .bind(us(now))
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    convert_all(rows)
+}
+
+pub(super) async fn attempted(
+    pool: &SqlitePool,
+    id: Uuid,
+    at: DateTime<Utc>,
+    state: &OutboxState,
+) -> StoreResult<()> {
+    let (sent, due, failed, error) = match state {
+        OutboxState::Sent => (Some(us(at)), None, None, None),
+        OutboxState::Retry { next, error } => (None, Some(us(*next)), None, Some(error.as_str())),
+        OutboxState::GaveUp { error } => (None, None, Some(us(at)), Some(error.as_str())),
+    };
+    sqlx::query(
+        "UPDATE outbox SET attempts = attempts + 1, sent_at_us = ?2, \
+         due_at_us = COALESCE(?3, due_at_us), failed_at_us = ?4, last_error = ?5 WHERE id = ?1",
+    )
+    .bind(id.to_string())
+    .bind(sent)
+    .bind(due)
+    .bind(failed)
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn for_user(
+    pool: &SqlitePool,
+    user: Uuid,
+    limit: u32,
+) -> StoreResult<Vec<OutboxItem>> {
+    let rows: Vec<OutboxRow> = sqlx::query_as(&format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE user_id = ? AND channel = 'email' \
+         ORDER BY created_at_us DESC, id LIMIT ?"
+    ))
+    .bind(user.to_string())
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    convert_all(rows)
+}
+
+pub(super) async fn counts(pool: &SqlitePool) -> StoreResult<OutboxCounts> {
+    let (pending, sent, failed): (i64, i64, i64) = sqlx::query_as(
+        "SELECT \
+         COALESCE(SUM(sent_at_us IS NULL AND failed_at_us IS NULL), 0), \
+         COALESCE(SUM(sent_at_us IS NOT NULL), 0), \
+         COALESCE(SUM(failed_at_us IS NOT NULL), 0) FROM outbox",
+    )
+    .fetch_one(pool)
+    .await?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(OutboxCounts {
+        pending: n(pending),
+        sent: n(sent),
+        failed: n(failed),
+    })
+}
+
+pub(super) async fn pats_expiring(
+    pool: &SqlitePool,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> StoreResult<Vec<Pat>> {
+    let rows: Vec<PatRow> = sqlx::query_as(&format!(
+        "SELECT {PAT_COLUMNS} FROM pats WHERE revoked_at_us IS NULL \
+         AND valid_to_us > ? AND valid_to_us <= ? ORDER BY valid_to_us, authorization_id"
+    ))
+    .bind(us(after))
+    .bind(us(until))
+    .fetch_all(pool)
+    .await?;
+    convert_all(rows)
+}
+
+pub(super) async fn purge_pats(pool: &SqlitePool, before: DateTime<Utc>) -> StoreResult<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM pats WHERE (revoked_at_us IS NOT NULL AND revoked_at_us < ?1) \
+         OR valid_to_us < ?1",
+    )
+    .bind(us(before))
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+pub(super) async fn prefs(pool: &SqlitePool, user: Uuid) -> StoreResult<Vec<(String, bool)>> {
+    let rows: Vec<(String, bool)> =
+        sqlx::query_as("SELECT kind, enabled FROM notice_prefs WHERE user_id = ? ORDER BY kind")
+            .bind(user.to_string())
+            .fetch_all(pool)
+            .await?;
+    Ok(rows)
+}
+
+pub(super) async fn set_pref(
+    pool: &SqlitePool,
+    user: Uuid,
+    kind: &str,
+    enabled: bool,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO notice_prefs (user_id, kind, enabled) VALUES (?, ?, ?) \
+         ON CONFLICT (user_id, kind) DO UPDATE SET enabled = excluded.enabled",
+    )
+    .bind(user.to_string())
+    .bind(kind)
+    .bind(enabled)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct WebhookRow {
+    id: String,
+    owner_id: Option<String>,
+    url: String,
+    secret_sealed: String,
+    events: String,
+    created_at_us: i64,
+}
+
+impl TryFrom<WebhookRow> for Webhook {
+    type Error = StoreError;
+    fn try_from(r: WebhookRow) -> StoreResult<Self> {
+        Ok(Webhook {
+            id: uuid(&r.id)?,
+            owner: opt_uuid(r.owner_id)?,
+            url: r.url,
+            secret_sealed: r.secret_sealed,
+            events: r.events.split_whitespace().map(str::to_owned).collect(),
+            created_at: from_us(r.created_at_us)?,
+        })
+    }
+}
+
+const WEBHOOK_COLUMNS: &str = "id, owner_id, url, secret_sealed, events, created_at_us";
+
+pub(super) async fn create_webhook(pool: &SqlitePool, h: &Webhook) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(h.id.to_string())
+    .bind(h.owner.map(|o| o.to_string()))
+    .bind(&h.url)
+    .bind(&h.secret_sealed)
+    .bind(h.events.join(" "))
+    .bind(us(h.created_at))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn list_webhooks(
+    pool: &SqlitePool,
+    owner: Option<Uuid>,
+) -> StoreResult<Vec<Webhook>> {
+    let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE owner_id IS ? ORDER BY created_at_us, id"
+    ))
+    .bind(owner.map(|o| o.to_string()))
+    .fetch_all(pool)
+    .await?;
+    convert_all(rows)
+}
+
+pub(super) async fn get_webhook(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<Webhook>> {
+    let row: Option<WebhookRow> = sqlx::query_as(&format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await?;
+    row.map(Webhook::try_from).transpose()
+}
+
+pub(super) async fn delete_webhook(pool: &SqlitePool, id: Uuid) -> StoreResult<bool> {
+    Ok(sqlx::query("DELETE FROM webhooks WHERE id = ?")
+        .bind(id.to_string())
+        .execute(pool)
+        .await?
+        .rows_affected()
+        == 1)
+}
