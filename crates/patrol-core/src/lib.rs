@@ -8,6 +8,7 @@ pub mod clock;
 pub mod credential;
 pub mod forwarded;
 pub mod hashing;
+pub mod paging;
 pub mod pat;
 pub mod scope;
 pub mod secret;

@@ -1,7 +1,6 @@
 //! Azure DevOps wire types for the PAT Lifecycle API, defined once, with the
 //! leniency real clients need (string booleans, zone-less dates, …).
 
-use base64::Engine;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -218,31 +217,7 @@ fn truncate(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
-/// `base64("{row}-patapitoken")`, rows counted from 1.
-pub fn encode_continuation(next_offset: u64) -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("{}-patapitoken", next_offset + 1))
-}
-
-/// Empty means the first page. Accepts the token with or without padding.
-pub fn decode_continuation(token: &str) -> Option<u64> {
-    let t = token.trim();
-    if t.is_empty() {
-        return Some(0);
-    }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(t)
-        .or_else(|_| {
-            base64::engine::general_purpose::STANDARD_NO_PAD.decode(t.trim_end_matches('='))
-        })
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (row, suffix) = text.split_once('-')?;
-    if suffix != "patapitoken" {
-        return None;
-    }
-    let row: u64 = row.parse().ok()?;
-    row.checked_sub(1)
-}
+pub use patrol_core::paging::{decode_continuation, encode_continuation};
 
 #[cfg(test)]
 mod tests {
@@ -295,19 +270,6 @@ mod tests {
         assert!(patrol_core::pat::is_unset_date(&u.valid_to.unwrap()));
         assert!(
             serde_json::from_str::<PatTokenUpdateRequest>(r#"{"authorizationId":"nope"}"#).is_err()
-        );
-    }
-
-    #[test]
-    fn continuation_tokens() {
-        assert_eq!(encode_continuation(20), "MjEtcGF0YXBpdG9rZW4=");
-        assert_eq!(decode_continuation("MjEtcGF0YXBpdG9rZW4="), Some(20));
-        assert_eq!(decode_continuation("MjEtcGF0YXBpdG9rZW4"), Some(20));
-        assert_eq!(decode_continuation(""), Some(0));
-        assert_eq!(decode_continuation("garbage!"), None);
-        assert_eq!(
-            decode_continuation(&base64::engine::general_purpose::STANDARD.encode("0-patapitoken")),
-            None
         );
     }
 }
