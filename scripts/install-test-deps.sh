@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Patrol's end-to-end tests need, idempotently:
 #   1. Debian packages: nginx fcgiwrap git chromium   (apt-get update only when one is missing)
-#   2. Python venv .e2e/venv from tests/e2e/requirements.txt (azure-devops, requests, pytest)
+#   2. Python venv .e2e/venv from tests/e2e/requirements.txt (azure-devops, requests, pytest,
+#      schemathesis 4.32.5 for tests/e2e/test_openapi_contract.py)
 #   3. npm ci in tests/e2e/oidc-provider (oidc-provider) and tests/e2e/browser (playwright-core,
 #      which drives Debian's /usr/bin/chromium; no Playwright browser is ever downloaded)
 # Each step checks first and does nothing when already satisfied, so a second run takes
@@ -125,7 +126,8 @@ npm_ci() {
 npm_ci "$OP_DIR" oidc-provider
 npm_ci "$BROWSER_DIR" playwright-core
 
-log "done in $(( $(date +%s) - START ))s: $("$VENV/bin/python" --version), node $(node --version), \
+log "done in $(( $(date +%s) - START ))s: $("$VENV/bin/python" --version), \
+schemathesis $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))'), node $(node --version), \
 oidc-provider $(node -p "require('$OP_DIR/node_modules/oidc-provider/package.json').version"), \
 playwright-core $(node -p "require('$BROWSER_DIR/node_modules/playwright-core/package.json').version"), \
 nginx $(dpkg-query -W -f='${Version}' nginx), fcgiwrap $(dpkg-query -W -f='${Version}' fcgiwrap), \

@@ -10,8 +10,13 @@ authorization-code + PKCE flow).
 
 from __future__ import annotations
 
+import base64
 import secrets
+import uuid
+from datetime import datetime, timezone
 from types import SimpleNamespace
+
+import requests
 
 import pytest
 
@@ -43,9 +48,16 @@ from lib.patrol_api import (
 VERSION = "7.1-preview.1"
 
 
+# Delegated scopes of a token administrator (docs/admin.md).
+ADMIN_SCOPE = "vso.tokenadministration vso.pats vso.pats_manage"
+# The reference provider's carol (tests/e2e/oidc-provider/provider.mjs): tenant admin under `serve`.
+CAROL_OID = "00000000-0000-4000-a000-0000000ca201"
+
+
 @pytest.fixture(scope="module", params=["dev", "serve"])
 def target(request, patrol_binary, oidc_provider, module_tmp):
-    """A running Patrol plus a way to get a user JWT for it."""
+    """A running Patrol plus a way to get a user JWT for it, and a tenant administrator's
+    (`patrol dev`: its `admin` user; `serve`: carol, by `[roles] tenant_admins`)."""
     if request.param == "dev":
         srv = start_dev(patrol_binary, module_tmp / "dev")
         t = SimpleNamespace(
@@ -53,15 +65,19 @@ def target(request, patrol_binary, oidc_provider, module_tmp):
             srv=srv,
             jwt=lambda user="alice": dev_token(patrol_binary, srv.data_dir, user),
             sp_jwt=lambda: dev_token(patrol_binary, srv.data_dir, service_principal=True),
+            admin_jwt=lambda: dev_token(patrol_binary, srv.data_dir, "admin", scope=ADMIN_SCOPE),
             server_key=dev_server_key(srv.data_dir),
         )
     else:
-        srv = start_serve(patrol_binary, module_tmp / "serve", [issuer_entry(oidc_provider.issuer)])
+        roles = {"tenant_admins": [f"{oidc_provider.issuer}|{CAROL_OID}"]}
+        srv = start_serve(patrol_binary, module_tmp / "serve", [issuer_entry(oidc_provider.issuer)],
+                          sections={"roles": roles})
         t = SimpleNamespace(
             kind="serve",
             srv=srv,
             jwt=lambda user="alice": user_token(oidc_provider.issuer, user)["access_token"],
             sp_jwt=lambda: client_credentials_token(oidc_provider.issuer)["access_token"],
+            admin_jwt=lambda: user_token(oidc_provider.issuer, "carol", f"openid {ADMIN_SCOPE}")["access_token"],
             server_key=srv.server_key,
         )
     yield t
@@ -248,7 +264,7 @@ def test_sdk_lifecycle(target, sdk, patrol_binary):
 
 def test_sdk_discovery_and_token_admin_client(target, sdk):
     """Discovery through the location service: the TokenAdmin client of the SDK can be built
-    and every TokenAdmin location resolves (their behaviour is the admin issue's)."""
+    and every TokenAdmin location resolves (test_sdk_token_admin_client uses them)."""
     base = f"{target.srv.base_url}/fabrikam"
     conn, tc = sdk.connect(base, target.jwt("alice"))
     ta = conn.clients_v7_1.get_token_admin_client()
@@ -286,3 +302,87 @@ def test_sdk_sees_patrol_errors(target, sdk):
     with pytest.raises(sdk.ServiceError) as err:
         tc._send("GET", PATS_LOCATION_ID, VERSION, query_parameters={"$top": "1"})
     assert SP_MESSAGE in str(err.value)
+
+
+def _verify(base_url: str, pat: str) -> int:
+    """Forward-auth: `GET /patrol/v1/verify` with the PAT as a Basic password."""
+    auth = "Basic " + base64.b64encode(f":{pat}".encode()).decode()
+    return requests.get(f"{base_url}/patrol/v1/verify", headers={"Authorization": auth}, timeout=15).status_code
+
+
+def test_sdk_token_admin_client(target, sdk):
+    """The SDK's TokenAdminClient, unchanged (docs/ado-wire-contract.md §5, §6.1): a tenant
+    administrator lists alice's PATs by subject descriptor a page at a time, revokes one (the
+    very next verify refuses it), and makes a revocation rule that revokes the rest."""
+    from azure.devops.v7_1.token_admin.models import TokenAdminRevocation, TokenAdminRevocationRule
+
+    srv = target.srv
+    base = f"{srv.base_url}/fabrikam"
+    _, tc = sdk.connect(base, target.jwt("alice"))
+    made = {}
+    for name, scope in (("ta-code", "vso.code"), ("ta-write", "vso.code_write"), ("ta-work", "vso.work")):
+        r = tc._send("POST", PATS_LOCATION_ID, VERSION, content={"allOrgs": False, "displayName": name, "scope": scope})
+        pat = r.json()["patToken"]
+        made[pat["authorizationId"]] = (name, pat["token"])
+    for _, secret in made.values():
+        assert _verify(srv.base_url, secret) == 200
+
+    admin_conn, _ = sdk.connect(base, target.admin_jwt())
+    ta = admin_conn.clients_v7_1.get_token_admin_client()
+    # Alice's descriptor, as Patrol's admin API lists it: aad.<base64url(oid)>.
+    users = requests.get(f"{srv.base_url}/patrol/v1/admin/users?top=1000",
+                         headers={"Authorization": f"Bearer {target.admin_jwt()}"}, timeout=15).json()["users"]
+    alice = next(u for u in users if u["displayName"].startswith("Alice"))
+    oid = alice["subject"]
+    descriptor = alice["descriptor"]
+    assert descriptor == "aad." + base64.urlsafe_b64encode(oid.encode()).decode().rstrip("=")
+
+    # -- list, one per page, GUID continuation tokens, None on the last page ---------------------
+    listed, token, pages = [], None, 0
+    while True:
+        page = ta.list_personal_access_tokens(descriptor, page_size=1, continuation_token=token)
+        pages += 1
+        listed += page.value
+        token = page.continuation_token
+        if token is None:
+            break
+        uuid.UUID(token)
+    mine = {t.authorization_id: t for t in listed if t.authorization_id in made}
+    assert set(mine) == set(made), "every PAT alice made through fabrikam is listed"
+    assert pages == len(listed), "one PAT per page"
+    for t in mine.values():
+        assert t.display_name == made[t.authorization_id][0]
+        assert t.is_valid is True and t.is_public is False and t.token is None
+        assert t.user_id == alice["id"]
+        assert t.valid_to > t.valid_from
+
+    # -- revoke one: refused by the very next verify ---------------------------------------------
+    code_id = next(i for i, (n, _) in made.items() if n == "ta-code")
+    ta.revoke_authorizations([TokenAdminRevocation(authorization_id=code_id)])
+    assert _verify(srv.base_url, made[code_id][1]) == 401
+    assert all(_verify(srv.base_url, s) == 200 for i, (_, s) in made.items() if i != code_id)
+    page = ta.list_personal_access_tokens(descriptor, page_size=100)
+    assert {t.authorization_id: t.is_valid for t in page.value if t.authorization_id in made}[code_id] is False
+
+    # -- a revocation rule: vso.code catches vso.code_write; vso.work stays -------------------------
+    ta.create_revocation_rule(TokenAdminRevocationRule(scopes="vso.code", created_before=datetime.now(timezone.utc)))
+    for i, (name, secret) in made.items():
+        assert _verify(srv.base_url, secret) == (200 if name == "ta-work" else 401), name
+    rules = requests.get(f"{srv.base_url}/patrol/v1/admin/revocation-rules",
+                         headers={"Authorization": f"Bearer {target.admin_jwt()}"}, timeout=15).json()["rules"]
+    assert rules[0]["scopes"] == "vso.code" and rules[0]["organization"] == "fabrikam"
+    assert rules[0]["revoked"] >= 1
+
+    # One audit record per token revoked, and one for the rule, all by the administrator.
+    rows = query_db(srv.data_dir, "SELECT action, target_pat, actor FROM audit_events "
+                    "WHERE action IN ('pat.revoke', 'admin.revocation_rule') ORDER BY at_us")
+    ours = [r for r in rows if r["target_pat"] in made or r["action"] == "admin.revocation_rule"]
+    revoked_here = [r["target_pat"] for r in ours if r["action"] == "pat.revoke"]
+    assert sorted(revoked_here) == sorted(i for i, (n, _) in made.items() if n != "ta-work")
+    assert sum(1 for r in ours if r["action"] == "admin.revocation_rule") == 1
+    assert len({r["actor"] for r in ours}) == 1, "the administrator acted"
+
+    # Alice (no administrator role) is refused by the same client.
+    alice_conn, _ = sdk.connect(base, target.jwt("alice"))
+    with pytest.raises(sdk.ServiceError):
+        alice_conn.clients_v7_1.get_token_admin_client().list_personal_access_tokens(descriptor)

@@ -148,7 +148,9 @@ def anchors(md: Path) -> set[str]:
 def test_reference_pages_have_their_numbers():
     sections, items = headings("security")
     assert {"1", "2"} <= sections
-    assert items == {str(n) for n in range(1, 30)}, "docs/security.md numbers its items 1 to 29"
+    # Items are numbered 1, 2, … without gaps (new ones get the next number).
+    assert len(items) >= 30 and items == {str(n) for n in range(1, len(items) + 1)}, \
+        "docs/security.md numbers its items 1 to N without gaps"
     sections, _ = headings("ado-wire-contract")
     assert {"3.2", "3.4", "3.6", "4.4", "4.6", "4.7", "6.2", "7", "10", "12.1"} <= sections
     sections, _ = headings("token-format")

@@ -33,8 +33,18 @@ import pytest
 import requests
 
 from lib.nginx_git import NginxGit
+from lib.oidc_flow import user_token
 from lib.patrol import PatrolServer
-from lib.patrol_api import PatApi, dev_token, execute_db, issuer_entry, query_db, serve_config, wait_until
+from lib.patrol_api import (
+    PatApi,
+    dev_token,
+    execute_db,
+    issuer_entry,
+    query_db,
+    serve_config,
+    start_serve,
+    wait_until,
+)
 from lib.procs import free_port
 
 TIMEOUT = 15
@@ -148,6 +158,14 @@ def expect_status(st: Stack, r: requests.Response, status: int) -> None:
         assert r.headers["Content-Type"] == "application/x-git-upload-pack-advertisement"
 
 
+def patrol_identity(st: Stack, secret: str) -> requests.structures.CaseInsensitiveDict:
+    """Patrol's own forward-auth answer for `secret` (the headers nginx reads)."""
+    r = requests.get(f"{st.patrol.base_url}/patrol/v1/verify", headers={"Authorization": basic(secret)},
+                     timeout=TIMEOUT)
+    assert r.status_code == 200, r.status_code
+    return r.headers
+
+
 def bare_head(st: Stack, org: str = "fabrikam") -> str:
     return git(st, "--git-dir", str(st.ng.bare_repo(org)), "rev-parse", "main").stdout.strip()
 
@@ -187,15 +205,17 @@ def test_clone_needs_vso_code_and_push_needs_vso_code_write(stack: Stack) -> Non
     # vso.code_write includes vso.code: it clones too, and sees the pushed commit.
     assert (clone_ok(st, write["token"]) / "pushed.txt").exists()
 
-    # git http-backend got Patrol's user as REMOTE_USER: it is the reflog's committer.
+    # git http-backend got Patrol's stable user id as REMOTE_USER: it is the reflog's committer.
+    user_id = patrol_identity(st, write["token"])["X-Patrol-User-Id"]
     reflog = git(st, "--git-dir", str(st.ng.bare_repo()), "log", "-g", "-1", "--format=%gn", "main")
-    assert reflog.stdout.strip() == "Alice Example", show(st, reflog)
+    assert reflog.stdout.strip() == user_id, show(st, reflog)
 
     # nginx asked for the right scope on each request of the protocol.
     lines = st.ng.access_log_text().splitlines()
     pushes = [ln for ln in lines if "git-receive-pack" in ln and '" 200 ' in ln]
     assert pushes and all("scope=vso.code_write org=fabrikam" in ln for ln in pushes), lines
-    assert all(f"pat={write['authorizationId']}" in ln and 'user="Alice Example"' in ln for ln in pushes), lines
+    assert all(f"pat={write['authorizationId']}" in ln and f'user_id={user_id} user="Alice Example"' in ln
+               for ln in pushes), lines
     fetches = [ln for ln in lines if "git-upload-pack" in ln]
     assert fetches and all("scope=vso.code org=fabrikam" in ln for ln in fetches), lines
     refused = [ln for ln in lines if "git-receive-pack" in ln and '" 403 ' in ln]
@@ -388,3 +408,54 @@ def test_trusted_nginx_forwards_the_client_address(make_patrol, oidc_provider, a
                             (pat["authorizationId"],))
             return rows and rows[0]["last_used_ip"] == "127.0.0.4" and rows[0]["last_used_ip"]
         assert wait_until(last_ip, timeout=10), query_db(data_dir, "SELECT last_used_ip, last_used_at_us FROM pats")
+
+
+def test_a_renamed_user_pushes_as_the_same_remote_user(make_oidc_provider, patrol_binary, tmp_path) -> None:
+    """docs/verification.md: nginx hands git X-Patrol-User-Id as REMOTE_USER, the identity
+    that a user cannot move. Alice renames herself at the provider and takes Bob's address,
+    unverified: her pushes still carry the same REMOTE_USER, the new name shows only as the
+    display name, and no email is handed on. `patrol serve` with the reference provider
+    (Entra-shaped, so keyed by oid, emails trusted unless `email_verified: false`)."""
+    op = make_oidc_provider()
+    srv = start_serve(patrol_binary, tmp_path / "serve", [issuer_entry(op.issuer)],
+                      # Each verify reads the owner as stored now (no 5 s cache to wait out).
+                      sections={"verify": {"cache_capacity": 0}})
+    try:
+        alice = user_token(op.issuer, "alice")["access_token"]
+        api = PatApi(srv.base_url, alice)
+        pat = api.create_ok("fabrikam", displayName="git push", scope="vso.code_write", allOrgs=False)
+        with NginxGit(srv.base_url, tmp_path / "ng") as ng:
+            st = Stack(srv, api, ng, tmp_path, secrets=[pat["token"], alice])
+            before = patrol_identity(st, pat["token"])
+            user_id = before["X-Patrol-User-Id"]
+            assert before["X-Patrol-User"] == "Alice Example"
+            assert before["X-Patrol-User-Email"] == "alice@example.test"
+            work = clone_ok(st, pat["token"])
+            commit(st, work, "before-rename.txt")
+            r = git(st, "push", "-q", "origin", "main", cwd=work)
+            assert r.returncode == 0, show(st, r)
+
+            op.restart(accounts={"alice": {
+                "name": "Bob Example", "email": "bob@example.test", "preferred_username": "bob@example.test",
+                "token_claims": {"email_verified": False},
+            }})
+            renamed = user_token(op.issuer, "alice")["access_token"]
+            st.secrets.append(renamed)
+            assert PatApi(srv.base_url, renamed).list().status_code == 200   # Patrol learns the new claims
+            after = patrol_identity(st, pat["token"])
+            assert after["X-Patrol-User"] == "Bob Example"
+            assert "X-Patrol-User-Email" not in after, after
+            for h in ("X-Patrol-User-Id", "X-Patrol-User-Issuer", "X-Patrol-User-Subject"):
+                assert after[h] == before[h], h
+            commit(st, work, "after-rename.txt")
+            r = git(st, "push", "-q", "origin", "main", cwd=work)
+            assert r.returncode == 0, show(st, r)
+
+            reflog = git(st, "--git-dir", str(ng.bare_repo()), "log", "-g", "-2", "--format=%gn", "main")
+            assert reflog.stdout.split() == [user_id, user_id], show(st, reflog)
+            pushes = [ln for ln in ng.access_log_text().splitlines() if "git-receive-pack" in ln and '" 200 ' in ln]
+            assert any('user="Alice Example"' in ln for ln in pushes), pushes
+            assert any('user="Bob Example"' in ln for ln in pushes), pushes
+            assert all(f"user_id={user_id} " in ln for ln in pushes), pushes
+    finally:
+        srv.stop()

@@ -45,6 +45,10 @@ pub struct Claims {
     pub preferred_username: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
+    /// OpenID Connect's `email_verified`: `true`/`false`, also as the strings `"true"` /
+    /// `"false"` (Amazon Cognito). Any other value counts as `false`: not vouched for.
+    #[serde(default, deserialize_with = "opt_lenient_bool")]
+    pub email_verified: Option<bool>,
     #[serde(default)]
     pub upn: Option<String>,
     #[serde(default, deserialize_with = "opt_string_or_seq")]
@@ -75,11 +79,37 @@ impl Claims {
     }
 
     /// An email address: `email`, else `preferred_username` when it looks like one, else `upn`.
-    /// Informational only: users are keyed by `(issuer, oid|sub)`, never by email.
+    /// Informational only: users are keyed by `(issuer, subject claim)`, never by email, and
+    /// the address is passed to other services only when [`Claims::email_verified_by`] says so.
     pub fn email(&self) -> Option<&str> {
         non_empty(&self.email)
             .or_else(|| non_empty(&self.preferred_username).filter(|u| u.contains('@')))
             .or_else(|| non_empty(&self.upn))
+    }
+
+    /// Whether [`Claims::email`] is vouched for, when the issuer does (`issuer_vouches`: it is
+    /// configured as verifying every address it issues) or does not.
+    ///
+    /// `email_verified: false` is never vouched for. `email_verified: true` vouches for the
+    /// `email` claim only (OpenID Connect Core §5.1), not for a `preferred_username` or `upn`
+    /// standing in for a missing one. Without `email_verified`, only the issuer's word counts.
+    pub fn email_verified_by(&self, issuer_vouches: bool) -> bool {
+        if self.email().is_none() {
+            return false;
+        }
+        match self.email_verified {
+            Some(false) => false,
+            Some(true) => issuer_vouches || non_empty(&self.email).is_some(),
+            None => issuer_vouches,
+        }
+    }
+
+    /// Every OAuth client id the token names (`azp`, `appid`, `client_id`; empty values left
+    /// out). A client allow-list must accept each of them.
+    pub fn client_ids(&self) -> impl Iterator<Item = &str> {
+        [&self.azp, &self.appid, &self.client_id]
+            .into_iter()
+            .filter_map(non_empty)
     }
 
     /// The delegated scopes as individual values.
@@ -185,6 +215,15 @@ fn opt_space_joined<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D
     }))
 }
 
+fn opt_lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Bool(b)) => Some(b),
+        Some(serde_json::Value::String(s)) => Some(s.eq_ignore_ascii_case("true")),
+        Some(_) => Some(false),
+    })
+}
+
 fn opt_numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -215,6 +254,9 @@ mod tests {
             required_typ: None,
             tenant_id: None,
             service_account_username_prefix: prefix.map(str::to_owned),
+            subject_claim: None,
+            emails_verified: None,
+            allowed_client_ids: None,
         }
     }
 
@@ -315,6 +357,55 @@ mod tests {
         let c = claims(json!({"iss":"i","preferred_username":"bob"}));
         assert_eq!(c.email(), None);
         assert!(serde_json::from_value::<Claims>(json!({"iss":"i","exp":"soon"})).is_err());
+        let c = claims(json!({"iss":"i","azp":"a","appid":"","client_id":"c"}));
+        assert_eq!(c.client_ids().collect::<Vec<_>>(), vec!["a", "c"]);
+        assert_eq!(claims(json!({"iss":"i"})).client_ids().count(), 0);
         assert!(serde_json::from_value::<Claims>(json!({"iss":["a"]})).is_err());
+    }
+
+    #[test]
+    fn email_is_vouched_for_only_by_email_verified_or_the_issuer() {
+        let email = |v: serde_json::Value| claims(v).email_verified_by(false);
+        let vouched = |v: serde_json::Value| claims(v).email_verified_by(true);
+        // Not vouched for: no email_verified, false, or anything that is not true.
+        assert!(!email(json!({"iss":"i","email":"a@x"})));
+        assert!(!email(
+            json!({"iss":"i","email":"a@x","email_verified":false})
+        ));
+        assert!(!email(
+            json!({"iss":"i","email":"a@x","email_verified":"false"})
+        ));
+        assert!(!email(json!({"iss":"i","email":"a@x","email_verified":1})));
+        assert!(!email(
+            json!({"iss":"i","email":"a@x","email_verified":"yes"})
+        ));
+        // email_verified vouches for `email` itself only, not a stand-in.
+        assert!(email(
+            json!({"iss":"i","email":"a@x","email_verified":true})
+        ));
+        assert!(email(
+            json!({"iss":"i","email":"a@x","email_verified":"TRUE"})
+        ));
+        assert!(!email(
+            json!({"iss":"i","preferred_username":"a@x","email_verified":true})
+        ));
+        assert!(!email(json!({"iss":"i","upn":"a@x","email_verified":true})));
+        // An issuer that vouches for its emails: every stand-in too, unless the token says false.
+        assert!(vouched(json!({"iss":"i","email":"a@x"})));
+        assert!(vouched(json!({"iss":"i","upn":"a@x"})));
+        assert!(vouched(
+            json!({"iss":"i","preferred_username":"a@x","email_verified":true})
+        ));
+        assert!(!vouched(
+            json!({"iss":"i","email":"a@x","email_verified":false})
+        ));
+        // No address, nothing to vouch for.
+        assert!(!vouched(json!({"iss":"i","preferred_username":"bob"})));
+        assert!(!email(json!({"iss":"i","email":"","email_verified":true})));
+        // null is "not said".
+        assert_eq!(
+            claims(json!({"iss":"i","email_verified":null})).email_verified,
+            None
+        );
     }
 }

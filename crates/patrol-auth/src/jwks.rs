@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -85,7 +87,12 @@ async fn fetch_keys(
 /// An issuer's keys as last fetched.
 pub(crate) struct KeySet {
     keys: HashMap<String, CachedKey>,
-    fetched_at: Instant,
+    fetched_at: DateTime<Utc>,
+}
+
+/// How long ago `then` was, by the injected clock's `now` (never negative).
+fn since(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
+    (now - then).to_std().unwrap_or(Duration::ZERO)
 }
 
 impl KeySet {
@@ -115,7 +122,7 @@ pub(crate) struct IssuerKeys {
     discovery: Discovery<String>,
     keys: RwLock<Option<Arc<KeySet>>>,
     /// Serialises refreshes; holds the time of the last attempt.
-    last_attempt: tokio::sync::Mutex<Option<Instant>>,
+    last_attempt: tokio::sync::Mutex<Option<DateTime<Utc>>>,
     jwks_fetches: AtomicU64,
 }
 
@@ -146,23 +153,31 @@ impl IssuerKeys {
         http: &HttpClient,
         kid: &str,
         min_refetch: Duration,
+        now: DateTime<Utc>,
     ) -> Option<Arc<KeySet>> {
         if let Some(keys) = self.cached() {
             if keys.keys.contains_key(kid) {
-                if keys.fetched_at.elapsed() > KEY_MAX_AGE {
-                    self.refresh(http, Trigger::Stale, min_refetch).await;
+                if since(now, keys.fetched_at) > KEY_MAX_AGE {
+                    self.refresh(http, Trigger::Stale, min_refetch, now).await;
                     return self.cached();
                 }
                 return Some(keys);
             }
         }
-        self.refresh(http, Trigger::UnknownKid, min_refetch).await;
+        self.refresh(http, Trigger::UnknownKid, min_refetch, now)
+            .await;
         self.cached()
     }
 
     /// Fetches the keys unless the rate limit forbids it. A successful fetch replaces the key
     /// set; a failed one keeps whatever was cached.
-    pub(crate) async fn refresh(&self, http: &HttpClient, trigger: Trigger, min_refetch: Duration) {
+    pub(crate) async fn refresh(
+        &self,
+        http: &HttpClient,
+        trigger: Trigger,
+        min_refetch: Duration,
+        now: DateTime<Utc>,
+    ) {
         let mut last_attempt = match trigger {
             // Somebody is already refreshing: keep serving the (still valid) cache.
             Trigger::Stale => match self.last_attempt.try_lock() {
@@ -176,23 +191,23 @@ impl IssuerKeys {
             Some(_) => min_refetch,
             None => min_refetch.min(EMPTY_RETRY),
         };
-        if last_attempt.is_some_and(|last| last.elapsed() < interval) {
+        if last_attempt.is_some_and(|last| since(now, last) < interval) {
             return;
         }
         if trigger == Trigger::Stale
             && cached
                 .as_ref()
-                .is_some_and(|k| k.fetched_at.elapsed() <= KEY_MAX_AGE)
+                .is_some_and(|k| since(now, k.fetched_at) <= KEY_MAX_AGE)
         {
             return;
         }
-        *last_attempt = Some(Instant::now());
+        *last_attempt = Some(now);
         match self.fetch(http).await {
             Ok(keys) => {
                 tracing::debug!(issuer = %self.issuer, keys = keys.len(), "refreshed JWKS");
                 let set = Arc::new(KeySet {
                     keys,
-                    fetched_at: Instant::now(),
+                    fetched_at: now,
                 });
                 *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(set);
             }

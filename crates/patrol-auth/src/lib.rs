@@ -18,4 +18,6 @@ pub use dev_issuer::{
     DEV_SP_CLIENT_ID, DEV_SP_OBJECT_ID, DEV_TENANT_ID,
 };
 pub use fetch::{http_client, HttpClient};
-pub use verifier::{AuthError, IssuerConfig, OidcVerifier, VerifiedToken, MAX_TOKEN_BYTES};
+pub use verifier::{
+    AuthError, IssuerConfig, OidcVerifier, SubjectClaim, VerifiedToken, MAX_TOKEN_BYTES,
+};

@@ -6,10 +6,16 @@
 
 pub mod clock;
 pub mod credential;
+pub mod descriptor;
+#[cfg(any(test, feature = "test-support"))]
+mod fixtures;
 pub mod forwarded;
 pub mod hashing;
 pub mod paging;
 pub mod pat;
+pub mod policy;
+pub mod revocation;
+pub mod roles;
 pub mod scope;
 pub mod secret;
 pub mod session;

@@ -215,6 +215,19 @@ pub fn is_unset_date(d: &DateTime<Utc>) -> bool {
 }
 
 impl LifetimePolicy {
+    /// The same rules with the default lifetime lowered to `cap` (a policy's
+    /// maximum lifespan), so a request that names no expiry gets one the
+    /// policy allows.
+    pub fn with_default_at_most(self, cap: Option<Duration>) -> Self {
+        match cap {
+            Some(c) if c < self.default_lifetime => Self {
+                default_lifetime: c,
+                ..self
+            },
+            _ => self,
+        }
+    }
+
     /// The one lifetime rule for every edge: `current` is the token's expiry
     /// on update (`None` on create).
     pub fn resolve(
@@ -319,16 +332,9 @@ mod tests {
 
     fn pat() -> Pat {
         Pat {
-            authorization_id: Uuid::new_v4(),
-            owner: Uuid::new_v4(),
-            display_name: "ci".into(),
             scopes: ScopeSet::full_access(),
-            target: OrgTarget::All,
-            valid_from: t(0),
             valid_to: t(200),
-            created_at: t(0),
-            revoked_at: None,
-            last_used: None,
+            ..Pat::fixture(Uuid::new_v4(), t(0))
         }
     }
 
@@ -421,6 +427,11 @@ mod tests {
         assert_eq!(update(Until(unset)).unwrap(), t(9));
         assert_eq!(update(Until(t(3))).unwrap(), t(3));
         assert_eq!(update(Days(3)).unwrap(), t(3));
+        let capped = p.with_default_at_most(Some(Duration::days(7)));
+        assert_eq!(capped.resolve(Unset, None, now).unwrap(), t(7));
+        assert_eq!(capped.max_lifetime, p.max_lifetime);
+        assert_eq!(p.with_default_at_most(Some(Duration::days(90))), p);
+        assert_eq!(p.with_default_at_most(None), p);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use patrol_auth::rp::{ClientAuth, RpConfig};
 
-use crate::config::{Config, Env, KeyRef, SecretSource, WebClient};
+use crate::config::{CliLogin, Config, Env, KeyRef, SecretSource, WebClient};
 
 /// The issuer name `patrol dev` users are keyed under, whatever the port.
 pub const USER_ISSUER: &str = "patrol-dev";
@@ -88,6 +88,18 @@ pub fn web_client(issuer_url: &str, public_url: String, scopes: &str) -> WebClie
         extra_authorize_params: Vec::new(),
     };
     WebClient::new(rp, public_url)
+}
+
+/// What `patrol login` signs in with under `patrol dev`: the built-in
+/// issuer's public client, which accepts loopback redirect URIs on any port.
+pub fn cli_login(issuer_url: &str) -> CliLogin {
+    CliLogin {
+        issuer: issuer_url.to_owned(),
+        discovery_url: None,
+        client_id: patrol_auth::DEV_PUBLIC_CLIENT_ID.to_owned(),
+        scopes: "openid profile offline_access vso.pats vso.pats_manage".to_owned(),
+        resource: None,
+    }
 }
 
 pub fn write_info(data_dir: &Path, info: &DevServerInfo) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -21,6 +22,7 @@ pub mod app;
 pub mod config;
 pub mod dev;
 pub mod http;
+pub mod serve;
 pub mod telemetry;
 
 use app::verify::{self as verify, ResourceServers, UsageFlusher, VerifyState};
@@ -41,6 +43,7 @@ pub struct Application {
     pub dev_issuer: Option<String>,
     usage: UsageFlusher,
     web_enabled: bool,
+    limits: serve::ConnectionLimits,
 }
 
 fn prometheus() -> anyhow::Result<PrometheusHandle> {
@@ -111,6 +114,8 @@ impl ApplicationBuilder {
             usage: usage_settings,
             resource_servers,
             web: web_settings,
+            mut roles,
+            cli: cli_login,
         } = settings;
         let listener = TcpListener::bind(server.listen)
             .await
@@ -145,10 +150,15 @@ impl ApplicationBuilder {
             }
         }
         for name in &org_names {
-            store
+            let org = store
                 .ensure_org(name, now)
                 .await
                 .with_context(|| format!("creating organization {name}"))?;
+            // Known users join an organization added after they first signed
+            // in — except those an administrator removed from it.
+            if policy.auto_join {
+                store.join_all_unless_removed(org.id).await?;
+            }
         }
         if dev_state.is_some() {
             let orgs = store.list_orgs().await?;
@@ -158,10 +168,16 @@ impl ApplicationBuilder {
                     subject: u.oid.to_owned(),
                     display_name: u.name.to_owned(),
                     email: Some(u.email.to_owned()),
+                    email_verified: true,
                 };
                 let user = store.upsert_user(&claims, now).await?;
                 for o in &orgs {
-                    store.add_member(user.id, o.id).await?;
+                    store.join_unless_removed(user.id, o.id).await?;
+                }
+                if u.tenant_admin {
+                    roles
+                        .tenant_admins
+                        .insert(patrol_core::roles::user_key(dev::USER_ISSUER, u.oid));
                 }
             }
         }
@@ -189,6 +205,7 @@ impl ApplicationBuilder {
                 .iter()
                 .map(|u| (u.clone(), dev::USER_ISSUER.to_owned()))
                 .collect(),
+            roles,
         });
         // Never follows redirects: a token request must not be re-sent elsewhere.
         let http_client = patrol_auth::http_client(std::time::Duration::from_secs(5))
@@ -216,8 +233,25 @@ impl ApplicationBuilder {
             metrics: prometheus()?,
             trusted_proxies: Arc::new(server.trusted_proxies),
             public_url: server.public_url,
+            // `patrol dev`: the command line signs in with the built-in issuer.
+            cli: match &dev_issuer_url {
+                Some(url) => Some(dev::cli_login(url)),
+                None => cli_login,
+            }
+            .map(Arc::new),
         };
-        let router = http::router(state.clone(), server.max_body_bytes, web, extra);
+        let router = http::router(
+            state.clone(),
+            server.max_body_bytes,
+            Duration::from_secs(server.request_timeout_secs),
+            web,
+            extra,
+        );
+        let limits = serve::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
+            max_connections: server.max_connections,
+            shutdown_grace: Duration::from_secs(server.shutdown_grace_secs),
+        };
         Ok(Application {
             listener,
             router,
@@ -226,6 +260,7 @@ impl ApplicationBuilder {
             dev_issuer: dev_issuer_url,
             usage,
             web_enabled,
+            limits,
         })
     }
 }
@@ -251,7 +286,6 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        use axum::ServiceExt;
         use tower::Layer;
         // Ended web sessions are deleted every ten minutes.
         let purge = self.web_enabled.then(|| {
@@ -270,15 +304,9 @@ impl Application {
         });
         let service =
             tower::util::MapRequestLayer::new(http::rewrite_request_uri).layer(self.router);
-        let served = axum::serve(
-            self.listener,
-            ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(
-                service,
-            ),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP");
+        let served = serve::serve(self.listener, service, self.limits, shutdown)
+            .await
+            .context("serving HTTP");
         if let Some(p) = purge {
             p.abort();
         }

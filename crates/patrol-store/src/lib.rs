@@ -10,9 +10,13 @@ use uuid::Uuid;
 
 use patrol_core::hashing::KeyedHash;
 use patrol_core::pat::{LastUse, ListFilter, Pat, SortBy};
+use patrol_core::policy::{OrgPolicy, Policies, TenantPolicy};
+use patrol_core::revocation::RevocationRule;
+use patrol_core::roles::RememberedClaims;
 use patrol_core::session::{SessionKey, WebSession};
-use patrol_core::user::{AuditEvent, Organization, User, UserClaims};
+use patrol_core::user::{AuditAction, AuditEvent, Organization, User, UserClaims};
 
+mod rows;
 mod sqlite;
 pub use sqlite::SqliteStore;
 
@@ -27,6 +31,24 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Backend(String),
+    /// A capped insert found the cap already reached; nothing was written.
+    #[error("limit reached")]
+    LimitReached,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict(d.message().to_owned())
+            }
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            _ => StoreError::Backend(e.to_string()),
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -69,13 +91,80 @@ pub struct StatusCounts {
     pub revoked: u64,
 }
 
-/// Filter for reading the audit log.
+/// Filter for reading the audit log, newest first. Every field set must
+/// match.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub actor_user: Option<Uuid>,
     pub target_pat: Option<Uuid>,
-    pub action: Option<String>,
+    pub action: Option<AuditAction>,
+    /// The actor as recorded (`<issuer>|<subject>`, `unauthenticated`, …).
+    pub actor: Option<String>,
+    /// Events by this user or about them.
+    pub user: Option<Uuid>,
+    /// At or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Before.
+    pub until: Option<DateTime<Utc>>,
+    /// Only events older than this one (the previous page's last): keyset paging.
+    pub after: Option<AuditCursor>,
+    /// An owner's view: events by them, about them, or about their PATs.
+    pub visible_to: Option<Uuid>,
+    /// An organization administrator's view: events by or about members of
+    /// these organizations (empty: no such restriction).
+    pub members_of: Vec<Uuid>,
     pub limit: u32,
+}
+
+/// Where a page of the audit log ended: the last event's time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditCursor {
+    pub at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+/// A user with what administration shows and needs of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserEntry {
+    pub user: User,
+    /// The claims remembered from their last sign-in.
+    pub claims: RememberedClaims,
+    /// Their organizations, by name.
+    pub member_of: Vec<Organization>,
+}
+
+/// Which users to list, ordered by display name (then id).
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// Only members of this organization.
+    pub org: Option<Uuid>,
+    /// Only users with this subject (compared case-insensitively).
+    pub subject: Option<String>,
+    pub offset: u64,
+    pub limit: u32,
+}
+
+/// PATs across owners, for administrators, ordered by `authorization_id`.
+#[derive(Debug, Clone)]
+pub struct AdminPatQuery {
+    /// Only these owners' (empty: every owner's).
+    pub owners: Vec<Uuid>,
+    /// Only PATs that reach this organization: its own, and global ones of
+    /// its members.
+    pub org: Option<Uuid>,
+    pub filter: ListFilter,
+    /// Decides which PATs count as expired.
+    pub now: DateTime<Utc>,
+    /// Only PATs whose id is at or after this one (keyset paging).
+    pub from: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// A policy being stored.
+#[derive(Debug, Clone, Copy)]
+pub enum PolicyChange<'a> {
+    Tenant(&'a TenantPolicy),
+    Org(Uuid, &'a OrgPolicy),
 }
 
 #[async_trait]
@@ -87,6 +176,8 @@ pub trait Store: Send + Sync + 'static {
     /// Create the user on first sign-in, refresh name and email afterwards.
     async fn upsert_user(&self, claims: &UserClaims, now: DateTime<Utc>) -> StoreResult<User>;
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>>;
+    /// The user keyed by `(issuer, subject)`, if known.
+    async fn user_by_subject(&self, issuer: &str, subject: &str) -> StoreResult<Option<User>>;
     async fn set_user_disabled(&self, id: Uuid, disabled: bool) -> StoreResult<()>;
     async fn ensure_org(&self, name: &str, now: DateTime<Utc>) -> StoreResult<Organization>;
     /// Case-insensitive.
@@ -98,7 +189,17 @@ pub trait Store: Send + Sync + 'static {
     async fn member_orgs(&self, user: Uuid) -> StoreResult<Vec<Organization>>;
 
     // --- PATs; each change is written together with its audit record ---
-    async fn create_pat(&self, pat: &Pat, hash: &KeyedHash, audit: &AuditEvent) -> StoreResult<()>;
+    /// Store a new PAT. With `max_active`, refuse with
+    /// [`StoreError::LimitReached`] (writing nothing) when the owner already
+    /// holds that many PATs active at `pat.created_at`; the count and the
+    /// insert are one atomic step, so concurrent creates cannot exceed it.
+    async fn create_pat(
+        &self,
+        pat: &Pat,
+        hash: &KeyedHash,
+        audit: &AuditEvent,
+        max_active: Option<u64>,
+    ) -> StoreResult<()>;
     async fn get_pat(&self, id: Uuid) -> StoreResult<Option<Pat>>;
     async fn list_pats(&self, q: &PatQuery) -> StoreResult<Vec<Pat>>;
     /// Replace the mutable metadata (name, scopes, target, validTo).
@@ -165,4 +266,57 @@ pub trait Store: Send + Sync + 'static {
     // --- audit ---
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+
+    // --- administration ---
+    /// The claims remembered from the user's last sign-in (empty if none).
+    async fn user_claims(&self, user: Uuid) -> StoreResult<RememberedClaims>;
+    /// Remember these claims (replacing what was remembered).
+    async fn set_user_claims(
+        &self,
+        user: Uuid,
+        claims: &RememberedClaims,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<UserEntry>>;
+    /// An administrator makes `user` a member of `org`, undoing a removal.
+    /// The audit record is kept even when they already were; false then.
+    async fn admin_add_member(
+        &self,
+        user: Uuid,
+        org: Uuid,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    /// An administrator removes `user` from `org`; `auto_join` never adds
+    /// them back. The audit record is kept even when they were not a member.
+    async fn admin_remove_member(
+        &self,
+        user: Uuid,
+        org: Uuid,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    /// `auto_join`: `user` joins `org` unless an administrator removed them.
+    async fn join_unless_removed(&self, user: Uuid, org: Uuid) -> StoreResult<bool>;
+    /// `auto_join` at start-up: every known user not removed from `org` joins it.
+    async fn join_all_unless_removed(&self, org: Uuid) -> StoreResult<u64>;
+    /// The tenant's policy (its default when never set) and every
+    /// organization's that was set.
+    async fn policies(&self) -> StoreResult<Policies>;
+    async fn set_policy(
+        &self,
+        change: PolicyChange<'_>,
+        now: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    async fn list_pats_admin(&self, q: &AdminPatQuery) -> StoreResult<Vec<Pat>>;
+    /// Revoke each PAT with its audit record, and store `rule` with its own
+    /// record when given: one transaction. Already revoked PATs stay as they
+    /// were (their records are kept). Returns how many were revoked.
+    async fn revoke_many(
+        &self,
+        at: DateTime<Utc>,
+        revocations: &[(Uuid, AuditEvent)],
+        rule: Option<(&RevocationRule, &AuditEvent)>,
+    ) -> StoreResult<u64>;
+    /// Every revocation rule, newest first.
+    async fn list_revocation_rules(&self) -> StoreResult<Vec<RevocationRule>>;
 }

@@ -6,10 +6,11 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
 
 use patrol_core::hashing::{ServerKey, TokenHasher};
-use patrol_core::pat::{LastUse, ListFilter, OrgTarget, Pat, SortBy};
+use patrol_core::pat::{LastUse, OrgTarget, Pat};
 use patrol_core::scope::ScopeSet;
+use patrol_core::secret::PatSecret;
 use patrol_core::token::{mint, MintOptions};
-use patrol_core::user::{AuditEvent, Outcome, UserClaims};
+use patrol_core::user::{AuditAction, AuditEvent, Outcome, UserClaims};
 use patrol_store::{AuditQuery, PatQuery, SqliteStore, Store, StoreError, UsageRecord};
 
 fn t0() -> DateTime<Utc> {
@@ -22,10 +23,11 @@ fn claims(iss: &str, sub: &str) -> UserClaims {
         subject: sub.into(),
         display_name: format!("User {sub}"),
         email: Some(format!("{sub}@example.test")),
+        email_verified: false,
     }
 }
 
-fn audit(action: &str, pat: Option<Uuid>) -> AuditEvent {
+fn audit(action: AuditAction, pat: Option<Uuid>) -> AuditEvent {
     AuditEvent {
         target_pat: pat,
         source_ip: Some("127.0.0.1".into()),
@@ -39,17 +41,25 @@ fn hasher() -> TokenHasher {
 
 fn pat(owner: Uuid, name: &str, valid_to: DateTime<Utc>) -> Pat {
     Pat {
-        authorization_id: Uuid::new_v4(),
-        owner,
         display_name: name.into(),
         scopes: ScopeSet::parse("vso.code vso.packaging").unwrap(),
-        target: OrgTarget::All,
-        valid_from: t0(),
         valid_to,
-        created_at: t0(),
-        revoked_at: None,
-        last_used: None,
+        ..Pat::fixture(owner, t0())
     }
+}
+
+fn fresh_secret() -> PatSecret {
+    mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap()
+}
+
+/// Store `p` under a fresh secret (hashed with [`hasher`]), uncapped.
+async fn create(s: &SqliteStore, p: &Pat) -> PatSecret {
+    let secret = fresh_secret();
+    let ev = audit(AuditAction::PatCreate, Some(p.authorization_id));
+    s.create_pat(p, &hasher().hash(&secret), &ev, None)
+        .await
+        .unwrap();
+    secret
 }
 
 async fn open() -> (tempfile::TempDir, SqliteStore) {
@@ -70,12 +80,26 @@ async fn users_are_keyed_by_issuer_and_subject() {
         .await
         .unwrap();
     assert_ne!(a.id, b.id, "same sub at two issuers is two users");
+    assert!(!a.email_verified);
     let mut c = claims("https://idp-a", "42");
     c.email = Some("renamed@example.test".into());
+    c.email_verified = true;
     c.display_name = "Renamed".into();
     let a2 = s.upsert_user(&c, t0() + Duration::hours(1)).await.unwrap();
     assert_eq!(a2.id, a.id, "changing email keeps the user");
     assert_eq!(a2.email.as_deref(), Some("renamed@example.test"));
+    assert!(
+        a2.email_verified,
+        "whether the email was vouched for is remembered"
+    );
+    assert_eq!(s.get_user(a.id).await.unwrap().unwrap(), a2);
+    // … and follows the latest sign-in; no email is never verified.
+    c.email = None;
+    let a3 = s.upsert_user(&c, t0() + Duration::hours(2)).await.unwrap();
+    assert!(!a3.email_verified);
+    c.email = Some("renamed@example.test".into());
+    c.email_verified = false;
+    assert!(!s.upsert_user(&c, t0()).await.unwrap().email_verified);
     assert_eq!(a2.created_at, a.created_at);
     assert_eq!(a2.last_sign_in, t0() + Duration::hours(1));
     assert_eq!(
@@ -107,16 +131,9 @@ async fn pat_lifecycle_with_one_audit_record_per_change() {
     let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
     let org = s.ensure_org("fabrikam", t0()).await.unwrap();
     let h = hasher();
-    let secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
     let mut p = pat(u.id, "ci", t0() + Duration::days(30));
     p.target = OrgTarget::Orgs(vec![org.id]);
-    s.create_pat(
-        &p,
-        &h.hash(&secret),
-        &audit("pat.create", Some(p.authorization_id)),
-    )
-    .await
-    .unwrap();
+    let secret = create(&s, &p).await;
     assert_eq!(s.get_pat(p.authorization_id).await.unwrap().unwrap(), p);
 
     let (found, key) = s
@@ -135,16 +152,16 @@ async fn pat_lifecycle_with_one_audit_record_per_change() {
     p.display_name = "renamed".into();
     p.scopes = ScopeSet::parse("vso.code").unwrap();
     p.target = OrgTarget::All;
-    s.update_pat(&p, &audit("pat.update", Some(p.authorization_id)))
+    s.update_pat(&p, &audit(AuditAction::PatUpdate, Some(p.authorization_id)))
         .await
         .unwrap();
     assert_eq!(s.get_pat(p.authorization_id).await.unwrap().unwrap(), p);
 
-    let new_secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
+    let new_secret = fresh_secret();
     s.replace_secret(
         p.authorization_id,
         &h.hash(&new_secret),
-        &audit("pat.regenerate", Some(p.authorization_id)),
+        &audit(AuditAction::PatRegenerate, Some(p.authorization_id)),
     )
     .await
     .unwrap();
@@ -161,22 +178,14 @@ async fn pat_lifecycle_with_one_audit_record_per_change() {
         .unwrap()
         .is_some());
 
-    assert!(s
-        .revoke_pat(
-            p.authorization_id,
-            t0(),
-            &audit("pat.revoke", Some(p.authorization_id))
-        )
-        .await
-        .unwrap());
-    assert!(!s
-        .revoke_pat(
-            p.authorization_id,
-            t0(),
-            &audit("pat.revoke", Some(p.authorization_id))
-        )
-        .await
-        .unwrap());
+    // Revoking twice: the second answers false, and both are audited.
+    for first in [true, false] {
+        let ev = audit(AuditAction::PatRevoke, Some(p.authorization_id));
+        assert_eq!(
+            s.revoke_pat(p.authorization_id, t0(), &ev).await.unwrap(),
+            first
+        );
+    }
     assert_eq!(
         s.get_pat(p.authorization_id)
             .await
@@ -213,11 +222,16 @@ async fn key_rotation_keeps_old_hashes_findable_until_removed() {
     let (_d, s) = open().await;
     let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
     let old = TokenHasher::new(vec![ServerKey::new("old", vec![1; 32]).unwrap()]).unwrap();
-    let secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
+    let secret = fresh_secret();
     let p = pat(u.id, "x", t0() + Duration::days(1));
-    s.create_pat(&p, &old.hash(&secret), &audit("pat.create", None))
-        .await
-        .unwrap();
+    s.create_pat(
+        &p,
+        &old.hash(&secret),
+        &audit(AuditAction::PatCreate, None),
+        None,
+    )
+    .await
+    .unwrap();
     let both = TokenHasher::new(vec![
         ServerKey::new("new", vec![2; 32]).unwrap(),
         ServerKey::new("old", vec![1; 32]).unwrap(),
@@ -241,7 +255,6 @@ async fn listing_filters_sorts_and_pages() {
     let (_d, s) = open().await;
     let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
     let other = s.upsert_user(&claims("i", "other"), t0()).await.unwrap();
-    let h = hasher();
     let now = t0() + Duration::days(10);
     let mut ids = Vec::new();
     for (i, name) in ["delta", "Alpha", "charlie", "bravo", "echo"]
@@ -250,21 +263,14 @@ async fn listing_filters_sorts_and_pages() {
     {
         let valid_to = t0() + Duration::days(5 * i as i64 + 1); // 1, 6, 11, 16, 21
         let p = pat(u.id, name, valid_to);
-        let secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
-        s.create_pat(&p, &h.hash(&secret), &audit("pat.create", None))
-            .await
-            .unwrap();
+        create(&s, &p).await;
         ids.push(p.authorization_id);
     }
     // echo (valid to day 21) revoked; delta (1) and Alpha (6) expired at day 10.
-    s.revoke_pat(ids[4], now, &audit("pat.revoke", None))
+    s.revoke_pat(ids[4], now, &audit(AuditAction::PatRevoke, None))
         .await
         .unwrap();
-    let foreign = pat(other.id, "zulu", t0() + Duration::days(30));
-    let secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
-    s.create_pat(&foreign, &h.hash(&secret), &audit("pat.create", None))
-        .await
-        .unwrap();
+    create(&s, &pat(other.id, "zulu", t0() + Duration::days(30))).await;
 
     let q = |filter, sort, ascending, offset, limit| PatQuery {
         owner: u.id,
@@ -277,104 +283,51 @@ async fn listing_filters_sorts_and_pages() {
     };
     let names = |v: Vec<Pat>| v.into_iter().map(|p| p.display_name).collect::<Vec<_>>();
 
-    assert_eq!(
-        names(
-            s.list_pats(&q(ListFilter::All, SortBy::DisplayName, true, 0, 10))
-                .await
-                .unwrap()
+    use patrol_core::pat::{ListFilter as F, SortBy as S};
+    let cases: [(PatQuery, &[&str]); 12] = [
+        (
+            q(F::All, S::DisplayName, true, 0, 10),
+            &["Alpha", "bravo", "charlie", "delta", "echo"],
         ),
-        ["Alpha", "bravo", "charlie", "delta", "echo"]
-    );
-    assert_eq!(
-        names(
-            s.list_pats(&q(ListFilter::All, SortBy::DisplayName, false, 0, 10))
-                .await
-                .unwrap()
+        (
+            q(F::All, S::DisplayName, false, 0, 10),
+            &["echo", "delta", "charlie", "bravo", "Alpha"],
         ),
-        ["echo", "delta", "charlie", "bravo", "Alpha"]
-    );
-    assert_eq!(
-        names(
-            s.list_pats(&q(ListFilter::Active, SortBy::DisplayName, true, 0, 10))
-                .await
-                .unwrap()
+        (
+            q(F::Active, S::DisplayName, true, 0, 10),
+            &["bravo", "charlie"],
         ),
-        ["bravo", "charlie"]
-    );
-    assert_eq!(
-        names(
-            s.list_pats(&q(ListFilter::Expired, SortBy::DisplayName, true, 0, 10))
-                .await
-                .unwrap()
+        (
+            q(F::Expired, S::DisplayName, true, 0, 10),
+            &["Alpha", "delta"],
         ),
-        ["Alpha", "delta"]
-    );
-    assert_eq!(
-        names(
-            s.list_pats(&q(ListFilter::Revoked, SortBy::DisplayName, true, 0, 10))
-                .await
-                .unwrap()
+        (q(F::Revoked, S::DisplayName, true, 0, 10), &["echo"]),
+        (
+            q(F::All, S::DisplayDate, true, 0, 10),
+            &["delta", "Alpha", "charlie", "bravo", "echo"],
         ),
-        ["echo"]
-    );
-    assert_eq!(
-        names(
-            s.list_pats(&q(ListFilter::All, SortBy::DisplayDate, true, 0, 10))
-                .await
-                .unwrap()
+        (
+            q(F::All, S::DisplayDate, false, 0, 10),
+            &["echo", "bravo", "charlie", "Alpha", "delta"],
         ),
-        ["delta", "Alpha", "charlie", "bravo", "echo"]
-    );
-    assert_eq!(
-        names(
-            s.list_pats(&q(ListFilter::All, SortBy::DisplayDate, false, 0, 10))
-                .await
-                .unwrap()
+        // status order: active, expired, revoked
+        (
+            q(F::All, S::Status, true, 0, 10),
+            &["bravo", "charlie", "Alpha", "delta", "echo"],
         ),
-        ["echo", "bravo", "charlie", "Alpha", "delta"]
-    );
-    // status order: active, expired, revoked
-    assert_eq!(
-        names(
-            s.list_pats(&q(ListFilter::All, SortBy::Status, true, 0, 10))
-                .await
-                .unwrap()
+        (
+            q(F::All, S::Status, false, 0, 10),
+            &["echo", "delta", "Alpha", "charlie", "bravo"],
         ),
-        ["bravo", "charlie", "Alpha", "delta", "echo"]
-    );
-    assert_eq!(
-        names(
-            s.list_pats(&q(ListFilter::All, SortBy::Status, false, 0, 10))
-                .await
-                .unwrap()
-        ),
-        ["echo", "delta", "Alpha", "charlie", "bravo"]
-    );
-    // paging
-    assert_eq!(
-        names(
-            s.list_pats(&q(ListFilter::All, SortBy::DisplayName, true, 0, 2))
-                .await
-                .unwrap()
-        ),
-        ["Alpha", "bravo"]
-    );
-    assert_eq!(
-        names(
-            s.list_pats(&q(ListFilter::All, SortBy::DisplayName, true, 2, 2))
-                .await
-                .unwrap()
-        ),
-        ["charlie", "delta"]
-    );
-    assert_eq!(
-        names(
-            s.list_pats(&q(ListFilter::All, SortBy::DisplayName, true, 4, 2))
-                .await
-                .unwrap()
-        ),
-        ["echo"]
-    );
+        // paging
+        (q(F::All, S::DisplayName, true, 0, 2), &["Alpha", "bravo"]),
+        (q(F::All, S::DisplayName, true, 2, 2), &["charlie", "delta"]),
+        (q(F::All, S::DisplayName, true, 4, 2), &["echo"]),
+    ];
+    for (query, want) in cases {
+        let got = names(s.list_pats(&query).await.unwrap());
+        assert_eq!(got, want, "{query:?}");
+    }
 
     let counts = s.count_by_status(now).await.unwrap();
     assert_eq!((counts.active, counts.expired, counts.revoked), (3, 2, 1));
@@ -385,10 +338,7 @@ async fn usage_is_recorded_and_never_goes_backwards() {
     let (_d, s) = open().await;
     let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
     let p = pat(u.id, "x", t0() + Duration::days(1));
-    let secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
-    s.create_pat(&p, &hasher().hash(&secret), &audit("pat.create", None))
-        .await
-        .unwrap();
+    create(&s, &p).await;
     let use_at = |at, ip: &str| UsageRecord {
         authorization_id: p.authorization_id,
         last_use: LastUse {
@@ -423,19 +373,10 @@ async fn database_files_never_contain_token_text() {
     let path = dir.path().join("p.db");
     let s = SqliteStore::open(&path).await.unwrap();
     let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
-    let h = hasher();
     let mut secrets = Vec::new();
     for i in 0..50 {
-        let secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
         let p = pat(u.id, &format!("t{i}"), t0() + Duration::days(1));
-        s.create_pat(
-            &p,
-            &h.hash(&secret),
-            &audit("pat.create", Some(p.authorization_id)),
-        )
-        .await
-        .unwrap();
-        secrets.push(secret);
+        secrets.push(create(&s, &p).await);
     }
     let mut bytes = Vec::new();
     for entry in std::fs::read_dir(dir.path()).unwrap() {
@@ -460,9 +401,9 @@ async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
     let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
     // A PAT for a user that does not exist is refused by the foreign key.
     let p = pat(Uuid::new_v4(), "orphan", t0() + Duration::days(1));
-    let secret = mint(t0(), &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
+    let orphan = audit(AuditAction::PatCreate, None);
     assert!(s
-        .create_pat(&p, &hasher().hash(&secret), &audit("pat.create", None))
+        .create_pat(&p, &hasher().hash(&fresh_secret()), &orphan, None)
         .await
         .is_err());
     // and nothing half-written remains: the audit row rolled back with it.
@@ -497,7 +438,7 @@ async fn web_sessions_round_trip_update_delete_and_purge() {
         sealed_refresh_token: Some(vec![1, 2, 3]),
     };
     store
-        .create_session(&s, &audit("web.signin", None))
+        .create_session(&s, &audit(AuditAction::WebSignIn, None))
         .await
         .unwrap();
     assert_eq!(store.get_session(&s.key).await.unwrap().as_ref(), Some(&s));
@@ -533,7 +474,7 @@ async fn web_sessions_round_trip_update_delete_and_purge() {
         ..s.clone()
     };
     store
-        .create_session(&idle, &audit("web.signin", None))
+        .create_session(&idle, &audit(AuditAction::WebSignIn, None))
         .await
         .unwrap();
     let purged = store
@@ -551,21 +492,116 @@ async fn web_sessions_round_trip_update_delete_and_purge() {
     );
 
     store
-        .create_session(&s, &audit("web.signin", None))
+        .create_session(&s, &audit(AuditAction::WebSignIn, None))
         .await
         .unwrap();
     assert!(store
-        .delete_session(&s.key, Some(&audit("web.signout", None)))
+        .delete_session(&s.key, Some(&audit(AuditAction::WebSignOut, None)))
         .await
         .unwrap());
     assert!(!store.delete_session(&s.key, None).await.unwrap());
     let signouts = store
         .list_audit(&AuditQuery {
-            action: Some("web.signout".into()),
+            action: Some(AuditAction::WebSignOut),
             limit: 10,
             ..Default::default()
         })
         .await
         .unwrap();
     assert_eq!(signouts.len(), 1);
+}
+
+/// The active-PAT cap holds under concurrent creates: the count and the
+/// insert are one atomic step, so 20 racing creates against a cap of 2
+/// store exactly 2, and the refused ones leave no audit record behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_active_cap_holds_under_concurrent_creates() {
+    let (_d, s) = open().await;
+    let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
+    // Expired and revoked PATs do not count.
+    let expired = pat(u.id, "old", t0() - Duration::days(1));
+    create(
+        &s,
+        &Pat {
+            valid_from: t0() - Duration::days(2),
+            ..expired
+        },
+    )
+    .await;
+    let revoked = pat(u.id, "revoked", t0() + Duration::days(1));
+    create(&s, &revoked).await;
+    s.revoke_pat(
+        revoked.authorization_id,
+        t0(),
+        &audit(AuditAction::PatRevoke, None),
+    )
+    .await
+    .unwrap();
+
+    let racers: Vec<_> = (0..20)
+        .map(|i| {
+            let s = s.clone();
+            let p = pat(u.id, &format!("racer {i}"), t0() + Duration::days(1));
+            tokio::spawn(async move {
+                let ev = audit(AuditAction::PatCreate, Some(p.authorization_id));
+                s.create_pat(&p, &hasher().hash(&fresh_secret()), &ev, Some(2))
+                    .await
+            })
+        })
+        .collect();
+    let mut stored = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(()) => stored += 1,
+            Err(StoreError::LimitReached) => {}
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    assert_eq!(stored, 2);
+    assert_eq!(s.count_active_for_owner(u.id, t0()).await.unwrap(), 2);
+    let creates = s
+        .list_audit(&AuditQuery {
+            action: Some(AuditAction::PatCreate),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(creates.len(), 2 + 2, "two setup creates, two racers");
+
+    // Without a cap, or under a higher one, creating goes on.
+    create(&s, &pat(u.id, "uncapped", t0() + Duration::days(1))).await;
+    let more = pat(u.id, "fourth", t0() + Duration::days(1));
+    let ev = audit(AuditAction::PatCreate, None);
+    s.create_pat(&more, &hasher().hash(&fresh_secret()), &ev, Some(4))
+        .await
+        .unwrap();
+    let refused = pat(u.id, "fifth", t0() + Duration::days(1));
+    assert!(matches!(
+        s.create_pat(&refused, &hasher().hash(&fresh_secret()), &ev, Some(4))
+            .await,
+        Err(StoreError::LimitReached)
+    ));
+    assert!(s.get_pat(refused.authorization_id).await.unwrap().is_none());
+}
+
+/// The database and its WAL and shared-memory files are readable by their
+/// owner only, whatever the process umask.
+#[cfg(unix)]
+#[tokio::test]
+async fn database_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, s) = open().await;
+    let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
+    create(&s, &pat(u.id, "x", t0() + Duration::days(1))).await;
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        let name = entry.file_name().into_string().unwrap();
+        assert_eq!(mode, 0o600, "{name} has mode {mode:o}");
+        seen.push(name);
+    }
+    seen.sort();
+    assert_eq!(seen, ["p.db", "p.db-shm", "p.db-wal"]);
 }

@@ -1,22 +1,39 @@
-//! `patrol`: the one binary — `serve`, `dev`, `token inspect`.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+//! `patrol`: the one binary — `serve`, `dev`, `token inspect`, `scan`, and
+//! the client of a running server (`login`, `logout`, `token …`; in `client/`).
+
+mod client;
+mod scan;
 
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 use patrol_auth::dev_issuer::{dev_users, DevIssuer};
 use patrol_core::token::{self, ChecksumEncoding, TokenFormat};
 use patrol_server::config::{Config, Env, LogFormat, EXAMPLE_CONFIG};
 use patrol_server::{dev, telemetry, Application, DevMode};
 
+const TOP_EXAMPLES: &str = "\
+Examples:
+  patrol dev                                        # a development server on :8080
+  patrol login --server http://127.0.0.1:8080 --org fabrikam
+  patrol token create --name ci --scope vso.code --expires-in 30d
+  patrol token list --status all
+
+Exit status of the client commands (login, logout, token …):
+  0 done, 1 refused by the server, 2 usage or local error, 3 cannot reach the server.
+Guide: docs/cli.md";
+
 #[derive(Parser)]
 #[command(
     name = "patrol",
     version,
-    about = "Self-hosted personal access tokens, Azure DevOps-compatible"
+    about = "Self-hosted personal access tokens, Azure DevOps-compatible",
+    after_help = TOP_EXAMPLES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -26,6 +43,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the server with a configuration file (production).
+    #[command(after_help = "Examples:\n  \
+        patrol serve --config /etc/patrol/patrol.toml\n  \
+        PATROL_SERVER_KEY_FILE=/run/secrets/key patrol serve -c patrol.toml --log-format json")]
     Serve {
         #[arg(long, short, env = "PATROL_CONFIG")]
         config: Option<PathBuf>,
@@ -33,14 +53,40 @@ enum Cmd {
         log_format: Option<LogFmt>,
     },
     /// Run a development server: SQLite and a built-in OIDC issuer in one data directory.
+    #[command(after_help = "Examples:\n  \
+        patrol dev\n  \
+        patrol dev --port 0 --data-dir /tmp/patrol-dev\n  \
+        TOKEN=$(patrol dev token --user alice)")]
     Dev(DevArgs),
-    /// Work with tokens offline.
+    /// Sign in to a Patrol server in the browser (OIDC with PKCE, loopback redirect).
+    Login(client::LoginArgs),
+    /// Forget the stored sign-in and revoke its refresh token.
+    Logout(client::LogoutArgs),
+    /// Manage your personal access tokens on a server, or check one offline.
+    #[command(after_help = "Examples:\n  \
+        patrol token list\n  \
+        patrol token create --name ci --scope vso.code --expires-in 30d\n  \
+        patrol token rotate ID --write-to /run/secrets/token\n  \
+        patrol token inspect - < token.txt")]
     Token {
         #[command(subcommand)]
         cmd: TokenCmd,
     },
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:\n  \
+        patrol completions bash > ~/.local/share/bash-completion/completions/patrol\n  \
+        patrol completions zsh > \"${fpath[1]}/_patrol\"\n  \
+        patrol completions fish > ~/.config/fish/completions/patrol.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Print the fully commented example configuration.
+    #[command(after_help = "Examples:\n  patrol print-config > patrol.toml")]
     PrintConfig,
+    /// Find leaked tokens in files, directories, stdin or git history.
+    /// Exit status: 0 nothing found, 1 tokens found, 2 error.
+    Scan(scan::ScanArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -75,6 +121,10 @@ struct DevArgs {
 #[derive(Subcommand)]
 enum DevCmd {
     /// Print a fresh access token from the running dev server's issuer.
+    #[command(after_help = "Examples:\n  \
+        patrol dev token --user alice\n  \
+        patrol dev token --user bob --scope vso.pats\n  \
+        patrol dev token --service-principal")]
     Token {
         /// Dev user to issue for: alice, bob or admin.
         #[arg(
@@ -101,6 +151,9 @@ enum DevCmd {
 enum TokenCmd {
     /// Check a token's format and checksum offline; `-` reads it from stdin.
     /// Exit status 0 only for a well-formed, checksum-valid token.
+    #[command(after_help = "Examples:\n  \
+        patrol token inspect - < token.txt\n  \
+        patrol token inspect --json \"$TOKEN\"")]
     Inspect {
         #[arg(allow_hyphen_values = true)]
         token: String,
@@ -108,6 +161,8 @@ enum TokenCmd {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Api(client::TokenCmd),
 }
 
 fn main() -> ExitCode {
@@ -175,10 +230,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Token {
             cmd: TokenCmd::Inspect { token, json },
         } => Ok(inspect(&token, json)),
+        Cmd::Token {
+            cmd: TokenCmd::Api(cmd),
+        } => Ok(client::token(cmd)),
+        Cmd::Login(args) => Ok(client::login(args)),
+        Cmd::Logout(args) => Ok(client::logout(args)),
+        Cmd::Completions { shell } => Ok(client::completions(shell, &mut Cli::command())),
         Cmd::PrintConfig => {
             print!("{EXAMPLE_CONFIG}");
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Scan(args) => scan::run(args),
     }
 }
 
@@ -216,6 +278,8 @@ fn run_dev(port: u16, data_dir: PathBuf, log_format: Option<LogFmt>) -> anyhow::
              \n  API docs         {base}/docs\
              \n  health           {base}/healthz   metrics {base}/metrics\
              \n\nNext, in another terminal:\
+             \n  patrol login --server {base} --org fabrikam   (then: patrol token list)\
+             \n\nOr with the REST API:\
              \n  TOKEN=$(patrol dev token --user alice{dd_flag})\
              \n  curl -s -X POST \"{base}/fabrikam/_apis/tokens/pats?api-version=7.1-preview.1\" \\\
              \n    -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\

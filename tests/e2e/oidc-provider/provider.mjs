@@ -76,7 +76,7 @@ const CLIENTS_FILE = opt('clients-file', 'CLIENTS_FILE', '');
 const log = (...args) => console.error('[oidc-provider]', ...args);
 
 // --- API scopes (resource-server scopes of AUDIENCE) and OIDC scopes -----------------------
-const API_SCOPES = ['vso.pats', 'vso.pats_manage', 'vso.code', 'user_impersonation'];
+const API_SCOPES = ['vso.pats', 'vso.pats_manage', 'vso.code', 'vso.tokenadministration', 'user_impersonation'];
 const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 
 // --- accounts ------------------------------------------------------------------------------

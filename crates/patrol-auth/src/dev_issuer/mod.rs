@@ -172,6 +172,9 @@ impl DevIssuer {
             required_typ: Some("at+jwt".to_owned()),
             tenant_id: Some(DEV_TENANT_ID.to_owned()),
             service_account_username_prefix: None,
+            subject_claim: None,
+            emails_verified: None,
+            allowed_client_ids: None,
         }
     }
 

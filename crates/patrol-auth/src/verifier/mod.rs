@@ -72,9 +72,58 @@ pub struct IssuerConfig {
     /// Keycloak-style rule: `preferred_username` starting with this marks a service account.
     #[serde(default)]
     pub service_account_username_prefix: Option<String>,
+    /// The claim that, with `issuer`, keys users. Default: `oid` when `tenant_id` is set (the
+    /// Microsoft Entra preset), else `sub`. A token without it is refused: there is no fallback
+    /// from one claim to the other.
+    #[serde(default)]
+    pub subject_claim: Option<SubjectClaim>,
+    /// The issuer verifies every email address it puts in tokens, so its email is passed on
+    /// even without `email_verified: true` in the token (an explicit `email_verified: false`
+    /// still wins). Default: true when `tenant_id` is set (the Entra preset), else false.
+    #[serde(default)]
+    pub emails_verified: Option<bool>,
+    /// If set, only tokens issued to one of these OAuth clients (`azp`, `appid`, `client_id`)
+    /// may manage PATs. Unset: any client of this issuer.
+    #[serde(default)]
+    pub allowed_client_ids: Option<Vec<String>>,
+}
+
+/// The claim users are keyed by (with the issuer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectClaim {
+    /// `sub` (OpenID Connect's subject; the default).
+    Sub,
+    /// `oid` (Microsoft Entra's object id, the same for every application).
+    Oid,
+}
+
+impl SubjectClaim {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectClaim::Sub => "sub",
+            SubjectClaim::Oid => "oid",
+        }
+    }
 }
 
 impl IssuerConfig {
+    /// The claim that keys this issuer's users: `subject_claim`, else the preset (`oid` for
+    /// Entra-shaped issuers, those with a `tenant_id`; `sub` for any other).
+    pub fn user_key_claim(&self) -> SubjectClaim {
+        self.subject_claim.unwrap_or(if self.tenant_id.is_some() {
+            SubjectClaim::Oid
+        } else {
+            SubjectClaim::Sub
+        })
+    }
+
+    /// Whether the issuer vouches for the emails in its tokens: `emails_verified`, else the
+    /// preset (true for Entra-shaped issuers: their addresses are the tenant's own).
+    pub fn vouches_for_emails(&self) -> bool {
+        self.emails_verified.unwrap_or(self.tenant_id.is_some())
+    }
+
     /// The pinned algorithms this crate supports (unknown names are ignored).
     fn pinned_algorithms(&self) -> Vec<Algorithm> {
         let mut out = Vec::new();
@@ -107,10 +156,14 @@ pub enum AuthError {
 #[derive(Clone, Debug)]
 pub struct VerifiedToken {
     pub issuer: String,
-    /// `oid` if present, else `sub`. Together with `issuer` this keys the user.
+    /// The issuer's subject claim ([`IssuerConfig::user_key_claim`]: `sub`, or `oid` for
+    /// Entra). Together with `issuer` this keys the user. (A non-human principal, which never
+    /// becomes a user, is named by `sub` when it lacks the configured claim.)
     pub subject: String,
     pub claims: Claims,
     pub principal: PrincipalKind,
+    /// Whether the issuer vouches for [`Claims::email`] (see [`Claims::email_verified_by`]).
+    pub email_verified: bool,
 }
 
 /// A configured issuer and its keys.
@@ -198,7 +251,12 @@ impl OidcVerifier {
         for issuer in &self.inner.issuers {
             issuer
                 .keys
-                .refresh(&self.inner.http, Trigger::WarmUp, self.min_refetch())
+                .refresh(
+                    &self.inner.http,
+                    Trigger::WarmUp,
+                    self.min_refetch(),
+                    self.inner.clock.now(),
+                )
                 .await;
         }
     }
@@ -232,8 +290,8 @@ impl OidcVerifier {
     /// issuer pins a tenant. The issuer's `required_typ` is not applied; instead a header
     /// `typ` of `at+jwt` / `application/at+jwt` is refused (an access token is not an ID token).
     ///
-    /// `subject` is computed as for access tokens (`oid`, else `sub`), so a web sign-in and an
-    /// API call by the same person resolve to the same user.
+    /// `subject` is computed as for access tokens (the issuer's subject claim), so a web
+    /// sign-in and an API call by the same person resolve to the same user.
     pub async fn verify_id_token(
         &self,
         id_token: &str,
@@ -281,7 +339,12 @@ impl OidcVerifier {
         )?;
         let keys = issuer
             .keys
-            .with_kid(&self.inner.http, kid, self.min_refetch())
+            .with_kid(
+                &self.inner.http,
+                kid,
+                self.min_refetch(),
+                self.inner.clock.now(),
+            )
             .await
             .ok_or(AuthError::Unavailable)?;
         let key = keys.get(kid).ok_or(AuthError::Invalid("unknown kid"))?;
@@ -334,15 +397,23 @@ impl OidcVerifier {
                 classify_id_token(&claims, &issuer.cfg)
             }
         };
-        let subject = match claims.oid.as_deref() {
-            Some(o) if !o.is_empty() => o.to_owned(),
-            _ => sub.to_owned(),
+        let subject = match issuer.cfg.user_key_claim() {
+            SubjectClaim::Sub => sub.to_owned(),
+            SubjectClaim::Oid => match claims.oid.as_deref() {
+                Some(o) if !o.is_empty() => o.to_owned(),
+                // A machine never becomes a user (admission refuses it with 403, the fixed
+                // service-principal answer); its `sub` only names it in the audit record.
+                _ if matches!(principal, PrincipalKind::NonHuman(_)) => sub.to_owned(),
+                _ => return Err(AuthError::Invalid("missing oid")),
+            },
         };
+        let email_verified = claims.email_verified_by(issuer.cfg.vouches_for_emails());
         Ok(VerifiedToken {
             issuer: issuer.cfg.issuer.clone(),
             subject,
             claims,
             principal,
+            email_verified,
         })
     }
 }
@@ -388,8 +459,45 @@ mod tests {
         toml::from_str::<IssuerConfig>(
             "issuer = \"https://idp/\"\ndiscovery_url = \"https://idp/d\"\naudiences = [\"a\"]\n\
              algorithms = [\"RS256\"]\nleeway_secs = 30\nrequired_typ = \"at+jwt\"\n\
-             tenant_id = \"t\"\nservice_account_username_prefix = \"sa-\"\n",
+             tenant_id = \"t\"\nservice_account_username_prefix = \"sa-\"\n\
+             subject_claim = \"oid\"\nemails_verified = false\nallowed_client_ids = [\"c\"]\n",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn subject_claim_and_email_presets() {
+        let plain: IssuerConfig =
+            toml::from_str("issuer = \"https://idp/\"\naudiences = [\"a\"]\n").unwrap();
+        assert_eq!(plain.user_key_claim(), SubjectClaim::Sub);
+        assert!(!plain.vouches_for_emails());
+        assert_eq!(plain.allowed_client_ids, None);
+        let entra = IssuerConfig {
+            tenant_id: Some("t".into()),
+            ..plain.clone()
+        };
+        assert_eq!(entra.user_key_claim(), SubjectClaim::Oid);
+        assert!(entra.vouches_for_emails());
+        // Explicit settings win over the preset, both ways.
+        let entra_by_sub = IssuerConfig {
+            subject_claim: Some(SubjectClaim::Sub),
+            emails_verified: Some(false),
+            ..entra
+        };
+        assert_eq!(entra_by_sub.user_key_claim(), SubjectClaim::Sub);
+        assert!(!entra_by_sub.vouches_for_emails());
+        let keycloak_by_oid = IssuerConfig {
+            subject_claim: Some(SubjectClaim::Oid),
+            emails_verified: Some(true),
+            ..plain
+        };
+        assert_eq!(keycloak_by_oid.user_key_claim(), SubjectClaim::Oid);
+        assert!(keycloak_by_oid.vouches_for_emails());
+        // Only `sub` and `oid` can key users: never a mutable claim such as email.
+        let e = toml::from_str::<IssuerConfig>(
+            "issuer = \"https://idp/\"\naudiences = [\"a\"]\nsubject_claim = \"email\"\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("expected `sub` or `oid`"), "{e}");
     }
 }

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use patrol_auth::{AuthError, DevIssuer, HttpClient, IssuerConfig, OidcVerifier, VerifiedToken};
-use patrol_core::clock::{Clock, SystemClock};
+use patrol_core::clock::{Clock, ManualClock, SystemClock};
 use rsa::pkcs1::EncodeRsaPrivateKey as _;
 use rsa::pkcs8::{EncodePublicKey as _, LineEnding};
 use rsa::traits::PublicKeyParts as _;
@@ -57,6 +57,18 @@ pub fn system_clock() -> Arc<dyn Clock> {
 /// A verifier for `cfgs` with the production client and the system clock.
 pub fn verifier(cfgs: Vec<IssuerConfig>) -> OidcVerifier {
     OidcVerifier::new(cfgs, client(), system_clock())
+}
+
+/// A verifier whose refetch limits follow `clock` (a test moves it instead
+/// of sleeping, so timing on a loaded machine cannot decide the outcome).
+pub fn verifier_on(cfgs: Vec<IssuerConfig>, clock: Arc<ManualClock>) -> OidcVerifier {
+    OidcVerifier::new(cfgs, client(), clock)
+}
+
+/// A manual clock standing at the wall clock's now (tokens are still signed
+/// and checked for `exp` against the wall clock).
+pub fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(chrono::Utc::now()))
 }
 
 /// The refusal reason, or `UNAVAILABLE` / `ACCEPTED`.
@@ -268,6 +280,9 @@ impl MockIdp {
             required_typ: Some("at+jwt".to_owned()),
             tenant_id: None,
             service_account_username_prefix: None,
+            subject_claim: None,
+            emails_verified: None,
+            allowed_client_ids: None,
         }
     }
 }

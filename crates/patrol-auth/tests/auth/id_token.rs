@@ -29,10 +29,33 @@ async fn id_token_rules() {
 
     let good = id_claims(&idp.issuer, "n-1");
     let v = check(id(&good)).await.unwrap();
-    assert_eq!(v.subject, "oid-1", "oid wins over sub, like access tokens");
+    assert_eq!(
+        v.subject, "user-1",
+        "the issuer's subject claim, like access tokens"
+    );
     let mut no_oid = good.clone();
     no_oid.as_object_mut().unwrap().remove("oid");
     assert_eq!(check(id(&no_oid)).await.unwrap().subject, "user-1");
+    // An Entra-shaped issuer keys by oid: an ID token without one is refused, not keyed by sub.
+    let entra = crate::common::verifier(vec![patrol_auth::IssuerConfig {
+        tenant_id: Some("tenant-1".into()),
+        ..idp.config()
+    }]);
+    let mut entra_good = good.clone();
+    entra_good["tid"] = json!("tenant-1");
+    let mut entra_no_oid = no_oid.clone();
+    entra_no_oid["tid"] = json!("tenant-1");
+    let v = entra
+        .verify_id_token(&id(&entra_good), "web-client", "n-1")
+        .await
+        .unwrap();
+    assert_eq!(v.subject, "oid-1");
+    assert!(matches!(
+        entra
+            .verify_id_token(&id(&entra_no_oid), "web-client", "n-1")
+            .await,
+        Err(AuthError::Invalid("missing oid"))
+    ));
     // No typ at all is fine too.
     assert!(check(sign_with(key_a(), &good, |h| h.typ = None))
         .await

@@ -9,15 +9,16 @@ use patrol_auth::{AuthError, IssuerConfig, OidcVerifier};
 #[tokio::test]
 async fn new_kid_after_rotation_without_restart() {
     let idp = MockIdp::start(&[key_a()]).await;
-    let v = verifier(vec![idp.config()]).with_min_refetch_interval(Duration::from_millis(800));
+    let clock = manual_clock();
+    let v = verifier_on(vec![idp.config()], clock.clone())
+        .with_min_refetch_interval(Duration::from_millis(800));
     let claims = good_claims(&idp.issuer);
-    // Keys made and tokens signed before the interval starts.
     let (by_a, by_b) = (sign(key_a(), &claims), sign(key_b(), &claims));
     assert!(v.verify(&by_a).await.is_ok());
     idp.set_keys(&[key_a(), key_b()]);
     // Inside the refetch interval the new kid is not fetched yet...
     assert_eq!(invalid_reason(v.verify(&by_b).await), "unknown kid");
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    clock.advance(chrono::Duration::milliseconds(900));
     // ...after it, one refetch picks it up; the old key keeps working.
     assert!(v.verify(&sign(key_b(), &claims)).await.is_ok());
     assert!(v.verify(&sign(key_a(), &claims)).await.is_ok());
@@ -38,12 +39,14 @@ async fn unknown_kid_flood_refetches_at_most_once() {
             .collect()
     };
     let floods = [random_kids(), random_kids(), random_kids()];
-    let v = verifier(vec![idp.config()]).with_min_refetch_interval(Duration::from_millis(1000));
+    let clock = manual_clock();
+    let v = verifier_on(vec![idp.config()], clock.clone())
+        .with_min_refetch_interval(Duration::from_millis(1000));
     v.refresh_all().await;
     assert!(v.has_keys());
     let warm = v.jwks_fetch_count();
     assert_eq!(warm, 2, "discovery + JWKS");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(chrono::Duration::milliseconds(1100));
     let flood = |v: OidcVerifier, tokens: &Vec<String>| {
         let tasks: Vec<_> = tokens
             .iter()
@@ -164,11 +167,13 @@ async fn no_keys_and_provider_down_is_unavailable() {
 #[tokio::test]
 async fn removed_key_rejected_after_refetch() {
     let idp = MockIdp::start(&[key_a(), key_b()]).await;
-    let v = verifier(vec![idp.config()]).with_min_refetch_interval(Duration::from_millis(300));
+    let clock = manual_clock();
+    let v = verifier_on(vec![idp.config()], clock.clone())
+        .with_min_refetch_interval(Duration::from_millis(300));
     let claims = good_claims(&idp.issuer);
     assert!(v.verify(&sign(key_b(), &claims)).await.is_ok());
     idp.set_keys(&[key_a()]);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    clock.advance(chrono::Duration::milliseconds(400));
     // Any unknown kid triggers a refetch, which replaces the whole set.
     let probe = sign_with(key_a(), &claims, |h| h.kid = Some("probe".into()));
     assert_eq!(invalid_reason(v.verify(&probe).await), "unknown kid");

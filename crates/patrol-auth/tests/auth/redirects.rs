@@ -149,6 +149,9 @@ async fn discovery_and_jwks_redirects_are_not_followed() {
         required_typ: Some("at+jwt".to_owned()),
         tenant_id: None,
         service_account_username_prefix: None,
+        subject_claim: None,
+        emails_verified: None,
+        allowed_client_ids: None,
     };
     let v = verifier(vec![cfg(&moved)]);
     assert_eq!(

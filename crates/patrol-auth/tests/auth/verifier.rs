@@ -25,11 +25,14 @@ async fn good_token_verifies() {
         .await
         .unwrap();
     assert_eq!(ok.issuer, idp.issuer);
-    assert_eq!(ok.subject, "oid-1", "oid preferred over sub");
-    assert_eq!(ok.claims.sub.as_deref(), Some("user-1"));
+    assert_eq!(
+        ok.subject, "user-1",
+        "sub keys users of an issuer without tenant_id"
+    );
+    assert_eq!(ok.claims.oid.as_deref(), Some("oid-1"));
     assert_eq!(ok.principal, PrincipalKind::User);
     assert!(v.has_keys());
-    // `application/at+jwt` is the same typ; sub is the subject when there is no oid.
+    // `application/at+jwt` is the same typ.
     let claims = with(good_claims(&idp.issuer), |c| {
         c.remove("oid");
     });
@@ -42,6 +45,100 @@ async fn good_token_verifies() {
         c.insert("aud".into(), json!(["other", AUD]));
     });
     assert!(v.verify(&sign(key_a(), &claims)).await.is_ok());
+}
+
+/// The subject claim is the issuer's setting (default `sub`; `oid` for issuers with a
+/// `tenant_id`), never a fallback from one to the other: a custom `oid` claim on a
+/// non-Entra issuer cannot pick another user's key, and an Entra token without `oid` is refused.
+#[tokio::test]
+async fn subject_claim_is_per_issuer_without_fallback() {
+    let idp = MockIdp::start(&[key_a()]).await;
+    let plain = verifier(vec![idp.config()]);
+    // User B carries user A's sub as `oid`: B is still B.
+    let b_as_a = with(good_claims(&idp.issuer), |c| {
+        c.insert("sub".into(), json!("user-b"));
+        c.insert("oid".into(), json!("user-a"));
+    });
+    let t = sign(key_a(), &b_as_a);
+    assert_eq!(plain.verify(&t).await.unwrap().subject, "user-b");
+
+    let entra = verifier(vec![IssuerConfig {
+        tenant_id: Some("tenant-1".into()),
+        ..idp.config()
+    }]);
+    assert_eq!(entra.verify(&t).await.unwrap().subject, "user-a");
+    let no_oid = with(good_claims(&idp.issuer), |c| {
+        c.remove("oid");
+    });
+    let t = sign(key_a(), &no_oid);
+    assert_eq!(invalid_reason(entra.verify(&t).await), "missing oid");
+    let t = sign(
+        key_a(),
+        &with(no_oid.clone(), |c| {
+            c.insert("oid".into(), json!(""));
+        }),
+    );
+    assert_eq!(invalid_reason(entra.verify(&t).await), "missing oid");
+    // A client-credentials token without oid is still verified as what it is, a machine (the
+    // management API then answers 403 for service principals); it never keys a user.
+    let robot = with(no_oid.clone(), |c| {
+        c.insert("sub".into(), json!("some-client"));
+    });
+    let v = entra.verify(&sign(key_a(), &robot)).await.unwrap();
+    assert!(matches!(v.principal, PrincipalKind::NonHuman(_)));
+    assert_eq!(v.subject, "some-client");
+    // Set explicitly, both ways.
+    let entra_by_sub = verifier(vec![IssuerConfig {
+        tenant_id: Some("tenant-1".into()),
+        subject_claim: Some(patrol_auth::SubjectClaim::Sub),
+        ..idp.config()
+    }]);
+    let t = sign(key_a(), &good_claims(&idp.issuer));
+    assert_eq!(entra_by_sub.verify(&t).await.unwrap().subject, "user-1");
+    let plain_by_oid = verifier(vec![IssuerConfig {
+        subject_claim: Some(patrol_auth::SubjectClaim::Oid),
+        ..idp.config()
+    }]);
+    assert_eq!(plain_by_oid.verify(&t).await.unwrap().subject, "oid-1");
+    let t = sign(key_a(), &no_oid);
+    assert_eq!(invalid_reason(plain_by_oid.verify(&t).await), "missing oid");
+}
+
+/// Whether the issuer vouches for the token's email: `email_verified: true` in the token, or
+/// an issuer configured (or preset, with `tenant_id`) as verifying its emails.
+#[tokio::test]
+async fn email_is_vouched_for_by_the_token_or_the_issuer() {
+    let idp = MockIdp::start(&[key_a()]).await;
+    let plain = verifier(vec![idp.config()]);
+    let entra = verifier(vec![IssuerConfig {
+        tenant_id: Some("tenant-1".into()),
+        ..idp.config()
+    }]);
+    let vouching = verifier(vec![IssuerConfig {
+        emails_verified: Some(true),
+        ..idp.config()
+    }]);
+    let email = |verified: Option<bool>| {
+        sign(
+            key_a(),
+            &with(good_claims(&idp.issuer), |c| {
+                c.insert("email".into(), json!("a@example.test"));
+                if let Some(v) = verified {
+                    c.insert("email_verified".into(), json!(v));
+                }
+            }),
+        )
+    };
+    let verified = |v: &patrol_auth::OidcVerifier, t: String| {
+        let v = v.clone();
+        async move { v.verify(&t).await.unwrap().email_verified }
+    };
+    assert!(!verified(&plain, email(None)).await);
+    assert!(!verified(&plain, email(Some(false))).await);
+    assert!(verified(&plain, email(Some(true))).await);
+    assert!(verified(&entra, email(None)).await);
+    assert!(!verified(&entra, email(Some(false))).await);
+    assert!(verified(&vouching, email(None)).await);
 }
 
 #[tokio::test]
@@ -406,10 +503,10 @@ async fn leeway_boundaries_and_clamp() {
         ..idp.config()
     }]);
     assert!(
-        v30.verify(&at(now() - 29)).await.is_ok(),
-        "expired by leeway-1 s"
+        v30.verify(&at(now() - 25)).await.is_ok(),
+        "expired, but within the leeway"
     );
-    assert_eq!(invalid_reason(v30.verify(&at(now() - 31)).await), "expired");
+    assert_eq!(invalid_reason(v30.verify(&at(now() - 35)).await), "expired");
     let nbf = |nbf: i64| {
         sign(
             key_a(),
@@ -418,9 +515,9 @@ async fn leeway_boundaries_and_clamp() {
             }),
         )
     };
-    assert!(v30.verify(&nbf(now() + 29)).await.is_ok());
+    assert!(v30.verify(&nbf(now() + 25)).await.is_ok());
     assert_eq!(
-        invalid_reason(v30.verify(&nbf(now() + 31)).await),
+        invalid_reason(v30.verify(&nbf(now() + 35)).await),
         "not yet valid"
     );
 
@@ -429,16 +526,16 @@ async fn leeway_boundaries_and_clamp() {
         leeway_secs: 3600,
         ..idp.config()
     }]);
-    assert!(v_big.verify(&at(now() - 59)).await.is_ok());
+    assert!(v_big.verify(&at(now() - 55)).await.is_ok());
     assert_eq!(
-        invalid_reason(v_big.verify(&at(now() - 61)).await),
+        invalid_reason(v_big.verify(&at(now() - 65)).await),
         "expired"
     );
     let v0 = verifier(vec![IssuerConfig {
         leeway_secs: 0,
         ..idp.config()
     }]);
-    assert_eq!(invalid_reason(v0.verify(&at(now() - 2)).await), "expired");
+    assert_eq!(invalid_reason(v0.verify(&at(now() - 5)).await), "expired");
 }
 
 /// jsonwebtoken's public ES256 test key pair (not a secret).

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use patrol_auth::{PrincipalKind, VerifiedToken};
 use patrol_core::scope::token_scopes_grant;
-use patrol_core::user::{AuditEvent, Outcome, UserClaims};
+use patrol_core::user::{AuditAction, AuditEvent, Outcome, UserClaims};
 
 use super::verify::ip_key;
 use super::{App, AppError, Caller};
@@ -67,10 +67,11 @@ fn refusal_key(ip: IpAddr, actor: &str, reason: &str) -> [u8; 32] {
 
 impl App {
     /// The admission rule: a human (not a service principal or managed
-    /// identity), holding `needed` — or `user_impersonation` where accepted —
-    /// and not disabled. A refusal is audited with the client, address and
-    /// request id. The user record is created on first sight and its name
-    /// and email kept current.
+    /// identity), through an OAuth client the issuer's `allowed_client_ids`
+    /// accepts (when it has that list), holding `needed` — or
+    /// `user_impersonation` where accepted — and not disabled. A refusal is
+    /// audited with the client, address and request id. The user record is
+    /// created on first sight and its name and email kept current.
     pub async fn admit(&self, p: Presented<'_>, ctx: &RequestCtx) -> Result<Caller, AppError> {
         if let Err((err, why)) = self.admission_rule(p.access, p.needed) {
             let prefix = match p.edge {
@@ -88,8 +89,12 @@ impl App {
         if user.disabled {
             return Err(AppError::UserDisabled);
         }
+        let access = self
+            .access_at_admission(&user, p.access, p.id_token, p.edge)
+            .await?;
         Ok(Caller {
             user,
+            access,
             client_id: p.client_id,
             source_ip: ctx.source_ip.map(|i| i.to_string()),
             request_id: ctx.request_id.clone(),
@@ -104,6 +109,7 @@ impl App {
         if let PrincipalKind::NonHuman(why) = &access.principal {
             return Err((AppError::NonHuman, format!("non-human caller: {why}")));
         }
+        self.client_rule(access)?;
         let scp = access.claims.scp.as_deref().unwrap_or("");
         let impersonation =
             self.policy.accept_user_impersonation && token_scopes_grant(scp, "user_impersonation");
@@ -117,6 +123,30 @@ impl App {
         }
     }
 
+    /// The issuer's client allow-list, if it has one: every client id the
+    /// token names (`azp`, `appid`, `client_id`) must be on it, and a token
+    /// naming none is refused — a consent-phished third-party application
+    /// holding `vso.pats_manage` cannot mint PATs.
+    fn client_rule(&self, access: &VerifiedToken) -> Result<(), (AppError, String)> {
+        let Some(allowed) = self.policy.allowed_clients.get(&access.issuer) else {
+            return Ok(());
+        };
+        let mut named = access.claims.client_ids().peekable();
+        if named.peek().is_none() {
+            return Err((
+                AppError::ClientNotAllowed(None),
+                "client not allowed: the token names no client".into(),
+            ));
+        }
+        match named.find(|c| !allowed.iter().any(|a| a == c)) {
+            None => Ok(()),
+            Some(foreign) => Err((
+                AppError::ClientNotAllowed(Some(foreign.to_owned())),
+                format!("client not allowed: {foreign}"),
+            )),
+        }
+    }
+
     /// The issuer name users of `issuer` are keyed under. `patrol dev`'s
     /// issuer URL changes with its port; its users must not.
     pub fn user_issuer<'a>(&'a self, issuer: &'a str) -> &'a str {
@@ -127,9 +157,17 @@ impl App {
     }
 
     /// Who a verified access token names, keyed as every edge keys users;
-    /// name and email fall back to the ID token's when given.
+    /// name and email fall back to the ID token's when given. An email the
+    /// issuer vouches for (in either token) wins over one it does not.
     fn user_claims(&self, access: &VerifiedToken, id: Option<&VerifiedToken>) -> UserClaims {
         let id_claims = id.map(|i| &i.claims);
+        let emails = [Some(access), id]
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.claims.email().map(|e| (e, t.email_verified)));
+        let (email, email_verified) = emails
+            .reduce(|best, next| if !best.1 && next.1 { next } else { best })
+            .map_or((None, false), |(e, v)| (Some(e.to_owned()), v));
         UserClaims {
             issuer: self.user_issuer(&access.issuer).to_owned(),
             subject: access.subject.clone(),
@@ -139,11 +177,8 @@ impl App {
                 .or_else(|| id_claims.and_then(|c| c.display_name()))
                 .map(str::to_owned)
                 .unwrap_or_else(|| access.subject.clone()),
-            email: access
-                .claims
-                .email()
-                .or_else(|| id_claims.and_then(|c| c.email()))
-                .map(str::to_owned),
+            email,
+            email_verified,
         }
     }
 
@@ -230,7 +265,7 @@ impl App {
             source_ip: ctx.source_ip.map(|i| i.to_string()),
             request_id: ctx.request_id.clone(),
             detail: Some(reason),
-            ..AuditEvent::new("auth.reject", self.now(), actor, Outcome::Failure)
+            ..AuditEvent::new(AuditAction::AuthReject, self.now(), actor, Outcome::Failure)
         };
         if let Err(e) = self.store.append_audit(&ev).await {
             tracing::warn!(error = %e, "could not write audit record for a rejection");

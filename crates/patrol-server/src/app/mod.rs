@@ -12,24 +12,35 @@ use uuid::Uuid;
 use patrol_core::clock::Clock;
 use patrol_core::hashing::TokenHasher;
 use patrol_core::pat::LifetimePolicy;
+use patrol_core::roles::RoleRules;
 use patrol_core::token::MintOptions;
-use patrol_core::user::{AuditEvent, Outcome, User, UserClaims};
+use patrol_core::user::{AuditAction, AuditEvent, Outcome, User, UserClaims};
 use patrol_store::{StatusCounts, Store, StoreError};
 
+mod access;
+mod admin;
 mod admission;
+mod audit;
 mod error;
 mod pats;
+mod policies;
 mod seal;
 mod sessions;
+mod token_admin;
 pub mod verify;
 
+pub use access::{Access, ADMIN_SCOPE};
+pub use admin::{UserSummary, UsersPage, UsersRequest};
 pub use admission::{AuthFailure, Edge, Presented, RequestCtx};
+pub use audit::{AuditPage, AuditRequest, AuditView, MAX_AUDIT_PAGE};
 pub use error::AppError;
 pub use pats::{CreatePat, ListPage, ListRequest, OrgChoice, UpdatePat, Via};
+pub use policies::{violation_name, DryRunRefusal, PolicyProposal, PolicyView};
 pub use seal::Sealer;
 pub use sessions::{
     IdentityProvider, IdpError, OpenedSession, Refreshed, Resumed, SessionEnd, SessionPolicy,
 };
+pub use token_admin::{ListedRule, TokenAdminPage, MAX_PAGE_SIZE};
 pub use verify::{VerifiedPat, VerifyFailure, VerifyRequest};
 
 use sessions::SessionState;
@@ -46,6 +57,9 @@ pub struct Policy {
     /// Accept `user_impersonation` in place of `vso.pats*` (Entra's legacy scope).
     pub accept_user_impersonation: bool,
     pub session: SessionPolicy,
+    /// Issuer → the only OAuth clients whose tokens may manage PATs
+    /// (`allowed_client_ids`); an issuer not listed accepts any client.
+    pub allowed_clients: HashMap<String, Vec<String>>,
 }
 
 /// Failed management-API authentications allowed per address and window.
@@ -73,9 +87,15 @@ pub struct App {
     /// Issuer URL → the stable name its users are keyed under.
     issuer_aliases: Arc<HashMap<String, String>>,
     sessions: Arc<SessionState>,
+    /// Who administers what (`[roles]`).
+    roles: Arc<RoleRules>,
     /// The last token counts and when they were read (a full scan).
     counts: Arc<std::sync::Mutex<Option<(std::time::Instant, StatusCounts)>>>,
 }
+
+/// A returning user's sign-in is written at most this often (unless their
+/// name or email changed).
+const SIGN_IN_WRITE_EVERY: Duration = Duration::minutes(5);
 
 /// Token counts are read from the store at most this often, however often
 /// `/metrics` is scraped (the scan grows with the table; scrapes are free).
@@ -90,6 +110,7 @@ pub struct AppParts {
     pub verify: verify::VerifyState,
     pub auth_limits: AuthLimits,
     pub issuer_aliases: HashMap<String, String>,
+    pub roles: RoleRules,
 }
 
 impl App {
@@ -113,6 +134,7 @@ impl App {
             )),
             issuer_aliases: Arc::new(p.issuer_aliases),
             sessions: Arc::new(SessionState::new(sealer)),
+            roles: Arc::new(p.roles),
             counts: Arc::default(),
         }
     }
@@ -122,6 +144,8 @@ impl App {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user: User,
+    /// Administrator roles and groups (`access.rs`).
+    pub access: Access,
     pub client_id: Option<String>,
     pub source_ip: Option<String>,
     pub request_id: Option<String>,
@@ -130,7 +154,7 @@ pub struct Caller {
 impl Caller {
     pub(crate) fn audit(
         &self,
-        action: &str,
+        action: AuditAction,
         at: DateTime<Utc>,
         target_pat: Option<Uuid>,
         outcome: Outcome,
@@ -166,14 +190,30 @@ impl App {
         self.hasher.derive_key(purpose)
     }
 
-    /// A valid user sign-in: create the user on first sight, refresh name and
-    /// email afterwards, and join the configured organizations.
+    /// A valid user sign-in: create the user on first sight, keep name and
+    /// email current, and join the configured organizations (those an
+    /// administrator removed them from excepted). Management-API calls sign
+    /// in on every request, so the users table is written only when
+    /// something changed or [`SIGN_IN_WRITE_EVERY`] has passed (which keeps
+    /// `last_sign_in` within that of the truth) — a read otherwise.
     async fn sign_in(&self, claims: &UserClaims) -> Result<User, AppError> {
         let now = self.now();
+        if let Some(user) = self
+            .store
+            .user_by_subject(&claims.issuer, &claims.subject)
+            .await?
+        {
+            let unchanged = user.display_name == claims.display_name
+                && user.email == claims.email
+                && user.email_verified == (claims.email_verified && claims.email.is_some());
+            if unchanged && now - user.last_sign_in < SIGN_IN_WRITE_EVERY {
+                return Ok(user);
+            }
+        }
         let user = self.store.upsert_user(claims, now).await?;
         if user.created_at == user.last_sign_in && self.policy.auto_join {
             for org in self.store.list_orgs().await? {
-                self.store.add_member(user.id, org.id).await?;
+                self.store.join_unless_removed(user.id, org.id).await?;
             }
         }
         Ok(user)

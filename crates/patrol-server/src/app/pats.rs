@@ -1,6 +1,8 @@
 //! The PAT lifecycle: create, get, list, update, regenerate, revoke — and the
 //! organization rules every edge shares: which organization a request acts
 //! through, and that an organization's token never moves to another one.
+//! Create, update and regenerate check the token as it would be stored
+//! against the policies in force (`policies.rs`).
 
 use uuid::Uuid;
 
@@ -8,8 +10,8 @@ use patrol_core::pat::{DisplayName, ExpiryChoice, ListFilter, OrgTarget, Pat, So
 use patrol_core::scope::ScopeSet;
 use patrol_core::secret::PatSecret;
 use patrol_core::token;
-use patrol_core::user::{Organization, Outcome};
-use patrol_store::PatQuery;
+use patrol_core::user::{AuditAction, Organization, Outcome};
+use patrol_store::{PatQuery, StoreError};
 
 use super::{App, AppError, Caller};
 
@@ -66,6 +68,11 @@ pub struct ListPage {
 }
 
 impl App {
+    /// A PAT's status now, with the configured inactivity rule.
+    pub fn pat_status(&self, pat: &Pat) -> patrol_core::pat::PatStatus {
+        pat.status(self.now(), self.policy.inactive_after)
+    }
+
     fn mint(&self) -> Result<PatSecret, AppError> {
         token::mint(self.now(), &self.policy.mint, &mut rand::rngs::OsRng)
             .map_err(|e| AppError::Internal(format!("cannot mint a token: {e}")))
@@ -174,19 +181,15 @@ impl App {
         let now = self.now();
         let name = DisplayName::parse(req.display_name.as_deref())?;
         let scopes = ScopeSet::parse_or_full(req.scope.as_deref())?;
-        let valid_to = self.policy.lifetime.resolve(req.expiry, None, now)?;
+        let policies = self.policies_in_force().await?;
+        // No expiry asked: the default, shortened to what a lifespan policy allows.
+        let key = caller.key();
+        let cap = policies.tenant.lifespan_cap(&caller.principal(&key));
+        let lifetime = self.policy.lifetime.with_default_at_most(cap);
+        let valid_to = lifetime.resolve(req.expiry, None, now)?;
         let target = self
             .target_for(caller, acting.as_ref(), &req.target)
             .await?;
-        let max = self.policy.max_active_per_user;
-        if self
-            .store
-            .count_active_for_owner(caller.user.id, now)
-            .await?
-            >= max
-        {
-            return Err(AppError::TooManyTokens(max));
-        }
         let pat = Pat {
             authorization_id: Uuid::new_v4(),
             owner: caller.user.id,
@@ -199,16 +202,27 @@ impl App {
             revoked_at: None,
             last_used: None,
         };
+        self.enforce(&policies, caller, &pat, AuditAction::PatCreate)
+            .await?;
         let secret = self.mint()?;
         let hash = self.hasher.hash(&secret);
         let audit = caller.audit(
-            "pat.create",
+            AuditAction::PatCreate,
             now,
             Some(pat.authorization_id),
             Outcome::Success,
             None,
         );
-        self.store.create_pat(&pat, &hash, &audit).await?;
+        // The store counts and inserts in one step, so the cap holds under
+        // concurrent creates.
+        let max = self.policy.max_active_per_user;
+        self.store
+            .create_pat(&pat, &hash, &audit, Some(max))
+            .await
+            .map_err(|e| match e {
+                StoreError::LimitReached => AppError::TooManyTokens(max),
+                e => e.into(),
+            })?;
         Ok((pat, secret))
     }
 
@@ -288,9 +302,12 @@ impl App {
             };
             changed.push("allOrgs");
         }
+        let policies = self.policies_in_force().await?;
+        self.enforce(&policies, caller, &pat, AuditAction::PatUpdate)
+            .await?;
         let detail = (!changed.is_empty()).then(|| changed.join(","));
         let audit = caller.audit(
-            "pat.update",
+            AuditAction::PatUpdate,
             now,
             Some(pat.authorization_id),
             Outcome::Success,
@@ -310,9 +327,18 @@ impl App {
     ) -> Result<(Pat, PatSecret), AppError> {
         let now = self.now();
         let pat = self.editable(caller, via, id).await?;
+        let policies = self.policies_in_force().await?;
+        self.enforce(&policies, caller, &pat, AuditAction::PatRegenerate)
+            .await?;
         let secret = self.mint()?;
         let hash = self.hasher.hash(&secret);
-        let audit = caller.audit("pat.regenerate", now, Some(id), Outcome::Success, None);
+        let audit = caller.audit(
+            AuditAction::PatRegenerate,
+            now,
+            Some(id),
+            Outcome::Success,
+            None,
+        );
         self.store.replace_secret(id, &hash, &audit).await?;
         self.forget_verified(id);
         Ok((pat, secret))
@@ -332,7 +358,13 @@ impl App {
             .revoked_at
             .is_some()
             .then(|| "already revoked".to_owned());
-        let audit = caller.audit("pat.revoke", now, Some(id), Outcome::Success, detail);
+        let audit = caller.audit(
+            AuditAction::PatRevoke,
+            now,
+            Some(id),
+            Outcome::Success,
+            detail,
+        );
         self.store.revoke_pat(id, now, &audit).await?;
         self.forget_verified(id);
         Ok(())

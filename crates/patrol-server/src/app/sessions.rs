@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use patrol_auth::VerifiedToken;
 use patrol_core::session::{SessionKey, WebSession};
-use patrol_core::user::Outcome;
+use patrol_core::user::{AuditAction, Outcome};
 
 use super::admission::{Edge, Presented, RequestCtx};
 use super::seal::Sealer;
@@ -180,7 +180,7 @@ impl App {
             access_expires_at: access_expiry(access, expires_in, now),
             sealed_refresh_token: refresh_token.map(|rt| self.sessions.seal(rt)),
         };
-        let audit = caller.audit("web.signin", now, None, Outcome::Success, None);
+        let audit = caller.audit(AuditAction::WebSignIn, now, None, Outcome::Success, None);
         self.store.create_session(&session, &audit).await?;
         Ok(OpenedSession {
             cookie_value,
@@ -206,8 +206,13 @@ impl App {
             Ok(None) => return Err(SessionEnd::SignInAgain),
             Err(_) => return Err(SessionEnd::StoreUnavailable),
         };
+        let access = match self.access_of_stored(&user).await {
+            Ok(a) => a,
+            Err(_) => return Err(SessionEnd::StoreUnavailable),
+        };
         let caller = Caller {
             user,
+            access,
             client_id: Some(idp.client_id().to_owned()),
             source_ip: ctx.source_ip.map(|i| i.to_string()),
             request_id: ctx.request_id.clone(),
@@ -315,7 +320,13 @@ impl App {
                 idp.revoke(&rt).await;
             }
         }
-        let audit = caller.audit("web.signout", self.now(), None, Outcome::Success, None);
+        let audit = caller.audit(
+            AuditAction::WebSignOut,
+            self.now(),
+            None,
+            Outcome::Success,
+            None,
+        );
         self.store.delete_session(key, Some(&audit)).await?;
         Ok(())
     }
@@ -323,7 +334,7 @@ impl App {
     /// End a session for `reason` (`web.session_end`); failures are logged.
     async fn end_quietly(&self, caller: &Caller, key: &SessionKey, reason: &str) {
         let audit = caller.audit(
-            "web.session_end",
+            AuditAction::WebSessionEnd,
             self.now(),
             None,
             Outcome::Success,
@@ -371,6 +382,7 @@ mod tests {
                 ..Claims::default()
             },
             principal: PrincipalKind::User,
+            email_verified: false,
         }
     }
 
@@ -427,6 +439,7 @@ mod tests {
                 max_active_per_user: 10,
                 accept_user_impersonation: false,
                 session: SessionPolicy::default(),
+                allowed_clients: Default::default(),
             },
             verify: VerifyState::new(settings, ResourceServers::new(vec![]), usage),
             auth_limits: AuthLimits {
@@ -435,6 +448,7 @@ mod tests {
                 capacity: 100,
             },
             issuer_aliases: Default::default(),
+            roles: Default::default(),
         });
         (app, clock)
     }
@@ -509,7 +523,7 @@ mod tests {
             app.store.get_session(&key).await.unwrap().is_none(),
             "ended for good"
         );
-        let actions: Vec<(String, Option<String>)> = app
+        let actions: Vec<(AuditAction, Option<String>)> = app
             .store
             .list_audit(&AuditQuery {
                 limit: 20,
@@ -521,12 +535,14 @@ mod tests {
             .map(|e| (e.action, e.detail))
             .collect();
         assert!(
-            actions.iter().any(|(a, d)| a == "auth.reject"
+            actions.iter().any(|(a, d)| *a == AuditAction::AuthReject
                 && d.as_deref() == Some("web sign-in: missing scope vso.pats_manage")),
             "{actions:?}"
         );
         assert!(
-            actions.iter().any(|(a, _)| a == "web.session_end"),
+            actions
+                .iter()
+                .any(|(a, _)| *a == AuditAction::WebSessionEnd),
             "{actions:?}"
         );
     }

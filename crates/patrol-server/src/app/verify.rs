@@ -20,7 +20,7 @@ use patrol_core::hashing::TokenDigest;
 use patrol_core::pat::{LastUse, Pat, PatStatus};
 use patrol_core::scope;
 use patrol_core::token;
-use patrol_core::user::{AuditEvent, Organization, Outcome, User};
+use patrol_core::user::{AuditAction, AuditEvent, Organization, Outcome, User};
 use patrol_store::UsageRecord;
 
 use super::App;
@@ -411,7 +411,7 @@ impl App {
             source_ip: req.source_ip.map(|i| i.to_string()),
             request_id: req.request_id.clone(),
             detail: Some(detail),
-            ..AuditEvent::new("pat.verify", now, actor, Outcome::Failure)
+            ..AuditEvent::new(AuditAction::PatVerify, now, actor, Outcome::Failure)
         });
     }
 

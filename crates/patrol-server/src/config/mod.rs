@@ -18,11 +18,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod cli;
+mod roles;
 mod secrets;
 mod sections;
 mod settings;
 mod web;
 
+pub use cli::{CliLogin, CliSection};
+pub use roles::{ClaimRuleSection, IssuerRolesSection, RolesSection};
 pub use secrets::{decode_key, KeyRef, SecretSource};
 pub use sections::{
     AuthSection, DatabaseSection, KeysSection, LogFormat, OrganizationsSection, ResourceServerRef,
@@ -43,6 +47,8 @@ pub struct Config {
     pub organizations: OrganizationsSection,
     pub verify: VerifySection,
     pub web: WebSection,
+    pub roles: RolesSection,
+    pub cli: CliSection,
 }
 
 /// Names of environment variables that set configuration keys start with this…

@@ -31,6 +31,15 @@ pub struct ServerSection {
     pub trusted_proxies: Vec<IpAddr>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// A client must send a request's headers within this long; it is also
+    /// how long an idle keep-alive connection stays open.
+    pub header_read_timeout_secs: u64,
+    /// A request (body included) must be answered within this long (408 after).
+    pub request_timeout_secs: u64,
+    /// Most connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// On shutdown, in-flight requests get this long to finish.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for ServerSection {
@@ -41,6 +50,10 @@ impl Default for ServerSection {
             log_format: LogFormat::Text,
             trusted_proxies: Vec::new(),
             max_body_bytes: 64 * 1024,
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 30,
+            max_connections: 4096,
+            shutdown_grace_secs: 20,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! can overflow or panic later), every value converted to the type the
 //! application runs with, every secret read from where it lives.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use chrono::Duration;
@@ -10,11 +11,13 @@ use secrecy::{ExposeSecret, SecretString};
 use patrol_auth::verifier::IssuerConfig;
 use patrol_core::hashing::ServerKey;
 use patrol_core::pat::LifetimePolicy;
+use patrol_core::roles::RoleRules;
 use patrol_core::token::MintOptions;
 
 use crate::app::verify::VerifySettings;
 use crate::app::{Policy, SessionPolicy};
 
+use super::cli::CliLogin;
 use super::sections::{ServerSection, TokensSection, VerifySection};
 use super::web::WebSettings;
 use super::{Config, ConfigError, Env};
@@ -46,6 +49,11 @@ pub struct Settings {
     /// Introspection callers: `(client_id, secret)`.
     pub resource_servers: Vec<(String, SecretString)>,
     pub web: WebSettings,
+    /// Who administers Patrol (`[roles]`).
+    pub roles: RoleRules,
+    /// What `patrol login` is told to sign in with (`[cli]`); `patrol dev`
+    /// fills it with the built-in issuer.
+    pub cli: Option<CliLogin>,
 }
 
 /// The management API's authentication.
@@ -115,6 +123,21 @@ impl Config {
             Some(u) => Some(public_url(u)?),
         };
         at_least("server.max_body_bytes", self.server.max_body_bytes, 1024)?;
+        let s = &self.server;
+        between(
+            "server.header_read_timeout_secs",
+            s.header_read_timeout_secs,
+            1,
+            600,
+        )?;
+        between(
+            "server.request_timeout_secs",
+            s.request_timeout_secs,
+            1,
+            3600,
+        )?;
+        between("server.max_connections", s.max_connections, 1, 1_000_000)?;
+        between("server.shutdown_grace_secs", s.shutdown_grace_secs, 0, 3600)?;
         if self.database.sqlite_path.as_os_str().is_empty() {
             return Err(invalid("database.sqlite_path", "must not be empty"));
         }
@@ -127,9 +150,11 @@ impl Config {
             }
         }
         at_least("auth.max_failures_per_ip", self.auth.max_failures_per_ip, 1)?;
+        let allowed_clients = allowed_clients(&self.auth.issuers)?;
         let web = self
             .web
             .resolve(public_url.as_ref(), &self.auth.issuers, env)?;
+        let cli = self.cli.resolve(&self.auth.issuers)?;
         let policy = Policy {
             auto_join: self.organizations.auto_join,
             accept_user_impersonation: self.auth.accept_user_impersonation,
@@ -137,9 +162,11 @@ impl Config {
                 max: web.session_max,
                 idle: web.session_idle,
             },
+            allowed_clients,
             ..tokens(&self.tokens)?
         };
         let (verify, usage) = verify(&self.verify)?;
+        let roles = self.roles.resolve()?;
         Ok(Settings {
             server_keys: server_keys(&self, env)?,
             resource_servers: resource_servers(&self.verify, env)?,
@@ -158,6 +185,8 @@ impl Config {
             verify,
             usage,
             web,
+            roles,
+            cli,
         })
     }
 }
@@ -202,7 +231,40 @@ fn tokens(t: &TokensSection) -> Result<Policy, ConfigError> {
         max_active_per_user: at_least("tokens.max_active_per_user", t.max_active_per_user, 1)?,
         accept_user_impersonation: false,
         session: SessionPolicy::default(),
+        allowed_clients: HashMap::new(),
     })
+}
+
+/// `[[auth.issuers]] allowed_client_ids` → issuer → accepted clients. A
+/// list, when given, names at least one client (leave it out to accept any).
+fn allowed_clients(issuers: &[IssuerConfig]) -> Result<HashMap<String, Vec<String>>, ConfigError> {
+    let mut out = HashMap::new();
+    for i in issuers {
+        let Some(ids) = &i.allowed_client_ids else {
+            continue;
+        };
+        let key = "auth.issuers.allowed_client_ids";
+        if ids.is_empty() {
+            return Err(invalid(
+                key,
+                format!(
+                    "issuer '{}': name at least one client, or leave the key out to accept any",
+                    i.issuer
+                ),
+            ));
+        }
+        if let Some(bad) = ids
+            .iter()
+            .find(|c| c.trim().is_empty() || c.trim() != c.as_str())
+        {
+            return Err(invalid(
+                key,
+                format!("issuer '{}': '{bad}' is not a client id", i.issuer),
+            ));
+        }
+        out.insert(i.issuer.clone(), ids.clone());
+    }
+    Ok(out)
 }
 
 fn verify(v: &VerifySection) -> Result<(VerifySettings, UsageSettings), ConfigError> {
@@ -350,6 +412,7 @@ mod tests {
         assert_eq!(s.server_keys.len(), 1);
         assert_eq!(s.server_keys[0].id(), "k1");
         assert!(s.web.client.is_none());
+        assert!(s.cli.is_none(), "[cli] is off by default");
         assert_eq!(s.web.session_idle, Duration::minutes(60));
         let off = resolve("[tokens]\ninactive_after_days = 0").unwrap();
         assert_eq!(off.policy.inactive_after, None);
@@ -383,6 +446,15 @@ mod tests {
                 "tokens.max_active_per_user",
             ),
             ("[server]\nmax_body_bytes = 0", "server.max_body_bytes"),
+            (
+                "[server]\nheader_read_timeout_secs = 0",
+                "server.header_read_timeout_secs",
+            ),
+            (
+                "[server]\nrequest_timeout_secs = 0",
+                "server.request_timeout_secs",
+            ),
+            ("[server]\nmax_connections = 0", "server.max_connections"),
             (
                 "[server]\npublic_url = \"patrol.test\"",
                 "server.public_url",
@@ -465,6 +537,33 @@ mod tests {
         assert!(e.contains("at least 16 characters"), "{e}");
         let bad_id = two.replace("\"gw\"", "\"a:b\"");
         assert!(resolve(&bad_id).unwrap_err().contains("not valid"));
+    }
+
+    #[test]
+    fn client_allow_lists_per_issuer() {
+        let issuer = |extra: &str| {
+            format!(
+                "[[auth.issuers]]\nissuer = \"https://idp.test\"\naudiences = [\"a\"]\n{extra}\n"
+            )
+        };
+        assert!(resolve(&issuer(""))
+            .unwrap()
+            .policy
+            .allowed_clients
+            .is_empty());
+        let s = resolve(&issuer("allowed_client_ids = [\"cli\", \"web\"]")).unwrap();
+        assert_eq!(
+            s.policy.allowed_clients.get("https://idp.test"),
+            Some(&vec!["cli".to_owned(), "web".to_owned()])
+        );
+        // An empty list would refuse everyone: leave the key out to accept any client.
+        let e = resolve(&issuer("allowed_client_ids = []")).unwrap_err();
+        assert!(
+            e.starts_with("auth.issuers.allowed_client_ids") && e.contains("at least one"),
+            "{e}"
+        );
+        let e = resolve(&issuer("allowed_client_ids = [\" cli\"]")).unwrap_err();
+        assert!(e.contains("not a client id"), "{e}");
     }
 
     #[test]

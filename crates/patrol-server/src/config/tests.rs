@@ -88,6 +88,8 @@ fn example_config_names_every_key() {
         ),
         ("[[keys.server_keys]]".into(), "keys".into()),
         ("[web.client_secret]".into(), "web".into()),
+        ("[[roles.claims]]".into(), "roles.claims".into()),
+        ("[[roles.issuers]]".into(), "roles.issuers".into()),
         (
             "[[verify.resource_servers]]\nclient_id = \"x\"\n[verify.resource_servers.secret]"
                 .into(),
@@ -121,6 +123,7 @@ fn every_key_can_be_set_from_the_environment() {
             ("PATROL_ORGANIZATIONS__AUTO_JOIN", "false"),
             // A number where a string goes is taken as text.
             ("PATROL_WEB__CLIENT_ID", "1234"),
+            ("PATROL_CLI__CLIENT_ID", "5678"),
             (
                 "PATROL_WEB__CLIENT_SECRET",
                 "{ file = \"/run/secrets/web\" }",
@@ -149,6 +152,7 @@ fn every_key_can_be_set_from_the_environment() {
     assert_eq!(cfg.organizations.names, ["fabrikam", "contoso"]);
     assert!(!cfg.organizations.auto_join);
     assert_eq!(cfg.web.client_id.as_deref(), Some("1234"));
+    assert_eq!(cfg.cli.client_id.as_deref(), Some("5678"));
     assert_eq!(
         cfg.web.client_secret,
         Some(SecretSource::File("/run/secrets/web".into()))

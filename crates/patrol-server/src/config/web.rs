@@ -148,16 +148,26 @@ impl WebSection {
         let Some(issuer) = &self.issuer else {
             return Err(invalid("web.issuer", "web.enabled needs web.issuer"));
         };
-        if !issuers.iter().any(|i| &i.issuer == issuer) {
+        let Some(trusted) = issuers.iter().find(|i| &i.issuer == issuer) else {
             return Err(invalid(
                 "web.issuer",
                 format!("'{issuer}' must also be configured in [[auth.issuers]]"),
             ));
-        }
+        };
         let client_id = match self.client_id.as_deref() {
             Some(id) if !id.is_empty() => id.to_owned(),
             _ => return Err(invalid("web.client_id", "web.enabled needs web.client_id")),
         };
+        // The web page's access tokens are issued to its own client: an
+        // allow-list without it would refuse every browser sign-in.
+        if let Some(allowed) = &trusted.allowed_client_ids {
+            if !allowed.contains(&client_id) {
+                return Err(invalid(
+                    "web.client_id",
+                    format!("'{client_id}' must be in allowed_client_ids of the issuer '{issuer}'"),
+                ));
+            }
+        }
         let Some(public) = public_url else {
             return Err(invalid(
                 "server.public_url",
@@ -288,8 +298,13 @@ mod tests {
     }
 
     fn resolve(server: &str, web: &str) -> Result<WebSettings, String> {
+        resolve_with_issuer("", server, web)
+    }
+
+    /// With `issuer` added to the `[[auth.issuers]]` block of the web's issuer.
+    fn resolve_with_issuer(issuer: &str, server: &str, web: &str) -> Result<WebSettings, String> {
         let text = format!(
-            "[server]\n{server}\n[[auth.issuers]]\nissuer = \"https://idp.test\"\naudiences = [\"api\"]\n[web]\n{web}\n"
+            "[server]\n{server}\n[[auth.issuers]]\nissuer = \"https://idp.test\"\naudiences = [\"api\"]\n{issuer}\n[web]\n{web}\n"
         );
         let mut cfg: Config = toml::from_str(&text).map_err(|e| e.to_string())?;
         cfg.keys.server_keys.clear();
@@ -365,6 +380,20 @@ mod tests {
         .contains("client_id"));
         // A literal secret is refused: secrets come from env or files.
         assert!(err(HTTPS, &OK.replace("{ env = \"X\" }", "\"s3cret\"")).contains("never written"));
+    }
+
+    /// The web page's own client must be on its issuer's client allow-list,
+    /// or every browser sign-in would be refused.
+    #[test]
+    fn the_web_client_is_on_its_issuers_allow_list() {
+        let e = resolve_with_issuer("allowed_client_ids = [\"cli\"]", HTTPS, OK).unwrap_err();
+        assert!(
+            e.starts_with("web.client_id") && e.contains("allowed_client_ids"),
+            "{e}"
+        );
+        resolve_with_issuer("allowed_client_ids = [\"cli\", \"web\"]", HTTPS, OK).unwrap();
+        // Disabled, the page's client does not matter.
+        resolve_with_issuer("allowed_client_ids = [\"cli\"]", "", "enabled = false").unwrap();
     }
 
     #[test]

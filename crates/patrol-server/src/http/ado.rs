@@ -7,20 +7,26 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use uuid::Uuid;
 
-use patrol_core::pat::{ExpiryChoice, ListFilter, SortBy};
+use patrol_core::pat::ExpiryChoice;
 
 use super::auth::Owner;
-use super::error::{pat_token_error, ApiError};
+use super::docs::responses::PatApiRefusals;
+use super::error::{pat_token_error, ApiError, WrappedException};
 use super::query::CiQuery;
-use super::version::negotiate;
+use super::version::{negotiate, PATS_MAX, PATS_MIN};
 use super::wire::{
-    decode_continuation, encode_continuation, parse_bool, PagedPatTokens, PatToken,
-    PatTokenCreateRequest, PatTokenResult, PatTokenUpdateRequest,
+    encode_continuation, PagedPatTokens, PatToken, PatTokenCreateRequest, PatTokenError,
+    PatTokenResult, PatTokenUpdateRequest, PatsGetAnswer,
 };
 use super::AppState;
 use crate::app::{AppError, CreatePat, ListRequest, OrgChoice, UpdatePat, Via};
+
+mod params;
+
+use params::{
+    authorization_id, list_query, GetOrListParams, OptionalIdParam, PatsParams, RequiredIdParam,
+};
 
 /// The Pats resource accepts api-version 6.1 to 7.2 (always preview in ADO).
 pub struct PatsVersion;
@@ -28,7 +34,21 @@ pub struct PatsVersion;
 impl<S: Send + Sync> FromRequestParts<S> for PatsVersion {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        negotiate(parts, (6, 1), (7, 2)).map(|_| PatsVersion)
+        negotiate(parts, PATS_MIN, PATS_MAX).map(|_| PatsVersion)
+    }
+}
+
+/// The `{organization}` path segment. One that does not decode (e.g. `%FF`)
+/// is refused in the API's own error shape, not axum's plain text.
+pub struct Org(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Org {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(name)) => Ok(Org(name)),
+            Err(_) => Err(ApiError::bad_request("The organization name is not valid.")),
+        }
     }
 }
 
@@ -42,38 +62,18 @@ fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
 }
 
 fn ok_result(token: PatToken) -> Response {
-    json(
-        StatusCode::OK,
-        &PatTokenResult {
-            pat_token: Some(token),
-            pat_token_error: "none".into(),
-        },
-    )
+    json(StatusCode::OK, &PatTokenResult::ok(token))
+}
+
+fn refused(error: PatTokenError) -> Response {
+    json(StatusCode::OK, &PatTokenResult::refused(error))
 }
 
 /// `patTokenError` failures are 200s in Azure DevOps; the rest are HTTP errors.
 fn result_error(e: AppError) -> Result<Response, ApiError> {
     match pat_token_error(&e) {
-        Some(code) => Ok(json(
-            StatusCode::OK,
-            &PatTokenResult {
-                pat_token: None,
-                pat_token_error: code.into(),
-            },
-        )),
+        Some(code) => Ok(refused(code)),
         None => Err(e.into()),
-    }
-}
-
-fn authorization_id(q: &CiQuery) -> Result<Option<Uuid>, ApiError> {
-    match q.get("authorizationId") {
-        None => Ok(None),
-        Some(s) => match Uuid::parse_str(s.trim()) {
-            Ok(id) if !id.is_nil() => Ok(Some(id)),
-            _ => Err(ApiError::bad_request(
-                "authorizationId is not a valid Guid.",
-            )),
-        },
     }
 }
 
@@ -127,21 +127,11 @@ fn target(all_orgs: bool, org_name: &str) -> OrgChoice {
     get,
     path = "/{organization}/_apis/tokens/pats",
     tag = "pats",
-    params(
-        ("organization" = String, Path, description = "Organization name"),
-        ("authorizationId" = Option<Uuid>, Query, description = "Get this one PAT instead of listing"),
-        ("displayFilterOption" = Option<String>, Query, description = "active (default) | revoked | expired | all"),
-        ("sortByOption" = Option<String>, Query, description = "displayName (default) | displayDate | status"),
-        ("isSortAscending" = Option<bool>, Query, description = "default true"),
-        ("continuationToken" = Option<String>, Query, description = "From the previous page; empty = first page"),
-        ("$top" = Option<u32>, Query, description = "Page size, 1–100, default 20"),
-        ("api-version" = Option<String>, Query, description = "6.1-preview … 7.2-preview.1 (or in Accept)"),
-    ),
+    params(PatsParams, GetOrListParams),
     responses(
-        (status = 200, description = "PagedPatTokens (list) or PatTokenResult (get)", body = PagedPatTokens),
-        (status = 400, description = "Bad parameters (WrappedException)"),
-        (status = 401, description = "No or invalid OIDC access token"),
-        (status = 403, description = "Missing scope vso.pats, or a service principal"),
+        (status = 200, description = "A page of PATs (`PagedPatTokens`), or with `authorizationId` one \
+            PAT (`PatTokenResult`; someone else's or an unknown id is `tokenNotFound`)", body = PatsGetAnswer),
+        PatApiRefusals,
     ),
     security(("bearer" = []))
 )]
@@ -149,53 +139,29 @@ pub async fn get_or_list(
     State(state): State<AppState>,
     Owner(caller): Owner,
     _v: PatsVersion,
-    Path(org_name): Path<String>,
+    Org(org_name): Org,
     q: CiQuery,
 ) -> Result<Response, ApiError> {
     let via = Via::Org(&org_name);
+    // Every parameter is checked, also those a get by id does not use.
+    let list = list_query(&q)?;
     if let Some(id) = authorization_id(&q)? {
         return match state.app.get_pat(&caller, via, id).await {
             Ok(p) => Ok(ok_result(PatToken::from_pat(&p, None))),
             Err(e) => result_error(e),
         };
     }
-    let filter = match q.get("displayFilterOption").filter(|s| !s.is_empty()) {
-        None => ListFilter::default(),
-        Some(s) => ListFilter::parse(s)
-            .ok_or_else(|| ApiError::bad_request("displayFilterOption is not valid."))?,
-    };
-    let sort = match q.get("sortByOption").filter(|s| !s.is_empty()) {
-        None => SortBy::default(),
-        Some(s) => {
-            SortBy::parse(s).ok_or_else(|| ApiError::bad_request("sortByOption is not valid."))?
-        }
-    };
-    let ascending = match q.get("isSortAscending").filter(|s| !s.is_empty()) {
-        None => true,
-        Some(s) => {
-            parse_bool(s).ok_or_else(|| ApiError::bad_request("isSortAscending is not valid."))?
-        }
-    };
-    let offset = decode_continuation(q.get("continuationToken").unwrap_or(""))
-        .ok_or_else(|| ApiError::bad_request("continuationToken is not valid."))?;
-    let limit = match q.get("$top").filter(|s| !s.is_empty()) {
-        None => 20,
-        Some(s) => match s.trim().parse::<i64>() {
-            Ok(n) if n >= 1 => u32::try_from(n.min(100)).unwrap_or(100),
-            _ => return Err(ApiError::bad_request("$top must be a positive integer.")),
-        },
-    };
     let page = state
         .app
         .list_pats(
             &caller,
             via,
             ListRequest {
-                filter,
-                sort,
-                ascending,
-                offset,
-                limit,
+                filter: list.filter,
+                sort: list.sort,
+                ascending: list.ascending,
+                offset: list.offset,
+                limit: list.limit,
             },
         )
         .await?;
@@ -218,13 +184,28 @@ pub async fn get_or_list(
     post,
     path = "/{organization}/_apis/tokens/pats",
     tag = "pats",
-    params(("organization" = String, Path, description = "Organization name")),
+    params(PatsParams),
     request_body = PatTokenCreateRequest,
     responses(
-        (status = 200, description = "PatTokenResult; `token` holds the secret, `patTokenError` any refusal", body = PatTokenResult),
-        (status = 400, description = "Malformed body"),
-        (status = 401, description = "No or invalid OIDC access token"),
-        (status = 403, description = "Missing scope vso.pats_manage, or a service principal"),
+        (status = 200, description = "`PatTokenResult`: the new PAT with its secret in `token`, or a \
+            `patTokenError` (`displayNameRequired`, `invalidDisplayName`, `invalidValidTo`, `invalidScope`)",
+            body = PatTokenResult,
+            links(
+                ("GetPat" = (operation_id = "get_or_list", parameters(
+                    ("organization" = "$request.path.organization"),
+                    ("authorizationId" = "$response.body#/patToken/authorizationId")
+                ))),
+                ("RegeneratePat" = (operation_id = "regenerate", parameters(
+                    ("organization" = "$request.path.organization"),
+                    ("authorizationId" = "$response.body#/patToken/authorizationId")
+                ))),
+                ("RevokePat" = (operation_id = "revoke", parameters(
+                    ("organization" = "$request.path.organization"),
+                    ("authorizationId" = "$response.body#/patToken/authorizationId")
+                )))
+            ),
+        ),
+        PatApiRefusals,
     ),
     security(("bearer" = []))
 )]
@@ -232,7 +213,7 @@ pub async fn create(
     State(state): State<AppState>,
     Owner(caller): Owner,
     _v: PatsVersion,
-    Path(org_name): Path<String>,
+    Org(org_name): Org,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let req: PatTokenCreateRequest = parse_body(body)?;
@@ -260,11 +241,13 @@ pub async fn create(
     put,
     path = "/{organization}/_apis/tokens/pats",
     tag = "pats",
-    params(("organization" = String, Path, description = "Organization name")),
+    params(PatsParams),
     request_body = PatTokenUpdateRequest,
     responses(
-        (status = 200, description = "PatTokenResult (token is null)", body = PatTokenResult),
-        (status = 400, description = "Malformed body"),
+        (status = 200, description = "`PatTokenResult` (`token` is null), or a `patTokenError` \
+            (`invalidAuthorizationId`, `tokenNotFound`, `invalidToken` for a revoked PAT, \
+            `invalidTargetAccounts`, and the create refusals)", body = PatTokenResult),
+        PatApiRefusals,
     ),
     security(("bearer" = []))
 )]
@@ -272,18 +255,12 @@ pub async fn update(
     State(state): State<AppState>,
     Owner(caller): Owner,
     _v: PatsVersion,
-    Path(org_name): Path<String>,
+    Org(org_name): Org,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let req: PatTokenUpdateRequest = parse_body(body)?;
     let Some(id) = req.authorization_id.filter(|id| !id.is_nil()) else {
-        return Ok(json(
-            StatusCode::OK,
-            &PatTokenResult {
-                pat_token: None,
-                pat_token_error: "invalidAuthorizationId".into(),
-            },
-        ));
+        return Ok(refused(PatTokenError::InvalidAuthorizationId));
     };
     let update = UpdatePat {
         authorization_id: id,
@@ -307,13 +284,13 @@ pub async fn update(
     delete,
     path = "/{organization}/_apis/tokens/pats",
     tag = "pats",
-    params(
-        ("organization" = String, Path, description = "Organization name"),
-        ("authorizationId" = Uuid, Query, description = "The PAT to revoke"),
-    ),
+    params(PatsParams, RequiredIdParam),
     responses(
         (status = 204, description = "Revoked (also when it already was)"),
-        (status = 404, description = "No such PAT of yours"),
+        PatApiRefusals,
+        (status = 404, description = "No such PAT of yours (`SessionTokenNotFoundException`, the same \
+            for someone else's), or no such organization (`OrganizationNotFoundException`)",
+            body = WrappedException),
     ),
     security(("bearer" = []))
 )]
@@ -321,7 +298,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     Owner(caller): Owner,
     _v: PatsVersion,
-    Path(org_name): Path<String>,
+    Org(org_name): Org,
     q: CiQuery,
 ) -> Result<Response, ApiError> {
     let id = authorization_id(&q)?
@@ -339,28 +316,39 @@ pub async fn revoke(
     post,
     path = "/{organization}/_apis/tokens/pats/regenerate",
     tag = "pats",
-    params(
-        ("organization" = String, Path, description = "Organization name"),
-        ("authorizationId" = Uuid, Query, description = "The PAT to regenerate"),
+    params(PatsParams, OptionalIdParam),
+    responses(
+        (status = 200, description = "`PatTokenResult` with the new secret, or a `patTokenError` \
+            (`invalidAuthorizationId`, `tokenNotFound`, `invalidToken`, `invalidTargetAccounts`)",
+            body = PatTokenResult,
+            links(
+                ("GetPat" = (operation_id = "get_or_list", parameters(
+                    ("organization" = "$request.path.organization"),
+                    ("authorizationId" = "$response.body#/patToken/authorizationId")
+                ))),
+                ("RegeneratePat" = (operation_id = "regenerate", parameters(
+                    ("organization" = "$request.path.organization"),
+                    ("authorizationId" = "$response.body#/patToken/authorizationId")
+                ))),
+                ("RevokePat" = (operation_id = "revoke", parameters(
+                    ("organization" = "$request.path.organization"),
+                    ("authorizationId" = "$response.body#/patToken/authorizationId")
+                )))
+            ),
+        ),
+        PatApiRefusals,
     ),
-    responses((status = 200, description = "PatTokenResult with the new secret", body = PatTokenResult)),
     security(("bearer" = []))
 )]
 pub async fn regenerate(
     State(state): State<AppState>,
     Owner(caller): Owner,
     _v: PatsVersion,
-    Path(org_name): Path<String>,
+    Org(org_name): Org,
     q: CiQuery,
 ) -> Result<Response, ApiError> {
     let Some(id) = authorization_id(&q)? else {
-        return Ok(json(
-            StatusCode::OK,
-            &PatTokenResult {
-                pat_token: None,
-                pat_token_error: "invalidAuthorizationId".into(),
-            },
-        ));
+        return Ok(refused(PatTokenError::InvalidAuthorizationId));
     };
     match state
         .app

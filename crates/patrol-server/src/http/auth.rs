@@ -9,13 +9,31 @@ use axum::http::{header, Method};
 
 use patrol_auth::AuthError;
 use patrol_core::credential::{self, CredentialError};
+use patrol_core::scope::token_scopes_grant;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::app::{AuthFailure, Caller, Edge, Presented, RequestCtx};
+use crate::app::{AuthFailure, Caller, Edge, Presented, RequestCtx, ADMIN_SCOPE};
 
-/// The authenticated owner of the request.
+/// The authenticated owner of the request (the PAT API: `vso.pats` to
+/// read, `vso.pats_manage` to change).
 pub struct Owner(pub Caller);
+
+/// A caller of the Token Admin API or Patrol's admin API: the delegated
+/// scope `vso.tokenadministration` (the role is the use case's to check).
+pub struct Administrator(pub Caller);
+
+/// A reader of the audit log: administrators (with the admin scope) read
+/// what their role covers, everyone else (`vso.pats`) their own events.
+pub struct AuditReader(pub Caller);
+
+/// Which delegated scope a route needs.
+#[derive(Debug, Clone, Copy)]
+enum Needs {
+    ByMethod,
+    Admin,
+    AdminOrPats,
+}
 
 fn looks_like_jwt(s: &str) -> bool {
     let parts: Vec<&str> = s.split('.').collect();
@@ -59,22 +77,45 @@ impl FromRequestParts<AppState> for Owner {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let ctx = state.request_ctx(parts);
-        state
-            .app
-            .check_auth_limit(&ctx)
-            .map_err(ApiError::TooManyRequests)?;
-        let result = authenticate(parts, state, &ctx).await;
-        let failure = match &result {
-            Err(ApiError::InvalidToken) => Some(AuthFailure::InvalidToken),
-            Err(ApiError::PatNotAccepted) => Some(AuthFailure::PatPresented),
-            _ => None,
-        };
-        if let Some(f) = failure {
-            state.app.note_auth_failure(f, &ctx).await;
-        }
-        result
+        extract(parts, state, Needs::ByMethod).await.map(Owner)
     }
+}
+
+impl FromRequestParts<AppState> for Administrator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        extract(parts, state, Needs::Admin).await.map(Administrator)
+    }
+}
+
+impl FromRequestParts<AppState> for AuditReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        extract(parts, state, Needs::AdminOrPats)
+            .await
+            .map(AuditReader)
+    }
+}
+
+/// Limits, verification and admission, the same for every API route.
+async fn extract(parts: &Parts, state: &AppState, needs: Needs) -> Result<Caller, ApiError> {
+    let ctx = state.request_ctx(parts);
+    state
+        .app
+        .check_auth_limit(&ctx)
+        .map_err(ApiError::TooManyRequests)?;
+    let result = authenticate(parts, state, &ctx, needs).await;
+    let failure = match &result {
+        Err(ApiError::InvalidToken) => Some(AuthFailure::InvalidToken),
+        Err(ApiError::PatNotAccepted) => Some(AuthFailure::PatPresented),
+        _ => None,
+    };
+    if let Some(f) = failure {
+        state.app.note_auth_failure(f, &ctx).await;
+    }
+    result
 }
 
 /// Verify the bearer token, then let the app admit its user.
@@ -82,7 +123,8 @@ async fn authenticate(
     parts: &Parts,
     state: &AppState,
     ctx: &RequestCtx,
-) -> Result<Owner, ApiError> {
+    needs: Needs,
+) -> Result<Caller, ApiError> {
     let jwt = presented_jwt(parts)?;
     let verified = match state.verifier.verify(&jwt).await {
         Ok(v) => v,
@@ -96,11 +138,21 @@ async fn authenticate(
         access: &verified,
         id_token: None,
         client_id: verified.claims.client_id().map(str::to_owned),
-        needed: required_scope(&parts.method),
+        needed: match needs {
+            Needs::ByMethod => required_scope(&parts.method),
+            Needs::Admin => ADMIN_SCOPE,
+            Needs::AdminOrPats => {
+                let scp = verified.claims.scp.as_deref().unwrap_or("");
+                if token_scopes_grant(scp, ADMIN_SCOPE) {
+                    ADMIN_SCOPE
+                } else {
+                    "vso.pats"
+                }
+            }
+        },
         edge: Edge::Api,
     };
-    let caller = state.app.admit(presented, ctx).await?;
-    Ok(Owner(caller))
+    Ok(state.app.admit(presented, ctx).await?)
 }
 
 #[cfg(test)]

@@ -4,30 +4,45 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::ToSchema;
 
 use patrol_core::pat::PatRuleError;
+use patrol_core::policy::Violation;
 
+use super::wire::PatTokenError;
 use crate::app::AppError;
 
 pub const REALM: &str = "patrol";
 pub const SP_MESSAGE: &str = "Service principals are not allowed to perform this action.";
 
-/// Azure DevOps' error body.
-#[derive(Debug, Serialize)]
+/// Azure DevOps' error body (`docs/ado-wire-contract.md` §3.7).
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WrappedException {
+    /// Always `"1"`.
     #[serde(rename = "$id")]
     pub id: &'static str,
+    /// Always `null`.
     #[serde(rename = "innerException")]
+    #[schema(schema_with = null_schema, required = true)]
     pub inner_exception: Option<()>,
     pub message: String,
+    /// The .NET type, e.g. `System.ArgumentException, mscorlib`.
     #[serde(rename = "typeName")]
     pub type_name: String,
+    /// The exception name clients dispatch on, e.g. `VssVersionOutOfRangeException`.
     #[serde(rename = "typeKey")]
     pub type_key: &'static str,
+    /// Always 0.
     #[serde(rename = "errorCode")]
     pub error_code: i32,
+    /// Always 3000.
     #[serde(rename = "eventId")]
     pub event_id: i32,
+}
+
+fn null_schema() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::Null)
 }
 
 /// Every refusal the HTTP layer can produce.
@@ -229,6 +244,17 @@ impl From<AppError> for ApiError {
             AppError::Internal(cause) => ApiError::Internal(cause),
             AppError::NonHuman => ApiError::NonHuman,
             AppError::MissingScope(needed) => ApiError::InsufficientScope(needed),
+            AppError::ClientNotAllowed(client) => ApiError::Forbidden {
+                type_key: "InvalidAccessException",
+                message: match client {
+                    Some(c) => format!(
+                        "The application '{c}' is not allowed to manage personal access tokens."
+                    ),
+                    None => "An access token that names no application (azp, appid or client_id) \
+                             is not allowed to manage personal access tokens."
+                        .into(),
+                },
+            },
             AppError::UserDisabled => ApiError::Forbidden {
                 type_key: "InvalidAccessException",
                 message: "This user is disabled.".into(),
@@ -249,29 +275,62 @@ impl From<AppError> for ApiError {
                 ApiError::bad_request("The personal access token belongs to another organization.")
             }
             AppError::Store(s) => ApiError::Internal(s.to_string()),
+            // Outside the PAT API (whose answers carry `patTokenError`).
+            e @ AppError::Policy(_) => ApiError::BadRequest {
+                type_key: "InvalidPolicyException",
+                message: e.to_string(),
+            },
+            AppError::InvalidPolicy(p) => ApiError::bad_request(p.to_string()),
+            AppError::NotAnAdmin(what) => ApiError::Forbidden {
+                type_key: "InvalidAccessException",
+                message: format!("You are not an administrator of {what}."),
+            },
+            AppError::UserNotFound => ApiError::NotFound {
+                type_key: "IdentityNotFoundException",
+                message: "The user was not found.".into(),
+            },
         }
+    }
+}
+
+/// The `patTokenError` value of a policy refusal (docs/ado-wire-contract.md §4.3).
+pub fn policy_error(v: &Violation) -> PatTokenError {
+    match v {
+        Violation::GlobalPat => PatTokenError::GlobalPatPolicyViolation,
+        Violation::FullScopePat => PatTokenError::FullScopePatPolicyViolation,
+        Violation::Lifespan { .. } => PatTokenError::PatLifespanPolicyViolation,
+        Violation::OrgCreation { .. } => PatTokenError::DisablePatCreationPolicyViolation,
     }
 }
 
 /// The `patTokenError` value for failures that Azure DevOps answers with
 /// `200 {"patToken": null, "patTokenError": …}`; `None` for the others.
 /// Exhaustive on purpose: a new variant needs a decision here.
-pub fn pat_token_error(e: &AppError) -> Option<&'static str> {
+pub fn pat_token_error(e: &AppError) -> Option<PatTokenError> {
     Some(match e {
-        AppError::Rule(PatRuleError::DisplayNameRequired) => "displayNameRequired",
-        AppError::Rule(PatRuleError::InvalidDisplayName(_)) => "invalidDisplayName",
-        AppError::Rule(PatRuleError::InvalidValidTo) => "invalidValidTo",
-        AppError::Rule(PatRuleError::BeyondMaxLifetime { .. }) => "patLifespanPolicyViolation",
-        AppError::Scope(_) => "invalidScope",
-        AppError::TokenNotFound => "tokenNotFound",
-        AppError::TokenRevoked => "invalidToken",
-        AppError::WrongOrganization | AppError::CannotMoveOrganization => "invalidTargetAccounts",
+        AppError::Rule(PatRuleError::DisplayNameRequired) => PatTokenError::DisplayNameRequired,
+        AppError::Rule(PatRuleError::InvalidDisplayName(_)) => PatTokenError::InvalidDisplayName,
+        AppError::Rule(PatRuleError::InvalidValidTo) => PatTokenError::InvalidValidTo,
+        AppError::Rule(PatRuleError::BeyondMaxLifetime { .. }) => {
+            PatTokenError::PatLifespanPolicyViolation
+        }
+        AppError::Scope(_) => PatTokenError::InvalidScope,
+        AppError::TokenNotFound => PatTokenError::TokenNotFound,
+        AppError::TokenRevoked => PatTokenError::InvalidToken,
+        AppError::WrongOrganization | AppError::CannotMoveOrganization => {
+            PatTokenError::InvalidTargetAccounts
+        }
+        AppError::Policy(v) => policy_error(v),
         AppError::OrgNotFound(_)
+        | AppError::InvalidPolicy(_)
+        | AppError::NotAnAdmin(_)
+        | AppError::UserNotFound
         | AppError::NotAMember(_)
         | AppError::NoOrganization
         | AppError::TooManyTokens(_)
         | AppError::NonHuman
         | AppError::MissingScope(_)
+        | AppError::ClientNotAllowed(_)
         | AppError::UserDisabled
         | AppError::Internal(_)
         | AppError::Store(_) => return None,
@@ -328,18 +387,30 @@ mod tests {
 
     #[test]
     fn pat_token_errors() {
+        let wire = |e: &AppError| pat_token_error(e).map(|c| serde_json::to_value(c).unwrap());
+        assert_eq!(wire(&AppError::TokenNotFound), Some("tokenNotFound".into()));
+        assert_eq!(wire(&AppError::TokenRevoked), Some("invalidToken".into()));
         assert_eq!(
-            pat_token_error(&AppError::TokenNotFound),
-            Some("tokenNotFound")
-        );
-        assert_eq!(
-            pat_token_error(&AppError::TokenRevoked),
-            Some("invalidToken")
-        );
-        assert_eq!(
-            pat_token_error(&AppError::WrongOrganization),
-            Some("invalidTargetAccounts")
+            wire(&AppError::WrongOrganization),
+            Some("invalidTargetAccounts".into())
         );
         assert_eq!(pat_token_error(&AppError::OrgNotFound("x".into())), None);
+        let org = uuid::Uuid::nil();
+        for (v, word) in [
+            (Violation::GlobalPat, "globalPatPolicyViolation"),
+            (Violation::FullScopePat, "fullScopePatPolicyViolation"),
+            (
+                Violation::Lifespan { max_days: 30 },
+                "patLifespanPolicyViolation",
+            ),
+            (
+                Violation::OrgCreation { org },
+                "disablePatCreationPolicyViolation",
+            ),
+        ] {
+            assert_eq!(wire(&AppError::Policy(v)), Some(word.into()));
+        }
+        let r = ApiError::from(AppError::not_admin_of("fabrikam")).into_response();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
     }
 }

@@ -23,7 +23,7 @@ fn location(id: &str, area: &str, resource: &str, route: &str, min: &str, releas
     })
 }
 
-/// Every resource Patrol serves (TokenAdmin is registered now so discovery is complete).
+/// Every resource Patrol serves: the PAT API, its regenerate, and Token Admin.
 pub fn locations() -> Vec<Value> {
     vec![
         location(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, HeaderName, Uri};
+use axum::http::{header, HeaderName, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, on, MethodFilter};
@@ -22,14 +22,17 @@ use patrol_auth::verifier::OidcVerifier;
 
 use crate::app::{App, RequestCtx};
 
+pub mod admin;
 pub mod ado;
 pub mod auth;
+pub mod cli_config;
 pub mod client_ip;
 pub mod docs;
 pub mod error;
 pub mod location;
 pub mod ops;
 pub mod query;
+pub mod tokenadmin;
 pub mod verify;
 pub mod version;
 pub mod web;
@@ -43,6 +46,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub trusted_proxies: Arc<Vec<IpAddr>>,
     pub public_url: Option<String>,
+    /// `GET /patrol/v1/cli-config`; `None` answers 404.
+    pub cli: Option<Arc<crate::config::CliLogin>>,
 }
 
 impl AppState {
@@ -73,6 +78,10 @@ const KEYWORDS: &[&str] = &[
     "regenerate",
     "resourceareas",
     "connectiondata",
+    "tokenadmin",
+    "personalaccesstokens",
+    "revocations",
+    "revocationrules",
 ];
 
 /// Lower-case the API keywords after `_apis` and drop a trailing slash, so
@@ -199,6 +208,7 @@ async fn method_not_allowed() -> Response {
 pub fn router(
     state: AppState,
     max_body: usize,
+    request_timeout: std::time::Duration,
     web: Option<Arc<web::WebState>>,
     extra: Option<Router>,
 ) -> Router {
@@ -255,8 +265,33 @@ pub fn router(
         .route_layer(set(header::CACHE_CONTROL, "no-store"))
         .route_layer(set(header::PRAGMA, "no-cache"))
         .with_state(state.clone());
+    // The Token Admin API and Patrol's admin API: no answer is stored either.
+    let admin_api = OpenApiRouter::with_openapi(admin::AdminDoc::openapi())
+        .routes(routes!(tokenadmin::list))
+        .routes(routes!(tokenadmin::revocations))
+        .routes(routes!(tokenadmin::revocation_rules))
+        .routes(routes!(admin::get_policies))
+        .routes(routes!(admin::put_tenant_policy))
+        .routes(routes!(admin::put_org_policy))
+        .routes(routes!(admin::dry_run))
+        .routes(routes!(admin::list_users))
+        .routes(routes!(admin::list_members))
+        .routes(routes!(admin::add_member, admin::remove_member))
+        .routes(routes!(admin::user_tokens))
+        .routes(routes!(admin::revoke_token))
+        .routes(routes!(admin::list_rules, admin::create_rule))
+        .routes(routes!(admin::audit::audit_log))
+        .route_layer(middleware::from_fn(track_metrics))
+        .route_layer(set(header::CACHE_CONTROL, "no-store"))
+        .route_layer(set(header::PRAGMA, "no-cache"))
+        .with_state(state.clone());
     let verify = verify::router(&state).route_layer(middleware::from_fn(track_metrics));
-    let (documented, openapi) = pat_api.merge(verify).split_for_parts();
+    let cli = cli_config::router(&state).route_layer(middleware::from_fn(track_metrics));
+    let (documented, openapi) = pat_api
+        .merge(verify)
+        .merge(admin_api)
+        .merge(cli)
+        .split_for_parts();
     let mut app = api.merge(documented).merge(docs::router(openapi));
     if let Some(web) = web {
         app = app.merge(web::router(&state, web).route_layer(middleware::from_fn(track_metrics)));
@@ -274,6 +309,11 @@ pub fn router(
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(max_body, read_body_first))
+        // Slow bodies included: a request is answered within the bound (408).
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -313,5 +353,17 @@ mod tests {
         assert_eq!(normalize_path("/"), None);
         assert_eq!(normalize_path("/docs/"), None);
         assert_eq!(normalize_path("/_apis/").as_deref(), Some("/_apis"));
+        assert_eq!(
+            normalize_path("/Org/_apis/TokenAdmin/PersonalAccessTokens/aad.AbC").as_deref(),
+            Some("/Org/_apis/tokenadmin/personalaccesstokens/aad.AbC")
+        );
+        assert_eq!(
+            normalize_path("/o/_apis/TokenAdmin/RevocationRules").as_deref(),
+            Some("/o/_apis/tokenadmin/revocationrules")
+        );
+        assert_eq!(
+            normalize_path("/o/_apis/TokenAdmin/Revocations").as_deref(),
+            Some("/o/_apis/tokenadmin/revocations")
+        );
     }
 }

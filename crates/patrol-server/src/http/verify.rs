@@ -11,6 +11,10 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{Ref, RefOr, Required, Schema};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -18,6 +22,8 @@ use patrol_core::credential::{self, CredentialError};
 use patrol_core::scope;
 
 use super::client_ip::client_ip;
+use super::docs::any_case;
+use super::docs::responses::{ForwardAuthOk, ForwardAuthRefusals};
 use super::error::REALM;
 use super::AppState;
 use crate::app::{App, VerifiedPat, VerifyFailure, VerifyRequest};
@@ -48,8 +54,14 @@ pub fn router(state: &AppState) -> OpenApiRouter {
         .with_state(edge)
 }
 
+/// The owner's display name: for display only (the user can change it).
 pub const X_PATROL_USER: HeaderName = HeaderName::from_static("x-patrol-user");
+/// The owner's Patrol user id: stable and unforgeable, the header to authorise on.
 pub const X_PATROL_USER_ID: HeaderName = HeaderName::from_static("x-patrol-user-id");
+/// The issuer and subject the user id stands for (the user's key at the identity provider).
+pub const X_PATROL_USER_ISSUER: HeaderName = HeaderName::from_static("x-patrol-user-issuer");
+pub const X_PATROL_USER_SUBJECT: HeaderName = HeaderName::from_static("x-patrol-user-subject");
+/// Only an email the issuer vouched for.
 pub const X_PATROL_USER_EMAIL: HeaderName = HeaderName::from_static("x-patrol-user-email");
 pub const X_PATROL_AUTHORIZATION_ID: HeaderName =
     HeaderName::from_static("x-patrol-authorization-id");
@@ -115,6 +127,80 @@ fn requirements(parts: &Parts) -> Result<(Vec<String>, Vec<String>), &'static st
     Ok((scopes, orgs))
 }
 
+/// Separators between required scopes.
+const SCOPE_SEPARATORS: &str = "[ ,\\t]";
+
+/// A list of required scopes as [`requirements`] reads it: catalogue names in
+/// any case, separated by spaces, commas or tabs, at most 32 per value.
+pub fn scope_requirement_schema() -> ObjectBuilder {
+    let names: Vec<String> = scope::catalog().iter().map(|s| any_case(s.name)).collect();
+    let one = format!("({})", names.join("|"));
+    let sep = SCOPE_SEPARATORS;
+    let max_more = MAX_REQUIREMENTS - 1;
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!(
+            "^{sep}*({one}({sep}+{one}){{0,{max_more}}}{sep}*)?$"
+        )))
+        .description(Some(
+            "Scope names of the catalogue (docs/ado-wire-contract.md §12.1) in any case, separated by \
+             spaces, commas or tabs. The query and the header together may name at most 32 different \
+             scopes.",
+        ))
+}
+
+fn forward_auth_param(
+    name: &str,
+    place: ParameterIn,
+    description: &str,
+    schema: impl Into<RefOr<Schema>>,
+) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(place)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
+}
+
+/// What a proxy may require of the PAT: in the query and in headers.
+pub struct ForwardAuthParams;
+
+impl IntoParams for ForwardAuthParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let scopes = || RefOr::Ref(Ref::from_schema_name("ScopeRequirement"));
+        let text = || ObjectBuilder::new().schema_type(Type::String);
+        vec![
+            forward_auth_param(
+                "scope",
+                ParameterIn::Query,
+                "Required scopes; the PAT must hold each of them (scopes it implies count). May repeat.",
+                scopes(),
+            ),
+            forward_auth_param(
+                "org",
+                ParameterIn::Query,
+                "An organization the PAT must be valid in (any case; blank is ignored). May repeat; \
+                 with the header, at most 32 different ones.",
+                text(),
+            ),
+            forward_auth_param(
+                "X-Patrol-Scope",
+                ParameterIn::Header,
+                "More required scopes, as the proxy forwards them.",
+                scopes(),
+            ),
+            forward_auth_param(
+                "X-Patrol-Org",
+                ParameterIn::Header,
+                "Another required organization, as the proxy forwards it.",
+                text().pattern(Some("^[\\t\\x20-\\x7e]*$")),
+            ),
+        ]
+    }
+}
+
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
     headers
         .get(name)
@@ -164,9 +250,11 @@ fn put(r: &mut Response, name: HeaderName, value: &str) {
 fn identity(v: &VerifiedPat) -> Response {
     let mut r = StatusCode::OK.into_response();
     let owner = v.owner();
-    put(&mut r, X_PATROL_USER, &owner.display_name);
     put(&mut r, X_PATROL_USER_ID, v.owner_id_text());
-    if let Some(email) = &owner.email {
+    put(&mut r, X_PATROL_USER_ISSUER, &owner.issuer);
+    put(&mut r, X_PATROL_USER_SUBJECT, &owner.subject);
+    put(&mut r, X_PATROL_USER, &owner.display_name);
+    if let Some(email) = owner.verified_email() {
         put(&mut r, X_PATROL_USER_EMAIL, email);
     }
     put(&mut r, X_PATROL_AUTHORIZATION_ID, v.authorization_id_text());
@@ -178,22 +266,12 @@ fn identity(v: &VerifiedPat) -> Response {
 /// `forward_auth`: checks the original request's `Authorization` (Basic with
 /// any user name, or Bearer) against the required scopes and organization.
 #[utoipa::path(
-    get,
+    method(get, head),
     path = "/patrol/v1/verify",
     tag = "verify",
-    params(
-        ("scope" = Option<String>, Query, description = "Required scope(s), space- or comma-separated; may repeat. Also `X-Patrol-Scope`."),
-        ("org" = Option<String>, Query, description = "Required organization. Also `X-Patrol-Org`."),
-    ),
-    responses(
-        (status = 200, description = "Valid: identity in X-Patrol-User, X-Patrol-User-Id, X-Patrol-User-Email, X-Patrol-Authorization-Id, X-Patrol-Scopes"),
-        (status = 400, description = "An unknown scope was required (a proxy configuration error)"),
-        (status = 401, description = "Missing or invalid PAT; `WWW-Authenticate: Basic realm=\"patrol\"`"),
-        (status = 403, description = "A valid PAT without the required scope or organization"),
-        (status = 429, description = "Too many failures from this address or with this token; see Retry-After"),
-        (status = 503, description = "The store cannot be reached (fail closed)"),
-    ),
-    security(("basic" = []), ("pat_bearer" = []))
+    params(ForwardAuthParams),
+    responses(ForwardAuthOk, ForwardAuthRefusals),
+    security(("pat_basic" = []), ("pat_bearer" = []))
 )]
 pub async fn forward_auth(State(state): State<Arc<VerifyEdge>>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
@@ -278,6 +356,41 @@ mod tests {
             ["o"],
             "repeats are one requirement"
         );
+    }
+
+    /// The published pattern accepts exactly what `requirements` accepts
+    /// (for one value of at most 32 names).
+    #[test]
+    fn the_scope_pattern_is_what_requirements_reads() {
+        let schema = serde_json::to_value(scope_requirement_schema().build()).unwrap();
+        let re = regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+        let names: Vec<&str> = scope::catalog().iter().map(|s| s.name).collect();
+        let many = names[..MAX_REQUIREMENTS].join(" ");
+        let too_many = names[..MAX_REQUIREMENTS + 1].join(",");
+        let accepted = |v: &str| {
+            let q: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+            requirements(&parts(&format!("/patrol/v1/verify?scope={q}"), &[])).is_ok()
+        };
+        for v in [
+            "",
+            " ",
+            "vso.code",
+            "VSO.Code, vso.build",
+            "\tvso.code,,vso.code ",
+            "app_token vso.pats",
+            many.as_str(),
+        ] {
+            assert!(re.is_match(v) && accepted(v), "{v:?}");
+        }
+        for v in [
+            "vso.bogus",
+            "vso.code;vso.build",
+            "vso.code\n",
+            "vso. code",
+            too_many.as_str(),
+        ] {
+            assert!(!re.is_match(v) && !accepted(v), "{v:?}");
+        }
     }
 
     #[test]

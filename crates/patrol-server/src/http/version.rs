@@ -14,28 +14,54 @@ pub struct ApiVersion {
     pub preview: bool,
 }
 
+/// The range of the PAT API (`docs/ado-wire-contract.md` §3.4).
+pub const PATS_MIN: (u32, u32) = (6, 1);
+pub const PATS_MAX: (u32, u32) = (7, 2);
+
+/// The versions the PAT API accepts (6.1 to 7.2, preview or not), as the
+/// OpenAPI document states them: exactly the strings [`negotiate`] accepts
+/// for that range (checked by the tests below).
+pub const PATS_VERSION_PATTERN: &str =
+    "^(6\\.[1-9][0-9]{0,8}|7\\.[0-2])(-[Pp][Rr][Ee][Vv][Ii][Ee][Ww](\\.[0-9]{1,9})?)?$";
+
+/// One version number: `0` or digits without a leading zero, at most 9 of
+/// them (so it fits a `u32`).
+fn number(s: &str) -> Option<u32> {
+    let ok = !s.is_empty()
+        && s.len() <= 9
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s == "0" || !s.starts_with('0'));
+    if ok {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
 impl ApiVersion {
-    /// `7.1`, `7.1-preview`, `7.1-preview.1`, `6.1-Preview.1`.
+    /// `major.minor`, optionally followed by `-preview` or `-preview.N` in any
+    /// case: `7.1`, `7.1-preview`, `7.1-preview.1`, `6.1-Preview.1`. Nothing
+    /// else: no sign, no leading zero, no surrounding space.
     pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
         let (num, rest) = match s.split_once('-') {
             Some((n, r)) => (n, Some(r)),
             None => (s, None),
         };
-        let (major, minor) = match num.split_once('.') {
-            Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
-            None => (num.parse().ok()?, 0),
-        };
+        let (major, minor) = num.split_once('.')?;
+        let (major, minor) = (number(major)?, number(minor)?);
         let preview = match rest {
             None => false,
             Some(r) => {
-                let lower = r.to_ascii_lowercase();
-                let tail = lower.strip_prefix("preview")?;
-                if !(tail.is_empty()
-                    || tail
-                        .strip_prefix('.')
-                        .is_some_and(|n| n.parse::<u32>().is_ok()))
-                {
+                let stage = r.get(..7)?;
+                let tail = &r[7..];
+                if !stage.eq_ignore_ascii_case("preview") {
+                    return None;
+                }
+                let revision_ok = tail.is_empty()
+                    || tail.strip_prefix('.').is_some_and(|n| {
+                        (1..=9).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit())
+                    });
+                if !revision_ok {
                     return None;
                 }
                 true
@@ -127,11 +153,107 @@ mod tests {
             "7.1",
             "7.2-preview.1",
             "7.1-Preview.1",
+            "7.1-PREVIEW.123456789",
         ] {
             assert!(ApiVersion::parse(s).is_some(), "{s}");
         }
-        for s in ["", "x", "7.1-beta", "7.1-preview.x", "7.x"] {
-            assert!(ApiVersion::parse(s).is_none(), "{s}");
+        for s in [
+            "",
+            "x",
+            "7",
+            "7.1-beta",
+            "7.1-preview.x",
+            "7.1-preview.",
+            "7.1-preview.1234567890",
+            "7.x",
+            " 7.1",
+            "7.1 ",
+            "+7.1",
+            "7.+1",
+            "07.1",
+            "7.01",
+            "7.1234567890",
+            "7.1-",
+            "7.1-previewer",
+            "7.1-preview-1",
+        ] {
+            assert!(ApiVersion::parse(s).is_none(), "{s:?}");
+        }
+    }
+
+    /// What the document says is what the server accepts: every string the
+    /// pattern matches is accepted and every other one refused.
+    #[test]
+    fn the_published_pattern_is_what_negotiate_accepts() {
+        let pattern = regex::Regex::new(PATS_VERSION_PATTERN).unwrap();
+        let accepted = |v: &str| {
+            let uri = format!(
+                "/x?api-version={}",
+                url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+            );
+            negotiate(&parts(&uri, None, None), PATS_MIN, PATS_MAX).is_ok()
+        };
+        let numbers = [
+            "0",
+            "1",
+            "2",
+            "3",
+            "5",
+            "6",
+            "7",
+            "8",
+            "01",
+            "10",
+            "12",
+            "99",
+            "123456789",
+            "1234567890",
+            "+1",
+            "",
+        ];
+        let tails = [
+            "",
+            "-preview",
+            "-Preview",
+            "-PREVIEW",
+            "-preview.1",
+            "-preview.0",
+            "-preview.123456789",
+            "-preview.1234567890",
+            "-preview.",
+            "-preview.x",
+            "-pre",
+            "-beta",
+            " ",
+            "-preview.1 ",
+        ];
+        let mut checked = 0;
+        for major in numbers {
+            for minor in numbers {
+                for tail in tails {
+                    for v in [format!("{major}.{minor}{tail}"), format!("{major}{tail}")] {
+                        assert_eq!(pattern.is_match(&v), accepted(&v), "{v:?}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 7000);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn pattern_and_parser_agree_on_any_text(v in "[0-9.+ a-zA-Z-]{0,16}") {
+            let pattern = regex::Regex::new(PATS_VERSION_PATTERN).unwrap();
+            let uri = format!("/x?api-version={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>());
+            let ok = negotiate(&parts(&uri, None, None), PATS_MIN, PATS_MAX).is_ok();
+            proptest::prop_assert_eq!(pattern.is_match(&v), ok);
+        }
+
+        #[test]
+        fn every_string_of_the_pattern_is_accepted(v in PATS_VERSION_PATTERN.trim_start_matches('^').trim_end_matches('$')) {
+            let uri = format!("/x?api-version={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>());
+            proptest::prop_assert!(negotiate(&parts(&uri, None, None), PATS_MIN, PATS_MAX).is_ok());
         }
     }
 

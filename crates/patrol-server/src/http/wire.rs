@@ -1,12 +1,18 @@
 //! Azure DevOps wire types for the PAT Lifecycle API, defined once, with the
-//! leniency real clients need (string booleans, zone-less dates, …).
+//! leniency real clients need (string booleans, zone-less dates, …) — and
+//! not one bit more: each accepted form is the one the OpenAPI document
+//! states, so the parsers here and the schemas beside them agree.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::{RefOr, Schema};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use patrol_core::pat::{OrgTarget, Pat};
+
+pub use patrol_core::paging::{decode_continuation, encode_continuation, CONTINUATION_PATTERN};
 
 /// `PatToken`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -16,25 +22,35 @@ pub struct PatToken {
     #[serde(with = "ado_date")]
     #[schema(value_type = String, format = DateTime)]
     pub valid_to: DateTime<Utc>,
+    /// Space-separated scopes, or `app_token` (full access).
     pub scope: String,
     /// The organization ids it is valid in; `null` for a global PAT.
+    #[schema(required = true)]
     pub target_accounts: Option<Vec<Uuid>>,
     #[serde(with = "ado_date")]
     #[schema(value_type = String, format = DateTime)]
     pub valid_from: DateTime<Utc>,
     pub authorization_id: Uuid,
-    /// The secret: only in the create and regenerate answers.
+    /// The secret: only in the create and regenerate answers, else `null`.
+    #[schema(required = true)]
     pub token: Option<String>,
     /// Patrol extension: when the PAT was last used (absent if never).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     pub last_used_at: Option<DateTime<Utc>>,
     /// Patrol extension: the address it was last used from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     pub last_used_ip: Option<String>,
     /// Patrol extension: the user agent it was last used with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     pub last_used_user_agent: Option<String>,
+    /// Patrol extension: when the PAT was revoked (absent unless it was), so
+    /// that a client can tell a revoked PAT from an active or expired one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 impl PatToken {
@@ -53,17 +69,55 @@ impl PatToken {
             last_used_at: p.last_used.as_ref().map(|u| u.at),
             last_used_ip: p.last_used.as_ref().and_then(|u| u.source_ip.clone()),
             last_used_user_agent: p.last_used.as_ref().and_then(|u| u.user_agent.clone()),
+            revoked_at: p.revoked_at,
         }
     }
+}
+
+/// The `patTokenError` values Patrol answers (`docs/ado-wire-contract.md`
+/// §4.3); `none` on success. Refusals are HTTP 200 with `patToken: null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PatTokenError {
+    None,
+    DisplayNameRequired,
+    InvalidDisplayName,
+    InvalidValidTo,
+    InvalidScope,
+    InvalidTargetAccounts,
+    InvalidToken,
+    TokenNotFound,
+    InvalidAuthorizationId,
+    PatLifespanPolicyViolation,
+    GlobalPatPolicyViolation,
+    FullScopePatPolicyViolation,
+    DisablePatCreationPolicyViolation,
 }
 
 /// `PatTokenResult`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PatTokenResult {
+    /// The PAT, or `null` on a refusal.
+    #[schema(required = true)]
     pub pat_token: Option<PatToken>,
-    /// `none` on success, else a `SessionTokenError` value in camelCase.
-    pub pat_token_error: String,
+    pub pat_token_error: PatTokenError,
+}
+
+impl PatTokenResult {
+    pub fn ok(token: PatToken) -> Self {
+        Self {
+            pat_token: Some(token),
+            pat_token_error: PatTokenError::None,
+        }
+    }
+
+    pub fn refused(error: PatTokenError) -> Self {
+        Self {
+            pat_token: None,
+            pat_token_error: error,
+        }
+    }
 }
 
 /// `PagedPatTokens`.
@@ -75,39 +129,167 @@ pub struct PagedPatTokens {
     pub pat_tokens: Vec<PatToken>,
 }
 
+/// What `GET …/tokens/pats` answers: a page of PATs, or with
+/// `?authorizationId=` one PAT (or its `patTokenError`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum PatsGetAnswer {
+    Page(PagedPatTokens),
+    One(PatTokenResult),
+}
+
 /// `PatTokenCreateRequest`. Unknown fields are ignored, never applied.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+/// Serialized as clients send it (`patrol token create`): absent fields left out.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PatTokenCreateRequest {
-    #[serde(default)]
+    /// Absent, null or empty: a new GUID. Refusals are `patTokenError`s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    #[serde(default)]
+    /// Space-separated scopes; absent, null or blank: full access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    #[serde(default, deserialize_with = "lenient_date")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(
+        default,
+        deserialize_with = "lenient_date",
+        serialize_with = "optional_date",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(schema_with = valid_to_schema)]
     pub valid_to: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "lenient_bool")]
-    #[schema(value_type = Option<bool>)]
+    #[serde(
+        default,
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(schema_with = all_orgs_schema)]
     pub all_orgs: Option<bool>,
 }
 
-/// `PatTokenUpdateRequest`.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+/// `PatTokenUpdateRequest`. Absent or null fields stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PatTokenUpdateRequest {
-    #[serde(default, deserialize_with = "lenient_uuid")]
-    #[schema(value_type = Option<Uuid>)]
+    #[serde(
+        default,
+        deserialize_with = "lenient_uuid",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(schema_with = body_authorization_id_schema)]
     pub authorization_id: Option<Uuid>,
-    #[serde(default)]
+    /// Null or empty: unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    #[serde(default)]
+    /// Null: unchanged; blank is `invalidScope`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    #[serde(default, deserialize_with = "lenient_date")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(
+        default,
+        deserialize_with = "lenient_date",
+        serialize_with = "optional_date",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(schema_with = valid_to_schema)]
     pub valid_to: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "lenient_bool")]
-    #[schema(value_type = Option<bool>)]
+    #[serde(
+        default,
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(schema_with = all_orgs_schema)]
     pub all_orgs: Option<bool>,
+}
+
+/// An optional date written as [`format_date`] writes it.
+fn optional_date<S: serde::Serializer>(d: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&format_date(d)),
+        None => s.serialize_none(),
+    }
+}
+
+/// A GUID as every client writes it: 32 hex digits in the 8-4-4-4-12 form,
+/// any case. (`docs/ado-wire-contract.md` §3.8.)
+pub const GUID_PATTERN: &str =
+    "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
+
+/// A GUID in the form of [`GUID_PATTERN`], and only that form.
+pub fn parse_guid(s: &str) -> Option<Uuid> {
+    let hyphens_only_at = |i: usize, b: u8| (b == b'-') == matches!(i, 8 | 13 | 18 | 23);
+    let shaped = s.len() == 36
+        && s.bytes()
+            .enumerate()
+            .all(|(i, b)| hyphens_only_at(i, b) && (b == b'-' || b.is_ascii_hexdigit()));
+    shaped.then(|| Uuid::parse_str(s).ok()).flatten()
+}
+
+/// `"true"`/`"false"` in any case, or `"1"`/`"0"`.
+pub const BOOL_TEXT_PATTERN: &str = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|1|0)$";
+
+fn string() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+fn null() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::Null)
+}
+
+/// The empty string, which several fields and parameters read as "not given".
+pub fn empty_string() -> ObjectBuilder {
+    string().enum_values(Some([""]))
+}
+
+pub fn guid_schema() -> ObjectBuilder {
+    string()
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+        .pattern(Some(GUID_PATTERN))
+}
+
+fn any_of<const N: usize>(description: &str, items: [ObjectBuilder; N]) -> RefOr<Schema> {
+    items
+        .into_iter()
+        .fold(AnyOfBuilder::new(), |b, item| b.item(item))
+        .description(Some(description))
+        .into()
+}
+
+fn valid_to_schema() -> RefOr<Schema> {
+    any_of(
+        "The expiry: an RFC 3339 date-time (`Z` or an offset), the same without a zone (read as \
+         UTC), or a date (midnight UTC). Null, empty or `0001-01-01T00:00:00`: the default lifetime \
+         on create, unchanged on update. Beyond the maximum lifetime it is capped; not in the \
+         future it is `invalidValidTo`.",
+        [
+            string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            string().format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))),
+            empty_string(),
+            null(),
+        ],
+    )
+}
+
+fn all_orgs_schema() -> RefOr<Schema> {
+    any_of(
+        "`true`: every organization (a global PAT); `false`: only the organization in the URL. \
+         Also the strings `true`/`false` in any case, `1`/`0` as numbers or strings; null or empty: \
+         false on create, unchanged on update.",
+        [
+            ObjectBuilder::new().schema_type(Type::Boolean),
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .enum_values(Some([0, 1])),
+            string().pattern(Some(BOOL_TEXT_PATTERN)),
+            empty_string(),
+            null(),
+        ],
+    )
+}
+
+fn body_authorization_id_schema() -> RefOr<Schema> {
+    any_of(
+        "The PAT to change. Absent, null or the nil GUID: `invalidAuthorizationId`.",
+        [guid_schema(), null()],
+    )
 }
 
 /// Dates as Azure DevOps writes them: UTC, up to 7 fractional digits with
@@ -128,9 +310,59 @@ pub fn format_date(d: &DateTime<Utc>) -> String {
     }
 }
 
-/// Accepts `Z`, an offset, or no zone (UTC), with any fraction; also a bare date.
+/// The shape of every date [`parse_date`] reads: `YYYY-MM-DD`, optionally
+/// followed by `T` (or a space) `hh:mm`, `:ss`, a fraction, and `Z` or an
+/// offset. Checked before chrono, whose format parser would also take
+/// `2026-1-2` or ` 2026-01-02`.
+fn iso_shaped(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |from: usize, to: usize| {
+        b.get(from..to)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    if !(digits(0, 4) && at(4, b'-') && digits(5, 7) && at(7, b'-') && digits(8, 10)) {
+        return false;
+    }
+    if b.len() == 10 {
+        return true;
+    }
+    let time = matches!(b.get(10), Some(b'T' | b't' | b' '))
+        && digits(11, 13)
+        && at(13, b':')
+        && digits(14, 16);
+    if !time {
+        return false;
+    }
+    let mut i = 16;
+    if at(i, b':') {
+        if !digits(i + 1, i + 3) {
+            return false;
+        }
+        i += 3;
+        if at(i, b'.') {
+            let n = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if n == 0 {
+                return false;
+            }
+            i += 1 + n;
+        }
+    }
+    match &b[i..] {
+        [] | [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] | [b'+' | b'-', h1, h2, m1, m2] => {
+            [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
+/// Accepts `Z`, an offset, or no zone (UTC), with any fraction; also a bare
+/// date. Nothing around it, and every field at its full width.
 pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
+    if !iso_shaped(s) {
+        return None;
+    }
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(d.to_utc());
     }
@@ -167,7 +399,7 @@ pub mod ado_date {
 fn lenient_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
     match Option::<serde_json::Value>::deserialize(d)? {
         None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
         Some(serde_json::Value::String(s)) => parse_date(&s).map(Some).ok_or_else(|| {
             serde::de::Error::custom(format!("validTo '{}' is not a date", truncate(&s)))
         }),
@@ -175,49 +407,47 @@ fn lenient_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>
     }
 }
 
-/// `true`, `"true"`, `"True"`, `"TRUE"`, `1`, and their negatives.
+/// `true`, `"true"`, `"True"`, `"TRUE"`, `1`, and their negatives
+/// ([`BOOL_TEXT_PATTERN`]).
 pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" => Some(true),
-        "false" | "0" => Some(false),
-        _ => None,
+    if s.eq_ignore_ascii_case("true") || s == "1" {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("false") || s == "0" {
+        Some(false)
+    } else {
+        None
     }
 }
 
 fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let refused = || serde::de::Error::custom("allOrgs must be true or false");
     match Option::<serde_json::Value>::deserialize(d)? {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::Bool(b)) => Ok(Some(b)),
-        Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(serde_json::Value::String(s)) => parse_bool(&s)
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom("allOrgs must be true or false")),
-        Some(serde_json::Value::Number(n)) => match n.as_i64() {
-            Some(0) => Ok(Some(false)),
-            Some(1) => Ok(Some(true)),
-            _ => Err(serde::de::Error::custom("allOrgs must be true or false")),
+        Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
+        Some(serde_json::Value::String(s)) => parse_bool(&s).map(Some).ok_or_else(refused),
+        // JSON Schema's integers 0 and 1 include `0.0` and `1.0`.
+        Some(serde_json::Value::Number(n)) => match n.as_f64() {
+            Some(0.0) => Ok(Some(false)),
+            Some(1.0) => Ok(Some(true)),
+            _ => Err(refused()),
         },
-        Some(_) => Err(serde::de::Error::custom("allOrgs must be true or false")),
+        Some(_) => Err(refused()),
     }
 }
 
 fn lenient_uuid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
+    let refused = || serde::de::Error::custom("authorizationId is not a valid Guid");
     match Option::<serde_json::Value>::deserialize(d)? {
         None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(s)) => Uuid::parse_str(s.trim())
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom("authorizationId is not a valid Guid")),
-        Some(_) => Err(serde::de::Error::custom(
-            "authorizationId is not a valid Guid",
-        )),
+        Some(serde_json::Value::String(s)) => parse_guid(&s).map(Some).ok_or_else(refused),
+        Some(_) => Err(refused()),
     }
 }
 
 fn truncate(s: &str) -> String {
     s.chars().take(40).collect()
 }
-
-pub use patrol_core::paging::{decode_continuation, encode_continuation};
 
 #[cfg(test)]
 mod tests {
@@ -248,6 +478,30 @@ mod tests {
                 .timestamp()
         );
         assert!(parse_date("0001-01-01T00:00:00").is_some());
+        assert!(parse_date(" 2026-01-02").is_none());
+        for s in [
+            "1-1-1",
+            "2026-1-02",
+            "2026-01-02T3:04:05Z",
+            "+2026-01-02",
+            "2026-01-02T03:04:05.Z",
+            "2026-01-02T03:04:05+0",
+            "2026-01-02 ",
+            "2026-01-02T03",
+        ] {
+            assert!(parse_date(s).is_none(), "{s}");
+        }
+        for s in [
+            "2026-01-02T03:04:05.1234567-07:00",
+            "2026-01-02T03:04:05-0700",
+            "2026-01-02 03:04:05.5",
+            "2026-01-02T03:04",
+            "2026-01-02t03:04:05z",
+            "2016-12-31T23:59:60Z",
+        ] {
+            assert!(parse_date(s).is_some(), "{s}");
+        }
+        assert!(parse_date("2026-01-02T03:04:05Z ").is_none());
         assert!(parse_date("2026-02-30").is_none());
         assert!(parse_date("tomorrow").is_none());
     }
@@ -271,5 +525,96 @@ mod tests {
         assert!(
             serde_json::from_str::<PatTokenUpdateRequest>(r#"{"authorizationId":"nope"}"#).is_err()
         );
+        let create = |body: &str| serde_json::from_str::<PatTokenCreateRequest>(body);
+        for (body, all) in [
+            (r#"{"allOrgs":1}"#, Some(true)),
+            (r#"{"allOrgs":0.0}"#, Some(false)),
+            (r#"{"allOrgs":"0"}"#, Some(false)),
+            (r#"{"allOrgs":"FALSE"}"#, Some(false)),
+            (r#"{"allOrgs":""}"#, None),
+        ] {
+            assert_eq!(create(body).unwrap().all_orgs, all, "{body}");
+        }
+        for body in [
+            r#"{"allOrgs":2}"#,
+            r#"{"allOrgs":" true"}"#,
+            r#"{"allOrgs":"yes"}"#,
+            r#"{"allOrgs":[]}"#,
+            r#"{"validTo":" "}"#,
+            r#"{"validTo":" 2026-01-02"}"#,
+            r#"{"validTo":5}"#,
+        ] {
+            assert!(create(body).is_err(), "{body}");
+        }
+        assert_eq!(create(r#"{"validTo":""}"#).unwrap().valid_to, None);
+        let update = |body: &str| serde_json::from_str::<PatTokenUpdateRequest>(body);
+        for body in [
+            r#"{"authorizationId":" 3d3a4c4e-1c8c-4f5e-9a55-4f6c7d0b9a11"}"#,
+            r#"{"authorizationId":"{3d3a4c4e-1c8c-4f5e-9a55-4f6c7d0b9a11}"}"#,
+            r#"{"authorizationId":"3d3a4c4e1c8c4f5e9a554f6c7d0b9a11"}"#,
+            r#"{"authorizationId":7}"#,
+        ] {
+            assert!(update(body).is_err(), "{body}");
+        }
+        assert!(
+            update(r#"{"authorizationId":"3D3A4C4E-1C8C-4F5E-9A55-4F6C7D0B9A11"}"#)
+                .unwrap()
+                .authorization_id
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn requests_serialize_as_clients_send_them_and_read_back() {
+        let valid_to = Utc.with_ymd_and_hms(2027, 1, 31, 0, 0, 0).unwrap();
+        let create = PatTokenCreateRequest {
+            display_name: Some("ci".into()),
+            scope: Some("vso.code".into()),
+            valid_to: Some(valid_to),
+            all_orgs: Some(false),
+        };
+        let v = serde_json::to_value(&create).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"displayName": "ci", "scope": "vso.code",
+                "validTo": "2027-01-31T00:00:00Z", "allOrgs": false})
+        );
+        let back: PatTokenCreateRequest = serde_json::from_value(v).unwrap();
+        assert_eq!(back.valid_to, Some(valid_to));
+        let id = Uuid::new_v4();
+        let update = PatTokenUpdateRequest {
+            authorization_id: Some(id),
+            scope: Some("vso.build".into()),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&update).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"authorizationId": id, "scope": "vso.build"})
+        );
+        let back: PatTokenUpdateRequest = serde_json::from_value(v).unwrap();
+        assert_eq!(back.authorization_id, Some(id));
+        assert!(back.valid_to.is_none() && back.all_orgs.is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn guid_pattern_is_what_parse_guid_accepts(s in "[0-9a-fA-F{}g -]{30,40}") {
+            let pattern = regex::Regex::new(GUID_PATTERN).unwrap();
+            proptest::prop_assert_eq!(pattern.is_match(&s), parse_guid(&s).is_some());
+        }
+
+        #[test]
+        fn every_guid_of_the_pattern_parses(
+            s in GUID_PATTERN.trim_start_matches('^').trim_end_matches('$')
+        ) {
+            proptest::prop_assert!(parse_guid(&s).is_some());
+        }
+
+        #[test]
+        fn bool_pattern_is_what_parse_bool_accepts(s in "[tTrRuUeEfFaAlLsS01 ]{0,6}") {
+            let pattern = regex::Regex::new(BOOL_TEXT_PATTERN).unwrap();
+            proptest::prop_assert_eq!(pattern.is_match(&s), parse_bool(&s).is_some());
+        }
     }
 }

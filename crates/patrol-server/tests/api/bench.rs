@@ -4,13 +4,11 @@
 
 use std::time::Instant;
 
-use chrono::{Duration, Utc};
-use uuid::Uuid;
+use chrono::Utc;
 
-use patrol_core::pat::{OrgTarget, Pat};
-use patrol_core::scope::ScopeSet;
+use patrol_core::pat::Pat;
 use patrol_core::token::{self, MintOptions};
-use patrol_core::user::{AuditEvent, Outcome};
+use patrol_core::user::{AuditAction, AuditEvent};
 use patrol_server::app::VerifyRequest;
 
 use crate::support::TestApp;
@@ -36,25 +34,12 @@ async fn verify_latency() {
     for i in 0..n {
         let secret = token::mint(now, &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
         let pat = Pat {
-            authorization_id: Uuid::new_v4(),
-            owner,
             display_name: format!("bench {i}"),
-            scopes: ScopeSet::parse("vso.code").unwrap(),
-            target: OrgTarget::All,
-            valid_from: now,
-            valid_to: now + Duration::days(30),
-            created_at: now,
-            revoked_at: None,
-            last_used: None,
+            ..Pat::fixture(owner, now)
         };
-        let audit = AuditEvent {
-            actor_user: Some(owner),
-            target_pat: Some(pat.authorization_id),
-            target_user: Some(owner),
-            ..AuditEvent::new("pat.create", now, "bench", Outcome::Success)
-        };
+        let audit = AuditEvent::for_pat(AuditAction::PatCreate, &pat, "bench");
         app.store
-            .create_pat(&pat, &app.hasher.hash(&secret), &audit)
+            .create_pat(&pat, &app.hasher.hash(&secret), &audit, None)
             .await
             .unwrap();
         if i % (n / 2_000).max(1) == 0 {

@@ -24,6 +24,11 @@ async fn basic_with_any_user_name_and_bearer() {
         assert_eq!(h["x-patrol-authorization-id"], id.to_string().as_str());
         assert_eq!(h["x-patrol-scopes"], "vso.code");
         assert!(!h["x-patrol-user-id"].is_empty());
+        assert_eq!(h["x-patrol-user-issuer"], "patrol-dev");
+        assert_eq!(
+            h["x-patrol-user-subject"],
+            patrol_auth::dev_issuer::dev_user("alice").unwrap().oid
+        );
         assert_eq!(h["cache-control"], "no-store");
         let body = r.text().await.unwrap();
         assert!(!body.contains(&pat));

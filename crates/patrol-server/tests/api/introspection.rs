@@ -18,8 +18,15 @@ async fn active_pat() {
     assert_eq!(r.headers()["cache-control"], "no-store");
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["active"], true);
-    assert_eq!(v["username"], "alice@example.com");
+    // The stable user id, never a name or email the user could change.
+    assert_eq!(v["username"], v["sub"]);
     assert_eq!(v["name"], "Alice Example");
+    assert_eq!(v["email"], "alice@example.com");
+    assert_eq!(v["user_issuer"], "patrol-dev");
+    assert_eq!(
+        v["user_subject"],
+        patrol_auth::dev_issuer::dev_user("alice").unwrap().oid
+    );
     assert_eq!(v["scope"], "vso.code vso.packaging");
     assert_eq!(v["organizations"], json!(["fabrikam"]));
     assert_eq!(v["client_id"], RS_ID);
@@ -82,7 +89,7 @@ async fn inactive_and_foreign_tokens_are_only_inactive() {
         .store
         .list_audit(&patrol_store::AuditQuery {
             target_pat: Some(id),
-            action: Some("pat.verify".into()),
+            action: Some(patrol_core::user::AuditAction::PatVerify),
             limit: 5,
             ..Default::default()
         })

@@ -130,7 +130,7 @@ async fn other_replicas_changes_are_seen_within_the_cache_ttl() {
     let audit = patrol_core::user::AuditEvent {
         target_pat: Some(id),
         ..patrol_core::user::AuditEvent::new(
-            "pat.revoke",
+            patrol_core::user::AuditAction::PatRevoke,
             app.now(),
             "replica-b",
             patrol_core::user::Outcome::Success,
@@ -168,4 +168,31 @@ async fn authorization_and_user_ids_are_random_v4() {
     for org in app.store.list_orgs().await.unwrap() {
         assert_eq!(org.id.get_version_num(), 4);
     }
+}
+
+/// Every management-API call signs its user in; the users table is written
+/// only when something changed or five minutes have passed — not per GET.
+#[tokio::test]
+async fn api_calls_do_not_write_the_users_table_each_time() {
+    let clock = manual_clock();
+    let app = TestApp::spawn_with_clock(clock.clone(), |_| {}).await;
+    let (_, id) = app.create_pat("vso.code", false).await;
+    let owner = app.store.get_pat(id).await.unwrap().unwrap().owner;
+    let first = app
+        .store
+        .get_user(owner)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_sign_in;
+    clock.advance(chrono::Duration::minutes(4));
+    for _ in 0..3 {
+        app.get_pat(id).await;
+    }
+    let user = app.store.get_user(owner).await.unwrap().unwrap();
+    assert_eq!(user.last_sign_in, first, "reads only");
+    clock.advance(chrono::Duration::minutes(2));
+    app.get_pat(id).await;
+    let user = app.store.get_user(owner).await.unwrap().unwrap();
+    assert_eq!(user.last_sign_in, first + chrono::Duration::minutes(6));
 }

@@ -227,7 +227,7 @@ async fn management_api_limits_failed_authentication_per_address() {
     let events = app
         .store
         .list_audit(&patrol_store::AuditQuery {
-            action: Some("auth.reject".into()),
+            action: Some(patrol_core::user::AuditAction::AuthReject),
             limit: 100,
             ..Default::default()
         })
@@ -258,31 +258,71 @@ async fn management_api_limits_failed_authentication_per_address() {
     }
 }
 
+/// `POST` creating a PAT named `name` in fabrikam, as alice.
+fn create_request(app: &TestApp, name: &str) -> reqwest::RequestBuilder {
+    let url = format!(
+        "{}/fabrikam/_apis/tokens/pats?api-version=7.1-preview.1",
+        app.base
+    );
+    app.client
+        .post(url)
+        .bearer_auth(app.jwt())
+        .json(&serde_json::json!({"displayName": name, "scope": "vso.code"}))
+}
+
+/// The answer to a create beyond `max_active_per_user = 2`.
+fn assert_too_many_tokens(status: reqwest::StatusCode, body: &serde_json::Value) {
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["typeKey"], "SessionTokenCreateException");
+    assert!(body["message"].as_str().unwrap().contains("2 active"));
+}
+
 /// security.md item 21: a user cannot hold unboundedly many active PATs.
 #[tokio::test]
 async fn active_pats_per_user_are_capped() {
     let app = TestApp::spawn_with(|c| c.tokens.max_active_per_user = 2).await;
     let (_, first) = app.create_pat("vso.code", false).await;
     app.create_pat("vso.code", false).await;
-    let url = format!(
-        "{}/fabrikam/_apis/tokens/pats?api-version=7.1-preview.1",
-        app.base
-    );
-    let third = app
-        .client
-        .post(&url)
-        .bearer_auth(app.jwt())
-        .json(&serde_json::json!({"displayName": "third", "scope": "vso.code"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(third.status(), 400);
-    let body: serde_json::Value = third.json().await.unwrap();
-    assert_eq!(body["typeKey"], "SessionTokenCreateException");
-    assert!(body["message"].as_str().unwrap().contains("2 active"));
+    let third = create_request(&app, "third").send().await.unwrap();
+    let status = third.status();
+    assert_too_many_tokens(status, &third.json().await.unwrap());
     // Revoking one makes room again.
     app.revoke(first).await;
     app.create_pat("vso.code", false).await;
+}
+
+/// The cap holds under concurrent creates: 20 parallel POSTs against
+/// `max_active_per_user = 2` store exactly 2 PATs; every other answer is the
+/// usual too-many-tokens refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn active_pats_cap_holds_under_parallel_creates() {
+    let app = TestApp::spawn_with(|c| c.tokens.max_active_per_user = 2).await;
+    // The first PAT made in the usual way signs alice in (and joins her to
+    // the organizations); revoking it leaves the cap's whole room free.
+    let (_, first) = app.create_pat("vso.code", false).await;
+    app.revoke(first).await;
+    let posts: Vec<_> = (0..20)
+        .map(|i| {
+            let req = create_request(&app, &format!("racer {i}"));
+            tokio::spawn(async move {
+                let r = req.send().await.unwrap();
+                (r.status(), r.json::<serde_json::Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for post in posts {
+        let (status, body) = post.await.unwrap();
+        match body["patToken"]["authorizationId"].as_str() {
+            Some(id) if status == 200 => created.push(id.parse().unwrap()),
+            _ => assert_too_many_tokens(status, &body),
+        }
+    }
+    assert_eq!(created.len(), 2);
+    let store = &app.store;
+    let owner = store.get_pat(created[0]).await.unwrap().unwrap().owner;
+    let now = chrono::Utc::now();
+    assert_eq!(store.count_active_for_owner(owner, now).await.unwrap(), 2);
 }
 
 /// A refused request whose body was never read must not cost the client its
@@ -397,7 +437,7 @@ async fn refused_valid_tokens_are_counted_and_sampled_in_the_audit_log() {
         async move {
             store
                 .list_audit(&patrol_store::AuditQuery {
-                    action: Some("auth.reject".into()),
+                    action: Some(patrol_core::user::AuditAction::AuthReject),
                     limit: 500,
                     ..Default::default()
                 })

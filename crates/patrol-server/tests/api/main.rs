@@ -2,8 +2,12 @@
 //! patrol-server's one integration-test binary: the verify path end to end
 //! through the real HTTP surface, with PATs made through the ADO PAT API.
 
+mod admin;
 mod bench;
+mod connections;
+mod contract;
 mod forward_auth;
+mod identity;
 mod introspection;
 mod lifecycle;
 mod limits;

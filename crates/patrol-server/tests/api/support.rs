@@ -22,11 +22,14 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use patrol_auth::dev_issuer::{dev_user, DevIssuer};
+use patrol_auth::dev_issuer::{
+    dev_user, DevIssuer, DEV_AUDIENCE, DEV_PUBLIC_CLIENT_ID, DEV_TENANT_ID,
+};
+use patrol_auth::IssuerConfig;
 use patrol_core::clock::{Clock, ManualClock, SystemClock};
 use patrol_core::hashing::{ServerKey, TokenHasher};
 use patrol_core::token::{self, MintOptions};
-use patrol_core::user::Outcome;
+use patrol_core::user::{AuditAction, Outcome};
 use patrol_server::app::verify::VerifyStats;
 use patrol_server::config::{Config, Env, KeyRef, ResourceServerRef, SecretSource};
 use patrol_server::http::AppState;
@@ -47,6 +50,84 @@ fn issuer_dir() -> &'static Path {
     })
 }
 
+/// Signs `claims` with the development issuer's key, exactly as it signs its
+/// own access tokens (RS256, its `kid`, `typ: at+jwt`): a token carrying any
+/// claims a test needs, valid at the test app's development issuer and at an
+/// [`OtherIssuer`] (both publish this key).
+pub fn sign_as_dev_issuer(claims: &Value) -> String {
+    let dev = DevIssuer::load_or_create(issuer_dir()).unwrap();
+    let pem = std::fs::read(issuer_dir().join("dev-issuer-key.pem")).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(dev.kid().to_owned());
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+/// `overrides` merged over `claims`; a `null` removes the claim.
+fn merged(mut claims: Value, overrides: Value) -> Value {
+    let (Some(c), Value::Object(o)) = (claims.as_object_mut(), overrides) else {
+        panic!("claims must be objects");
+    };
+    for (k, v) in o {
+        if v.is_null() {
+            c.remove(&k);
+        } else {
+            c.insert(k, v);
+        }
+    }
+    claims
+}
+
+/// A second trusted issuer shaped like Keycloak or Auth0 — no `tenant_id`,
+/// so `sub` keys its users and its emails count only with
+/// `email_verified: true`: the development issuer's routes on a port of
+/// their own, trusted through ordinary discovery and JWKS. Add
+/// [`OtherIssuer::config`] (with any per-issuer settings) to `auth.issuers`.
+pub struct OtherIssuer {
+    pub url: String,
+}
+
+impl OtherIssuer {
+    pub async fn start() -> OtherIssuer {
+        let dev = DevIssuer::load_or_create(issuer_dir()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = DevIssuer::issuer_url(&format!("http://{}", listener.local_addr().unwrap()));
+        let router = axum::Router::new().nest("/oidc", dev.router(url.clone()));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        OtherIssuer { url }
+    }
+
+    /// Its `[[auth.issuers]]` entry with the defaults.
+    pub fn config(&self) -> IssuerConfig {
+        IssuerConfig {
+            issuer: self.url.clone(),
+            discovery_url: None,
+            audiences: vec![DEV_AUDIENCE.to_owned()],
+            algorithms: vec!["RS256".to_owned()],
+            leeway_secs: 60,
+            required_typ: Some("at+jwt".to_owned()),
+            tenant_id: None,
+            service_account_username_prefix: None,
+            subject_claim: None,
+            emails_verified: None,
+            allowed_client_ids: None,
+        }
+    }
+
+    /// A user access token for `sub` (scopes `vso.pats vso.pats_manage`,
+    /// client `patrol-cli`), with `overrides` merged over its claims.
+    pub fn jwt(&self, sub: &str, overrides: Value) -> String {
+        let now = Utc::now().timestamp();
+        let claims = json!({
+            "iss": self.url, "aud": DEV_AUDIENCE, "sub": sub, "azp": "patrol-cli",
+            "scp": "vso.pats vso.pats_manage", "name": format!("User {sub}"),
+            "iat": now, "nbf": now, "exp": now + 3600,
+        });
+        sign_as_dev_issuer(&merged(claims, overrides))
+    }
+}
+
 /// A clock standing at the wall clock's now, for a test to move.
 pub fn manual_clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(Utc::now()))
@@ -63,6 +144,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     jwt: String,
     issuer_url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -106,7 +189,23 @@ impl TestApp {
     }
 
     async fn start(clock: Arc<dyn Clock>, configure: impl FnOnce(&mut Config)) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), clock, configure).await
+    }
+
+    /// Stop this server and start another on the same database (the wall
+    /// clock), configured afresh by `configure` — a restart.
+    pub async fn restart_with(mut self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        self.begin_shutdown();
+        self.stopped().await.unwrap().unwrap();
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
+        Self::start_in(dir, Arc::new(SystemClock), configure).await
+    }
+
+    async fn start_in(
+        dir: tempfile::TempDir,
+        clock: Arc<dyn Clock>,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let secret_file = dir.path().join("rs-secret");
         std::fs::write(&secret_file, format!("{RS_SECRET}\n")).unwrap();
         let key_file = dir.path().join("server-key");
@@ -139,7 +238,10 @@ impl TestApp {
         let base = format!("http://{}", app.local_addr());
         let issuer_url = app.dev_issuer.clone().unwrap();
         let state = app.state.clone();
-        tokio::spawn(app.run(std::future::pending()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(app.run(async move {
+            let _ = stopped.await;
+        }));
         let jwt = DevIssuer::load_or_create(issuer_dir())
             .unwrap()
             .mint_user_token(
@@ -160,8 +262,22 @@ impl TestApp {
             client,
             jwt,
             issuer_url,
+            stop: Some(stop),
+            served: Some(served),
             _dir: dir,
         }
+    }
+
+    /// Start shutting the server down, as SIGTERM does.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// The server's `run` after [`TestApp::begin_shutdown`]: resolves when it returns.
+    pub fn stopped(&mut self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        self.served.take().expect("stopped() once")
     }
 
     /// The application's now (its clock's).
@@ -188,6 +304,39 @@ impl TestApp {
             .unwrap()
             .mint_user_token(&self.issuer_url, dev_user(user).unwrap(), scope, 3600)
             .unwrap()
+    }
+
+    /// An access token of this app's development issuer for alice, shaped
+    /// like Entra's (as [`DevIssuer::mint_user_token`] makes them), with
+    /// `overrides` merged over its claims (`null` removes one).
+    pub fn alice_jwt_with(&self, overrides: Value) -> String {
+        let alice = dev_user("alice").unwrap();
+        let now = Utc::now().timestamp();
+        let claims = json!({
+            "iss": self.issuer_url, "aud": DEV_AUDIENCE, "sub": alice.oid, "oid": alice.oid,
+            "tid": DEV_TENANT_ID, "idtyp": "user", "name": alice.name,
+            "preferred_username": alice.email, "email": alice.email,
+            "azp": DEV_PUBLIC_CLIENT_ID, "scp": "vso.pats vso.pats_manage",
+            "iat": now, "nbf": now, "exp": now + 3600,
+        });
+        sign_as_dev_issuer(&merged(claims, overrides))
+    }
+
+    /// `method /{org}/_apis/tokens/pats{path}` with `jwt` as the bearer token.
+    pub async fn api_as(
+        &self,
+        jwt: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = format!("{}/fabrikam/_apis/tokens/pats{path}{sep}{API}", self.base);
+        let mut req = self.client.request(method, url).bearer_auth(jwt);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap()
     }
 
     pub fn stats(&self) -> VerifyStats {
@@ -304,7 +453,7 @@ impl TestApp {
         self.state.app.flush_usage().await;
         let q = AuditQuery {
             target_pat: Some(id),
-            action: Some("pat.verify".into()),
+            action: Some(AuditAction::PatVerify),
             limit: 50,
             ..Default::default()
         };

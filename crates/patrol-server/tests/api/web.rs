@@ -10,6 +10,7 @@ use reqwest::{Method, StatusCode};
 use uuid::Uuid;
 
 use patrol_core::session::SessionKey;
+use patrol_core::user::AuditAction;
 use patrol_store::AuditQuery;
 
 use crate::support::{manual_clock, TestApp};
@@ -237,7 +238,7 @@ async fn audit_actions(app: &TestApp) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.action)
+        .map(|e| e.action.as_str().to_owned())
         .collect();
     v.reverse();
     v
@@ -377,7 +378,7 @@ async fn sign_in_create_use_and_revoke_with_a_confirmation() {
     let events = app
         .store
         .list_audit(&AuditQuery {
-            action: Some("pat.create".into()),
+            action: Some(AuditAction::PatCreate),
             limit: 5,
             ..Default::default()
         })
@@ -387,7 +388,7 @@ async fn sign_in_create_use_and_revoke_with_a_confirmation() {
     let signin = app
         .store
         .list_audit(&AuditQuery {
-            action: Some("web.signin".into()),
+            action: Some(AuditAction::WebSignIn),
             limit: 5,
             ..Default::default()
         })
@@ -764,7 +765,7 @@ async fn sessions_refresh_silently_and_end_for_good() {
     assert!(store.get_session(&idle_key).await.unwrap().is_none());
     let ended = store
         .list_audit(&AuditQuery {
-            action: Some("web.session_end".into()),
+            action: Some(AuditAction::WebSessionEnd),
             limit: 10,
             ..Default::default()
         })
@@ -903,7 +904,7 @@ async fn failed_sign_in_callbacks_are_limited_and_audited() {
     let rows: Vec<String> = app
         .store
         .list_audit(&AuditQuery {
-            action: Some("auth.reject".into()),
+            action: Some(AuditAction::AuthReject),
             limit: 100,
             ..Default::default()
         })

@@ -48,6 +48,8 @@ fn print_config_prints_a_configuration_serve_runs_with() {
             ("PATROL_RS_GIT_GATEWAY_SECRET", "0123456789abcdef-secret"),
             ("PATROL_SERVER__LISTEN", "127.0.0.1:0"),
             ("PATROL_DATABASE__SQLITE_PATH", db.to_str().unwrap()),
+            // The example's [cli] section, switched on.
+            ("PATROL_CLI__ENABLED", "true"),
         ],
     )
     .stdout(Stdio::piped())
@@ -69,6 +71,13 @@ fn print_config_prints_a_configuration_serve_runs_with() {
             .send()
             .and_then(|r| r.json::<serde_json::Value>())
     });
+    // It tells `patrol login` where to sign in.
+    let cli = base.as_ref().map(|b| {
+        client()
+            .get(format!("{b}/patrol/v1/cli-config"))
+            .send()
+            .and_then(|r| r.json::<serde_json::Value>())
+    });
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
     let base = base.unwrap_or_else(|| {
@@ -82,6 +91,12 @@ fn print_config_prints_a_configuration_serve_runs_with() {
         "the environment's listen address won"
     );
     assert_eq!(ready.unwrap().unwrap()["store"], true);
+    let cli = cli.unwrap().unwrap();
+    assert_eq!(cli["client_id"], "66666666-7777-8888-9999-000000000000");
+    assert!(cli["issuer"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://login.microsoftonline.com/"));
     assert!(
         Path::new(&db).exists(),
         "the environment's database path won"

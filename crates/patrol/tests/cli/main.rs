@@ -1,8 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Integration tests of the real `patrol` binary (one test binary, modules inside).
 
+mod client;
 mod config;
 mod dev;
 mod inspect;
 mod logs;
+mod scan;
 mod support;

@@ -241,7 +241,6 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use patrol_core::pat::OrgTarget;
-    use patrol_core::scope::ScopeSet;
 
     fn t(s: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::seconds(s)
@@ -257,16 +256,9 @@ mod tests {
             name: "contoso".into(),
         };
         let pat = Pat {
-            authorization_id: Uuid::new_v4(),
-            owner,
-            display_name: "x".into(),
-            scopes: ScopeSet::parse("vso.code").unwrap(),
             target: OrgTarget::Orgs(vec![org.id]),
-            valid_from: t(0),
             valid_to: t(1000),
-            created_at: t(0),
-            revoked_at: None,
-            last_used: None,
+            ..Pat::fixture(owner, t(0))
         };
         let user = User {
             id: owner,
@@ -274,6 +266,7 @@ mod tests {
             subject: "s".into(),
             display_name: "A".into(),
             email: None,
+            email_verified: false,
             created_at: t(0),
             last_sign_in: t(0),
             disabled: false,

@@ -9,13 +9,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use secrecy::ExposeSecret;
 use serde::Serialize;
-use serde_json::json;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use patrol_core::credential;
 
 use super::super::client_ip::client_ip;
+use super::super::docs::responses::IntrospectionRefusals;
 use super::super::error::REALM;
 use super::{too_many, VerifyEdge};
 use crate::app::verify::ClientAuthFailure;
@@ -27,13 +28,23 @@ const MAX_BODY: usize = 16 * 1024;
 /// An active PAT, as RFC 7662 describes it (plus Patrol's fields).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Introspection {
+    /// Always `true`.
+    #[schema(schema_with = always_true)]
     pub active: bool,
-    /// The owner's user id.
+    /// The owner's Patrol user id: stable and unforgeable, the identity to authorise on.
     pub sub: Uuid,
-    /// The owner's email, else display name.
+    /// The owner's user id again (never a name or email the user could change).
     pub username: String,
-    /// The owner's display name.
+    /// The owner's display name, for display only.
     pub name: String,
+    /// The owner's email, only when the issuer vouched for it (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub email: Option<String>,
+    /// The identity provider the owner signs in with.
+    pub user_issuer: String,
+    /// The owner's subject at `user_issuer` (with it, the user's key).
+    pub user_subject: String,
     /// Granted scopes, space-separated.
     pub scope: String,
     /// Names of the organizations the PAT may be used in.
@@ -48,6 +59,58 @@ pub struct Introspection {
     pub authorization_id: Uuid,
 }
 
+fn constant(value: bool) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .enum_values(Some([value]))
+}
+
+fn always_true() -> ObjectBuilder {
+    constant(true)
+}
+
+fn always_false() -> ObjectBuilder {
+    constant(false)
+}
+
+/// Anything not valid — unknown, revoked, expired, inactive, malformed, not
+/// allowed in the asked organization: only this.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Inactive {
+    /// Always `false`.
+    #[schema(schema_with = always_false)]
+    pub active: bool,
+}
+
+/// What introspection answers with 200 (a schema for the document only;
+/// never built, so its variants' sizes do not matter).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(clippy::large_enum_variant)]
+pub enum IntrospectionAnswer {
+    Active(Introspection),
+    Inactive(Inactive),
+}
+
+/// The error codes of introspection's refusals.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    TooManyRequests,
+    TemporarilyUnavailable,
+}
+
+/// An RFC 6749 §5.2-style error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthError {
+    pub error: OAuthErrorCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    pub error_description: Option<&'static str>,
+}
+
 impl Introspection {
     fn new(v: &VerifiedPat, client_id: String) -> Self {
         let owner = v.owner();
@@ -55,11 +118,11 @@ impl Introspection {
         Self {
             active: true,
             sub: owner.id,
-            username: owner
-                .email
-                .clone()
-                .unwrap_or_else(|| owner.display_name.clone()),
+            username: v.owner_id_text().to_owned(),
             name: owner.display_name.clone(),
+            email: owner.verified_email().map(str::to_owned),
+            user_issuer: owner.issuer.clone(),
+            user_subject: owner.subject.clone(),
             scope: v.scope().to_owned(),
             organizations: v.organizations().iter().map(|o| o.name.clone()).collect(),
             exp: pat.valid_to.timestamp(),
@@ -72,12 +135,26 @@ impl Introspection {
     }
 }
 
-fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+fn answer<T: Serialize>(status: StatusCode, body: T) -> Response {
     (status, Json(body)).into_response()
 }
 
+fn error(status: StatusCode, error: OAuthErrorCode, description: Option<&'static str>) -> Response {
+    answer(
+        status,
+        OAuthError {
+            error,
+            error_description: description,
+        },
+    )
+}
+
 fn invalid_client() -> Response {
-    let mut r = answer(StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"}));
+    let mut r = error(
+        StatusCode::UNAUTHORIZED,
+        OAuthErrorCode::InvalidClient,
+        None,
+    );
     if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{REALM}\"")) {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
@@ -85,14 +162,38 @@ fn invalid_client() -> Response {
 }
 
 fn invalid_request(description: &'static str) -> Response {
-    answer(
+    error(
         StatusCode::BAD_REQUEST,
-        json!({"error": "invalid_request", "error_description": description}),
+        OAuthErrorCode::InvalidRequest,
+        Some(description),
     )
 }
 
 fn inactive() -> Response {
-    answer(StatusCode::OK, json!({"active": false}))
+    answer(StatusCode::OK, Inactive { active: false })
+}
+
+/// The form introspection reads (RFC 7662 §2.1, plus `org`); unknown fields
+/// are ignored, and for a repeated `token` the first counts.
+#[derive(Debug, ToSchema)]
+pub struct IntrospectionForm {
+    /// The PAT to check.
+    pub token: String,
+    /// Ignored (there is one kind of token).
+    #[schema(value_type = String, required = false)]
+    pub token_type_hint: Option<String>,
+    /// Organizations the PAT must be valid in (may repeat); otherwise it is inactive.
+    #[schema(schema_with = one_or_more_orgs, required = false)]
+    pub org: Option<Vec<String>>,
+}
+
+/// `org=a` or `org=a&org=b`: on the wire one value and a list of one are the same.
+fn one_or_more_orgs() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    utoipa::openapi::schema::AnyOfBuilder::new()
+        .item(text())
+        .item(utoipa::openapi::schema::ArrayBuilder::new().items(text()))
+        .into()
 }
 
 /// RFC 7662 introspection: `token` (required), `token_type_hint` (ignored),
@@ -101,14 +202,15 @@ fn inactive() -> Response {
     post,
     path = "/patrol/v1/introspect",
     tag = "verify",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "token=…[&token_type_hint=…][&org=…]"),
-    responses(
-        (status = 200, description = "The PAT's facts, or only {\"active\": false}", body = Introspection),
-        (status = 400, description = "{\"error\":\"invalid_request\"}: no token, or not a form"),
-        (status = 401, description = "{\"error\":\"invalid_client\"}: the resource server is not authenticated"),
-        (status = 429, description = "Too many failed client authentications from this address"),
+    request_body(
+        content = IntrospectionForm,
+        content_type = "application/x-www-form-urlencoded",
     ),
-    security(("basic" = []))
+    responses(
+        (status = 200, description = "The PAT's facts, or only `{\"active\": false}`", body = IntrospectionAnswer),
+        IntrospectionRefusals,
+    ),
+    security(("resource_server" = []))
 )]
 pub async fn introspect(State(state): State<std::sync::Arc<VerifyEdge>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
@@ -130,7 +232,7 @@ pub async fn introspect(State(state): State<std::sync::Arc<VerifyEdge>>, req: Re
                 Err(ClientAuthFailure::Limited { retry_after_secs }) => {
                     return too_many(
                         retry_after_secs,
-                        answer(StatusCode::OK, json!({"error": "too_many_requests"})),
+                        error(StatusCode::OK, OAuthErrorCode::TooManyRequests, None),
                     )
                 }
             }
@@ -175,14 +277,11 @@ pub async fn introspect(State(state): State<std::sync::Arc<VerifyEdge>>, req: Re
         request_id: crate::http::request_id(&parts.headers),
     };
     match state.app.verify_pat(token.expose(), &request).await {
-        Ok(v) => {
-            let body = serde_json::to_value(Introspection::new(&v, client_id))
-                .unwrap_or_else(|_| json!({"active": false}));
-            answer(StatusCode::OK, body)
-        }
-        Err(VerifyFailure::Unavailable) => answer(
+        Ok(v) => answer(StatusCode::OK, Introspection::new(&v, client_id)),
+        Err(VerifyFailure::Unavailable) => error(
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({"error": "temporarily_unavailable"}),
+            OAuthErrorCode::TemporarilyUnavailable,
+            None,
         ),
         Err(_) => inactive(),
     }

@@ -287,6 +287,7 @@ async fn finish(
         Err(AuthError::Invalid(why)) => return Err(refused(why)),
     };
     if id.issuer != access.issuer
+        || id.subject != access.subject
         || (id.claims.sub.is_some()
             && access.claims.sub.is_some()
             && id.claims.sub != access.claims.sub)
@@ -322,6 +323,12 @@ async fn finish(
         }
         Err(AppError::UserDisabled) => {
             return Err(error_page(StatusCode::FORBIDDEN, "This user is disabled."))
+        }
+        Err(AppError::ClientNotAllowed(_)) => {
+            return Err(error_page(
+                StatusCode::FORBIDDEN,
+                "The identity provider issued this sign-in to an application that is not allowed to manage tokens.",
+            ))
         }
         Err(_) => return Err(storage_down()),
     };

@@ -10,6 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
 use patrol_core::pat::PatRuleError;
+use patrol_core::policy::Violation;
 
 use super::session::WebUser;
 pub use super::view::SignedOutPage;
@@ -149,6 +150,10 @@ fn app_error_message(e: &AppError) -> (StatusCode, String) {
             StatusCode::FORBIDDEN,
             format!("The identity provider did not grant Patrol the {s} scope, which this needs."),
         ),
+        AppError::ClientNotAllowed(_) => (
+            StatusCode::FORBIDDEN,
+            "This application is not allowed to manage tokens at this identity provider.".into(),
+        ),
         AppError::UserDisabled => (StatusCode::FORBIDDEN, "This user is disabled.".into()),
         AppError::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -158,5 +163,24 @@ fn app_error_message(e: &AppError) -> (StatusCode, String) {
             StatusCode::SERVICE_UNAVAILABLE,
             "Patrol's storage is not answering, so nothing was changed. Try again shortly.".into(),
         ),
+        AppError::Policy(v) => (StatusCode::FORBIDDEN, policy_message(v)),
+        AppError::InvalidPolicy(p) => (bad, format!("That policy cannot be saved: {p}.")),
+        AppError::NotAnAdmin(what) => (
+            StatusCode::FORBIDDEN,
+            format!("Only administrators of {what} can do this."),
+        ),
+        AppError::UserNotFound => (StatusCode::NOT_FOUND, "There is no such user.".into()),
+    }
+}
+
+/// A policy refusal in plain words: which policy, and what would pass.
+fn policy_message(v: &Violation) -> String {
+    match v {
+        Violation::GlobalPat => "Policy “restrict global tokens”: you may not create tokens for all organizations. Pick one organization.".into(),
+        Violation::FullScopePat => "Policy “restrict full-access tokens”: you may not create full-access tokens. Pick the scopes the token needs.".into(),
+        Violation::Lifespan { max_days } => format!(
+            "Policy “maximum token lifetime” allows at most {max_days} days: pick an earlier date."
+        ),
+        Violation::OrgCreation { .. } => "The organization's policy “restrict token creation” does not let you create this token (if it allows packaging tokens, pick only Packaging scopes). Ask its administrators to add you to the allow-list.".into(),
     }
 }

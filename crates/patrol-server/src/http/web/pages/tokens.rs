@@ -15,6 +15,7 @@ use super::super::WebCtx;
 use super::form::{form_page, org_choices, submitted, FormState, Submitted, ALL_ORGS};
 use super::{app_error, app_error_message, chrome, date, render};
 use crate::app::{App, AppError, CreatePat, UpdatePat, Via};
+use patrol_core::policy::Violation;
 
 /// A refusal to show on the form itself; storage failures and missing
 /// tokens get an error page instead.
@@ -26,8 +27,13 @@ fn on_form(app: &App, e: &AppError) -> Option<(StatusCode, String)> {
     {
         return None;
     }
-    if let AppError::Rule(PatRuleError::BeyondMaxLifetime { max_days }) = e {
-        let last = date(app.now() + Duration::days(*max_days));
+    let max_days = match e {
+        AppError::Rule(PatRuleError::BeyondMaxLifetime { max_days }) => Some(*max_days),
+        AppError::Policy(Violation::Lifespan { max_days }) => Some(i64::from(*max_days)),
+        _ => None,
+    };
+    if let Some(max_days) = max_days {
+        let last = date(app.now() + Duration::days(max_days));
         return Some((
             status,
             format!("Policy “maximum token lifetime” allows at most {max_days} days: pick a date on or before {last}."),

@@ -1,0 +1,247 @@
+//! PATs: each change written with its audit record, listing, lookup by
+//! keyed hash, last-use bookkeeping and counts.
+
+use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
+use uuid::Uuid;
+
+use patrol_core::hashing::KeyedHash;
+use patrol_core::pat::{ListFilter, Pat, SortBy};
+use patrol_core::user::AuditEvent;
+
+use super::{with_audit, IfUnchanged};
+use crate::rows::{
+    convert_all, target_text, us, HashedPatRow, PatRow, StatusCountsRow, PAT_COLUMNS,
+};
+use crate::{AdminPatQuery, PatQuery, StatusCounts, StoreError, StoreResult, UsageRecord};
+
+/// An update of a PAT that does not exist stores nothing and is "not found".
+const MUST_EXIST: IfUnchanged = IfUnchanged::Refuse(StoreError::NotFound);
+
+/// One statement counts the owner's active PATs and inserts the new one only
+/// when the cap allows. It is its transaction's first statement, so SQLite
+/// takes the database's single write lock before the count reads: concurrent
+/// creates are serialised, and each counts the rows of those before it.
+pub(super) async fn create(
+    pool: &SqlitePool,
+    pat: &Pat,
+    hash: &KeyedHash,
+    audit: &AuditEvent,
+    max_active: Option<u64>,
+) -> StoreResult<()> {
+    let insert = sqlx::query(
+        "INSERT INTO pats (authorization_id, owner_id, display_name, scopes, target_orgs, valid_from_us, \
+         valid_to_us, created_at_us, revoked_at_us, key_id, token_hash) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+         WHERE ?12 IS NULL OR (SELECT COUNT(*) FROM pats WHERE owner_id = ?2 \
+         AND revoked_at_us IS NULL AND valid_to_us > ?8) < ?12",
+    )
+    .bind(pat.authorization_id.to_string())
+    .bind(pat.owner.to_string())
+    .bind(&pat.display_name)
+    .bind(pat.scopes.as_string())
+    .bind(target_text(&pat.target))
+    .bind(us(pat.valid_from))
+    .bind(us(pat.valid_to))
+    .bind(us(pat.created_at))
+    .bind(pat.revoked_at.map(us))
+    .bind(&hash.key_id)
+    .bind(&hash.digest.as_bytes()[..])
+    .bind(max_active.map(|n| i64::try_from(n).unwrap_or(i64::MAX)));
+    let refuse = IfUnchanged::Refuse(StoreError::LimitReached);
+    with_audit(pool, insert, Some(audit), refuse).await?;
+    Ok(())
+}
+
+pub(super) async fn get(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<Pat>> {
+    let row: Option<PatRow> = sqlx::query_as(&format!(
+        "SELECT {PAT_COLUMNS} FROM pats WHERE authorization_id = ?"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await?;
+    row.map(Pat::try_from).transpose()
+}
+
+pub(super) async fn list(pool: &SqlitePool, q: &PatQuery) -> StoreResult<Vec<Pat>> {
+    let filter = filter_sql(q.filter, 2);
+    let dir = if q.ascending { "ASC" } else { "DESC" };
+    let order = match q.sort {
+        SortBy::DisplayName => format!("display_name COLLATE NOCASE {dir}, valid_to_us {dir}"),
+        SortBy::DisplayDate => format!("valid_to_us {dir}, display_name COLLATE NOCASE {dir}"),
+        SortBy::Status => format!(
+            "CASE WHEN revoked_at_us IS NOT NULL THEN 2 WHEN valid_to_us <= ?2 THEN 1 ELSE 0 END {dir}, \
+             display_name COLLATE NOCASE {dir}"
+        ),
+    };
+    let sql = format!(
+        "SELECT {PAT_COLUMNS} FROM pats WHERE owner_id = ?1 {filter} \
+         ORDER BY {order}, authorization_id {dir} LIMIT ?3 OFFSET ?4"
+    );
+    let rows: Vec<PatRow> = sqlx::query_as(&sql)
+        .bind(q.owner.to_string())
+        .bind(us(q.now))
+        .bind(i64::from(q.limit))
+        .bind(i64::try_from(q.offset).unwrap_or(i64::MAX))
+        .fetch_all(pool)
+        .await?;
+    convert_all(rows)
+}
+
+/// `filter` as a condition on the PAT columns, with `now` bound as `?{now}`.
+fn filter_sql(filter: ListFilter, now: u8) -> String {
+    match filter {
+        ListFilter::Active => format!("AND revoked_at_us IS NULL AND valid_to_us > ?{now}"),
+        ListFilter::Revoked => format!("AND revoked_at_us IS NOT NULL AND ?{now} = ?{now}"),
+        ListFilter::Expired => format!("AND revoked_at_us IS NULL AND valid_to_us <= ?{now}"),
+        ListFilter::All => format!("AND ?{now} = ?{now}"),
+    }
+}
+
+/// Across owners, by id; owners given as a JSON array (`json_each`). A PAT
+/// reaches an organization named among its space-separated targets, or —
+/// a global one — every organization its owner belongs to.
+pub(super) async fn list_admin(pool: &SqlitePool, q: &AdminPatQuery) -> StoreResult<Vec<Pat>> {
+    let owners = (!q.owners.is_empty())
+        .then(|| serde_json::to_string(&q.owners))
+        .transpose()
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    let sql = format!(
+        "SELECT {PAT_COLUMNS} FROM pats WHERE \
+         (?1 IS NULL OR owner_id IN (SELECT value FROM json_each(?1))) \
+         AND (?2 IS NULL OR instr(' ' || target_orgs || ' ', ' ' || ?2 || ' ') > 0 \
+              OR (target_orgs IS NULL AND owner_id IN (SELECT user_id FROM memberships WHERE org_id = ?2))) \
+         AND (?3 IS NULL OR authorization_id >= ?3) {} \
+         ORDER BY authorization_id LIMIT ?5",
+        filter_sql(q.filter, 4)
+    );
+    let rows: Vec<PatRow> = sqlx::query_as(&sql)
+        .bind(owners)
+        .bind(q.org.map(|o| o.to_string()))
+        .bind(q.from.map(|f| f.to_string()))
+        .bind(us(q.now))
+        .bind(i64::from(q.limit))
+        .fetch_all(pool)
+        .await?;
+    convert_all(rows)
+}
+
+pub(super) async fn update(pool: &SqlitePool, pat: &Pat, audit: &AuditEvent) -> StoreResult<()> {
+    let write = sqlx::query(
+        "UPDATE pats SET display_name = ?, scopes = ?, target_orgs = ?, valid_to_us = ? \
+         WHERE authorization_id = ?",
+    )
+    .bind(&pat.display_name)
+    .bind(pat.scopes.as_string())
+    .bind(target_text(&pat.target))
+    .bind(us(pat.valid_to))
+    .bind(pat.authorization_id.to_string());
+    with_audit(pool, write, Some(audit), MUST_EXIST).await?;
+    Ok(())
+}
+
+pub(super) async fn replace_secret(
+    pool: &SqlitePool,
+    id: Uuid,
+    hash: &KeyedHash,
+    audit: &AuditEvent,
+) -> StoreResult<()> {
+    let write =
+        sqlx::query("UPDATE pats SET key_id = ?, token_hash = ? WHERE authorization_id = ?")
+            .bind(&hash.key_id)
+            .bind(&hash.digest.as_bytes()[..])
+            .bind(id.to_string());
+    with_audit(pool, write, Some(audit), MUST_EXIST).await?;
+    Ok(())
+}
+
+/// The audit record is kept even when the PAT was already revoked.
+pub(super) async fn revoke(
+    pool: &SqlitePool,
+    id: Uuid,
+    at: DateTime<Utc>,
+    audit: &AuditEvent,
+) -> StoreResult<bool> {
+    let write = sqlx::query(
+        "UPDATE pats SET revoked_at_us = ? WHERE authorization_id = ? AND revoked_at_us IS NULL",
+    )
+    .bind(us(at))
+    .bind(id.to_string());
+    Ok(with_audit(pool, write, Some(audit), IfUnchanged::Commit).await? > 0)
+}
+
+pub(super) async fn find_by_hash(
+    pool: &SqlitePool,
+    candidates: &[KeyedHash],
+) -> StoreResult<Option<(Pat, KeyedHash)>> {
+    let sql =
+        format!("SELECT {PAT_COLUMNS}, token_hash FROM pats WHERE token_hash = ? AND key_id = ?");
+    for c in candidates {
+        let row: Option<HashedPatRow> = sqlx::query_as(&sql)
+            .bind(&c.digest.as_bytes()[..])
+            .bind(&c.key_id)
+            .fetch_optional(pool)
+            .await?;
+        if let Some(row) = row {
+            let (pat, digest) = row.into_parts()?;
+            let key_id = c.key_id.clone();
+            return Ok(Some((pat, KeyedHash { key_id, digest })));
+        }
+    }
+    Ok(None)
+}
+
+/// Last use only moves forward, whatever order the batch arrives in.
+pub(super) async fn record_usage(pool: &SqlitePool, batch: &[UsageRecord]) -> StoreResult<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    for u in batch {
+        sqlx::query(
+            "UPDATE pats SET last_used_at_us = ?, last_used_ip = ?, last_used_agent = ? \
+             WHERE authorization_id = ? AND (last_used_at_us IS NULL OR last_used_at_us < ?)",
+        )
+        .bind(us(u.last_use.at))
+        .bind(&u.last_use.source_ip)
+        .bind(&u.last_use.user_agent)
+        .bind(u.authorization_id.to_string())
+        .bind(us(u.last_use.at))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn count_active_for_owner(
+    pool: &SqlitePool,
+    owner: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pats WHERE owner_id = ? AND revoked_at_us IS NULL AND valid_to_us > ?",
+    )
+    .bind(owner.to_string())
+    .bind(us(now))
+    .fetch_one(pool)
+    .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(super) async fn count_by_status(
+    pool: &SqlitePool,
+    now: DateTime<Utc>,
+) -> StoreResult<StatusCounts> {
+    let row: StatusCountsRow = sqlx::query_as(
+        "SELECT \
+           COALESCE(SUM(CASE WHEN revoked_at_us IS NULL AND valid_to_us > ?1 THEN 1 ELSE 0 END), 0) AS active, \
+           COALESCE(SUM(CASE WHEN revoked_at_us IS NULL AND valid_to_us <= ?1 THEN 1 ELSE 0 END), 0) AS expired, \
+           COALESCE(SUM(CASE WHEN revoked_at_us IS NOT NULL THEN 1 ELSE 0 END), 0) AS revoked \
+         FROM pats",
+    )
+    .bind(us(now))
+    .fetch_one(pool)
+    .await?;
+    Ok(row.into())
+}
