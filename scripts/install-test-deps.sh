@@ -6,6 +6,7 @@
 #      tests/e2e/test_scim.py)
 #   3. npm ci in tests/e2e/oidc-provider (oidc-provider) and tests/e2e/browser (playwright-core,
 #      which drives Debian's /usr/bin/chromium; no Playwright browser is ever downloaded)
+#   4. the nightly Rust toolchain and cargo-fuzz, for the fuzz smoke run (docs/fuzzing.md)
 # Each step checks first and does nothing when already satisfied, so a second run takes
 # a second or two. Works as root without stdin (CI). Run from anywhere:
 #   scripts/install-test-deps.sh && .e2e/venv/bin/pytest tests/e2e
@@ -19,6 +20,7 @@ VENV="$REPO/.e2e/venv"
 REQ="$E2E/requirements.txt"
 APT_PACKAGES=(nginx fcgiwrap git chromium)
 NODE_MIN_MAJOR=20
+CARGO_FUZZ_VERSION=0.13.2
 START=$(date +%s)
 
 log() { printf '[install-test-deps] %s\n' "$*"; }
@@ -127,9 +129,27 @@ npm_ci() {
 npm_ci "$OP_DIR" oidc-provider
 npm_ci "$BROWSER_DIR" playwright-core
 
+# --- 4. nightly Rust + cargo-fuzz ---------------------------------------------------------------
+command -v rustup >/dev/null || die "rustup not found (the fuzz targets need a nightly toolchain)"
+if rustup run nightly rustc --version >/dev/null 2>&1; then
+  log "rust: ok ($(rustup run nightly rustc --version))"
+else
+  log "rust: installing the nightly toolchain (minimal profile)"
+  rustup toolchain install nightly --profile minimal </dev/null
+fi
+if [ "$(cargo fuzz --version 2>/dev/null || true)" = "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+  log "cargo-fuzz: ok ($CARGO_FUZZ_VERSION)"
+else
+  log "cargo-fuzz: cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
+  # Its own target dir: never the workspace's (CARGO_TARGET_DIR may be exported by the caller).
+  fuzz_build="$(mktemp -d)"
+  CARGO_TARGET_DIR="$fuzz_build" cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet </dev/null
+  rm -rf "$fuzz_build"
+fi
+
 log "done in $(( $(date +%s) - START ))s: $("$VENV/bin/python" --version), \
 schemathesis $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))'), node $(node --version), \
 oidc-provider $(node -p "require('$OP_DIR/node_modules/oidc-provider/package.json').version"), \
 playwright-core $(node -p "require('$BROWSER_DIR/node_modules/playwright-core/package.json').version"), \
 nginx $(dpkg-query -W -f='${Version}' nginx), fcgiwrap $(dpkg-query -W -f='${Version}' fcgiwrap), \
-chromium $(dpkg-query -W -f='${Version}' chromium)"
+chromium $(dpkg-query -W -f='${Version}' chromium), $(cargo fuzz --version)"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test Patrol has, on a fresh machine or a warm one:
 #   1. installs what the tests need (idempotent: nginx, fcgiwrap, git, a Python
-#      venv with the azure-devops SDK, the npm oidc-provider),
+#      venv with the azure-devops SDK, the npm oidc-provider, nightly Rust and cargo-fuzz),
 #   2. checks formatting and lints,
 #   3. builds the workspace once (one shared target dir),
 #   4. runs the Rust unit, property, store and integration tests,
-#   5. runs the end-to-end tests against the real binary and real outside parts.
+#   5. runs every fuzz target for a few seconds (docs/fuzzing.md),
+#   6. runs the end-to-end tests against the real binary and real outside parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -20,6 +21,7 @@ bash scripts/install-test-deps.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml --all -- --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
@@ -32,6 +34,9 @@ cargo build --workspace --all-targets --quiet
 
 step "Rust tests (unit, property, store, integration)"
 cargo test --workspace --quiet
+
+step "fuzz smoke run (each cargo-fuzz target ${PATROL_FUZZ_SECONDS:-8} s; docs/fuzzing.md)"
+scripts/fuzz.sh smoke "${PATROL_FUZZ_SECONDS:-8}"
 
 step "end-to-end tests (real binary, oidc-provider, azure-devops SDK, nginx + git)"
 export PATROL_BIN="$CARGO_TARGET_DIR/debug/patrol"

@@ -11,6 +11,7 @@ pub mod descriptor;
 mod fixtures;
 pub mod forwarded;
 pub mod hashing;
+pub mod paging;
 pub mod pat;
 pub mod policy;
 pub mod revocation;

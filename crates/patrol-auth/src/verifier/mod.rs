@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod rules;
+mod unverified;
 
 use jsonwebtoken::{Algorithm, Validation};
 use patrol_core::clock::Clock;
@@ -15,7 +16,9 @@ use patrol_core::clock::Clock;
 use crate::claims::{classify, classify_id_token, Claims, PrincipalKind};
 use crate::fetch::HttpClient;
 use crate::jwks::{IssuerKeys, Trigger};
-use rules::{check_id_token, reason, typ_matches, unverified_issuer};
+use rules::{check_id_token, reason};
+use unverified::check_header;
+pub use unverified::{inspect_access_token, read_unverified, Inspection, UnverifiedJwt};
 
 /// Tokens longer than this are rejected before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -318,49 +321,22 @@ impl OidcVerifier {
         token: &str,
         purpose: Purpose<'_>,
     ) -> Result<VerifiedToken, AuthError> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(AuthError::Invalid("token too large"));
-        }
-        let mut parts = token.split('.');
-        let (Some(_), Some(payload), Some(_), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(AuthError::Invalid("not a JWS compact token"));
-        };
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| AuthError::Invalid("malformed or unsupported header"))?;
-        let iss = unverified_issuer(payload)?;
+        let UnverifiedJwt {
+            header,
+            issuer: iss,
+        } = read_unverified(token)?;
         let issuer = self
             .inner
             .issuers
             .iter()
             .find(|s| s.cfg.issuer == iss)
             .ok_or(AuthError::Invalid("unknown issuer"))?;
-        if !issuer.algorithms.contains(&header.alg) {
-            return Err(AuthError::Invalid("algorithm not allowed"));
-        }
-        match purpose {
-            Purpose::Access => {
-                if let Some(required) = &issuer.cfg.required_typ {
-                    if !typ_matches(header.typ.as_deref(), required) {
-                        return Err(AuthError::Invalid("wrong typ"));
-                    }
-                }
-            }
-            Purpose::IdToken { .. } => {
-                if typ_matches(header.typ.as_deref(), "at+jwt") {
-                    return Err(AuthError::Invalid("access token presented as ID token"));
-                }
-            }
-        }
-        if header.crit.is_some() {
-            return Err(AuthError::Invalid("unsupported crit header"));
-        }
-        let kid = header
-            .kid
-            .as_deref()
-            .filter(|k| !k.is_empty())
-            .ok_or(AuthError::Invalid("missing kid"))?;
+        let kid = check_header(
+            &header,
+            &issuer.algorithms,
+            issuer.cfg.required_typ.as_deref(),
+            purpose,
+        )?;
         let keys = issuer
             .keys
             .with_kid(

@@ -12,9 +12,7 @@ use uuid::Uuid;
 
 use patrol_core::pat::{OrgTarget, Pat};
 
-mod continuation;
-
-pub use continuation::{decode_continuation, encode_continuation, CONTINUATION_PATTERN};
+pub use patrol_core::paging::{decode_continuation, encode_continuation, CONTINUATION_PATTERN};
 
 /// `PatToken`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
