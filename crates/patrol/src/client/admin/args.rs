@@ -36,6 +36,10 @@ pub enum AdminCmd {
     /// Revocation rules: revoke, once, every token granting a scope.
     #[command(subcommand)]
     Rules(RulesCmd),
+    /// Disable a user (their tokens are revoked at once, their web sessions
+    /// end) or enable them again.
+    #[command(subcommand)]
+    Users(UsersCmd),
     /// The audit log: filter, page through, export as JSON lines, follow.
     Audit(AuditArgs),
 }
@@ -240,6 +244,36 @@ pub enum TokensCmd {
         /// Every active token of the user.
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+const USERS_EXAMPLES: &str = "\
+Examples:
+  patrol admin users disable alice@example.com
+  patrol admin users enable 'patrol-dev|a11ce000-0000-4000-8000-000000000001' --output json
+
+Disabling revokes every token of the user (refused on the very next verify),
+ends their web sessions and stops their sign-in. Enabling lets them sign in
+again; revoked tokens stay revoked. Tenant administrators only.";
+
+/// `patrol admin users …`.
+#[derive(Debug, Subcommand)]
+pub enum UsersCmd {
+    /// Disable a user: tokens revoked, sessions ended, sign-in refused.
+    #[command(after_help = USERS_EXAMPLES)]
+    Disable {
+        /// User id, user key or e-mail address.
+        user: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Enable a disabled user (their revoked tokens stay revoked).
+    #[command(after_help = USERS_EXAMPLES)]
+    Enable {
+        /// User id, user key or e-mail address.
+        user: String,
         #[command(flatten)]
         conn: Conn,
     },

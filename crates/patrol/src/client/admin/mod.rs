@@ -32,6 +32,7 @@ pub async fn run(cmd: AdminCmd, clock: ClockRef) -> Result<(), Failure> {
         AdminCmd::Members(c) => people::members(c, clock).await,
         AdminCmd::Tokens(c) => people::tokens(c, clock).await,
         AdminCmd::Rules(c) => rules::run(c, clock).await,
+        AdminCmd::Users(c) => people::users(c, clock).await,
         AdminCmd::Audit(a) => audit::run(a, clock).await,
     }
 }

@@ -1,5 +1,6 @@
-//! `patrol admin members list | add | remove` and `patrol admin tokens
-//! list | revoke`: an organization's members, and a user's tokens.
+//! `patrol admin members list | add | remove`, `patrol admin tokens
+//! list | revoke` and `patrol admin users disable | enable`: an
+//! organization's members, a user's tokens, a user's access.
 
 use std::collections::HashMap;
 
@@ -12,7 +13,7 @@ use uuid::Uuid;
 use super::super::failure::{sanitize, Failure};
 use super::super::render::{date, table, Output};
 use super::api::{typed, Admin, User};
-use super::args::{MembersCmd, TokensCmd};
+use super::args::{MembersCmd, TokensCmd, UsersCmd};
 use super::{print, print_json, ClockRef};
 
 /// `GET /patrol/v1/admin/users/{id}/tokens`: a token with the server's status.
@@ -136,6 +137,38 @@ pub async fn tokens(cmd: TokensCmd, clock: ClockRef) -> Result<(), Failure> {
                     ids.iter().map(|i| format!("\n  {i}")).collect::<String>()
                 )),
             }
+        }
+    }
+}
+
+/// `POST /patrol/v1/admin/users/{id}/disable` (or `enable`).
+pub async fn users(cmd: UsersCmd, clock: ClockRef) -> Result<(), Failure> {
+    let (disable, who, conn) = match cmd {
+        UsersCmd::Disable { user, conn } => (true, user, conn),
+        UsersCmd::Enable { user, conn } => (false, user, conn),
+    };
+    let mut api = Admin::open(&conn, clock)?;
+    let id = api.resolve_user(&who).await?;
+    let verb = if disable { "disable" } else { "enable" };
+    let v = api
+        .send_json(
+            Method::POST,
+            &["admin", "users", &id.to_string(), verb],
+            &json!({}),
+        )
+        .await?;
+    match conn.output {
+        Output::Json => print_json(&v),
+        Output::Table => {
+            let u: User = typed(&api.server(), &v)?;
+            let name = format!("{} ({})", sanitize(&u.display_name), sanitize(&u.key));
+            print(&if u.disabled {
+                format!(
+                    "{name} is disabled: their tokens are revoked and their web sessions ended."
+                )
+            } else {
+                format!("{name} is enabled; tokens revoked earlier stay revoked.")
+            })
         }
     }
 }

@@ -250,3 +250,46 @@ fn every_admin_command_in_both_formats() {
     );
     refused(&r, "lacks the scope 'vso.tokenadministration'");
 }
+
+#[test]
+fn disabling_a_user_revokes_their_tokens_and_enabling_revives_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = DevServer::start(&dir.path().join("dev"), &[]);
+    let admin_cfg = dir.path().join("admin");
+    let alice_cfg = dir.path().join("alice");
+    let (a, u) = (admin_cfg.as_path(), alice_cfg.as_path());
+    assert_eq!(login(&srv, a, "admin", &["--org", "fabrikam"]).code, 0);
+    assert_eq!(login(&srv, u, "alice", &["--org", "fabrikam"]).code, 0);
+    let id = create(u, "--name before --scope vso.code");
+
+    // Alice may not disable anyone.
+    refused(
+        &cli(u, &w("admin users disable bob@example.com")),
+        NOT_ADMIN,
+    );
+
+    let text = out(a, "admin users disable alice@example.com");
+    assert!(
+        text.starts_with("Alice Example (patrol-dev|a11ce") && text.contains("is disabled"),
+        "{text}"
+    );
+    let all = format!("admin tokens list {ALICE_KEY} --status all -o json");
+    let v = json(&out(a, &all));
+    let tokens = v["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "{v}");
+    assert_eq!(tokens[0]["authorizationId"], id.as_str());
+    assert_eq!(tokens[0]["status"], "revoked", "{v}");
+    assert_eq!(v["user"]["disabled"], true, "{v}");
+    // Her own sign-in no longer manages tokens.
+    let r = cli(u, &w("token list"));
+    assert_eq!(r.code, 1, "{r:?}");
+
+    let v = json(&out(a, "admin users enable alice@example.com -o json"));
+    assert_eq!(v["disabled"], false, "{v}");
+    ok(u, &w("token list"));
+    let v = json(&out(a, &all));
+    assert_eq!(
+        v["tokens"][0]["status"], "revoked",
+        "revoked stays revoked: {v}"
+    );
+}
