@@ -5,7 +5,7 @@
 #   2. checks formatting and lints,
 #   3. builds the workspace once (one shared target dir),
 #   4. runs the Rust unit, property, store and integration tests,
-#   5. runs every fuzz target for a few seconds (docs/fuzzing.md),
+#   5. runs the fuzz targets over patrol-core for a few seconds each (docs/fuzzing.md),
 #   6. runs the end-to-end tests against the real binary and real outside parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,8 @@ root=$PWD
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export CARGO_INCREMENTAL=0
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says when it starts (seconds since the start), so slow steps show.
+step() { printf '\n==> [%ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 start=$(date +%s)
 
 step "installing test dependencies"
@@ -35,7 +36,7 @@ cargo build --workspace --all-targets --quiet
 step "Rust tests (unit, property, store, integration)"
 cargo test --workspace --quiet
 
-step "fuzz smoke run (each cargo-fuzz target ${PATROL_FUZZ_SECONDS:-8} s; docs/fuzzing.md)"
+step "fuzz smoke run (each patrol-core cargo-fuzz target ${PATROL_FUZZ_SECONDS:-8} s; PATROL_FUZZ_ALL=1 adds jwt; docs/fuzzing.md)"
 scripts/fuzz.sh smoke "${PATROL_FUZZ_SECONDS:-8}"
 
 step "end-to-end tests (real binary, oidc-provider, azure-devops SDK, nginx + git)"

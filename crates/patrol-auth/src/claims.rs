@@ -1,4 +1,4 @@
-//! Access-token claims and the user-vs-machine classification (security.md item 11).
+//! Access-token claims and the user-vs-machine classification (`docs/security.md` item 11).
 
 use serde::{Deserialize, Deserializer, Serialize};
 

@@ -1,6 +1,6 @@
 //! OpenID Connect relying party (client) for the web UI's sign-in, as a backend-for-frontend:
 //! authorization code + PKCE S256 + `state` + `nonce`, tokens kept server-side, refresh with
-//! the refresh token, RFC 7009 revocation at sign-out (security.md item 24).
+//! the refresh token, RFC 7009 revocation at sign-out (`docs/security.md` item 24).
 //!
 //! The ID token is validated by [`crate::OidcVerifier::verify_id_token`], which shares the
 //! issuer's discovery + JWKS cache with access-token validation.

@@ -1,6 +1,6 @@
 //! Validation of OIDC access tokens from configured issuers (discovery + JWKS).
 //!
-//! security.md items 10 and 13-15. Nothing here ever logs a token or a claim value that could
+//! `docs/security.md` items 10 and 13-15. Nothing here ever logs a token or a claim value that could
 //! be one; failure reasons are static strings.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,4 +1,4 @@
-//! The static Azure DevOps scope catalogue (`ado-api.md` §12.1).
+//! The static Azure DevOps scope catalogue (`docs/ado-wire-contract.md` §12.1).
 //!
 //! Every entry's `implies` lists the *direct* "Inherits from" targets of the
 //! documentation table; the transitive closure is computed by the lattice in

@@ -1,6 +1,6 @@
 //! The Azure DevOps scope catalogue and the scope lattice.
 //!
-//! * [`catalog`] / [`lookup`]: every scope Patrol knows (`ado-api.md` §12.1,
+//! * [`catalog`] / [`lookup`]: every scope Patrol knows (`docs/ado-wire-contract.md` §12.1,
 //!   plus `vso.governance`, the Entra-only `vso.pats`/`vso.pats_manage`/
 //!   `user_impersonation`, and the [`FULL_ACCESS`] pseudo-scope `app_token`).
 //! * [`ScopeSet`]: a validated, normalised set of PAT scopes (lower-cased,

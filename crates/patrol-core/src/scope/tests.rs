@@ -63,7 +63,7 @@ const FAMILY_ORDER: &[(&str, &str)] = &[
     ("vso.work_full", "vso.work_write"),
 ];
 
-/// Every scope named in the §12.1 table.
+/// Every scope named in the `docs/ado-wire-contract.md` §12.1 table.
 const TABLE_12_1: &[&str] = &[
     "vso.advsec",
     "vso.advsec_write",

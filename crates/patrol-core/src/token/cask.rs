@@ -1,4 +1,4 @@
-//! The 84/88-char common annotated key: checking and minting (§1.1, §1.2).
+//! The 84/88-char common annotated key: checking and minting (`docs/token-format.md` §1.1, §1.2).
 
 use chrono::{DateTime, Datelike, Utc};
 use rand::{CryptoRng, RngCore};

@@ -1,4 +1,4 @@
-//! Character tables and the two checksum encodings (§1.2).
+//! Character tables and the two checksum encodings (`docs/token-format.md` §1.2).
 //!
 //! Everything here works on bytes and fixed-size arrays; nothing allocates and
 //! nothing can panic.

@@ -1,4 +1,4 @@
-//! The legacy 52-char ADO PAT (§1.6): lowercase RFC 4648 base32 of 32 bytes,
+//! The legacy 52-char ADO PAT (`docs/token-format.md` §1.6): lowercase RFC 4648 base32 of 32 bytes,
 //! four of which hold `CRC32(other 28 bytes) ^ seed` (`SEC101_102_AdoPat.cs`).
 //! Validation only; Patrol never mints these.
 

@@ -56,7 +56,7 @@ fn block(p0: &mut u32, p1: &mut u32) {
 mod tests {
     use super::*;
 
-    // §1.4 of the token-format reference (microsoft/security-utilities
+    // `docs/token-format.md` §1.4 (microsoft/security-utilities
     // `src/security_utilities_rust/src/marvin_tests.rs`, SymCrypt vectors).
     #[test]
     fn vector_abc() {

@@ -2,7 +2,7 @@
 //! annotated security key, as used by Azure DevOps PATs, plus the legacy
 //! 52-character ADO PAT for validation only.
 //!
-//! Reference: `/work/shared/token-format.md` §1 (sources: microsoft/security-utilities
+//! Reference: `docs/token-format.md` §1 (sources: microsoft/security-utilities
 //! `IdentifiableSecrets.cs`, `LegacyCommonAnnotatedSecurityKey.cs`,
 //! `SEC101_102_AdoPat.cs`).
 //!

@@ -1,4 +1,4 @@
-//! Token-format tests: §1.4 vectors, exhaustive single-character flips,
+//! Token-format tests: `docs/token-format.md` §1.4 vectors, exhaustive single-character flips,
 //! look-alikes, legacy CRC, an independent checksum implementation, and
 //! property tests.
 

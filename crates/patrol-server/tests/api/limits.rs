@@ -184,7 +184,7 @@ async fn a_token_failing_from_many_addresses_is_limited() {
 }
 
 /// The management API limits failed authentications per address too
-/// (security.md §1: "Too many failures → 429 + Retry-After").
+/// (`docs/security.md` §1: too many failed authentications → 429 + Retry-After).
 #[tokio::test]
 async fn management_api_limits_failed_authentication_per_address() {
     let app = TestApp::spawn().await;
@@ -222,7 +222,7 @@ async fn management_api_limits_failed_authentication_per_address() {
         .unwrap();
     assert_eq!(r.status(), 200);
 
-    // Audited (security.md item 26) without letting a flood flood the log:
+    // Audited (`docs/security.md` item 26) without letting a flood flood the log:
     // the first failure from the address, and the one that hit the limit.
     let events = app
         .store
@@ -277,7 +277,7 @@ fn assert_too_many_tokens(status: reqwest::StatusCode, body: &serde_json::Value)
     assert!(body["message"].as_str().unwrap().contains("2 active"));
 }
 
-/// security.md item 21: a user cannot hold unboundedly many active PATs.
+/// `docs/security.md` item 21: a user cannot hold unboundedly many active PATs.
 #[tokio::test]
 async fn active_pats_per_user_are_capped() {
     let app = TestApp::spawn_with(|c| c.tokens.max_active_per_user = 2).await;

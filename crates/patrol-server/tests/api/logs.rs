@@ -1,5 +1,5 @@
 //! No PAT, JWT or Authorization value reaches the logs, even at TRACE
-//! (security checklist item 27), across the whole verify path.
+//! (`docs/security.md` item 27), across the whole verify path.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};

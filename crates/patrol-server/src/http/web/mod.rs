@@ -3,7 +3,7 @@
 //! JavaScript, every asset embedded in the binary. It calls the same use
 //! cases as the REST API.
 //!
-//! Security (security.md 23–25): OIDC code + PKCE S256 + state + nonce with
+//! Security (`docs/security.md` items 23–25): OIDC code + PKCE S256 + state + nonce with
 //! the IdP tokens kept server-side; an opaque `HttpOnly; SameSite=Lax`
 //! session cookie (`__Host-` and `Secure` on https); an anti-CSRF token on
 //! every form plus a `Sec-Fetch-Site`/`Origin` check on every POST; strict
