@@ -28,6 +28,8 @@ fn admin_routes(user: Uuid, token: Uuid) -> (Vec<String>, Vec<String>) {
         "/admin/users?q=alice".into(),
         format!("/admin/users/{user}"),
         format!("/admin/users/{user}/revoke-all"),
+        format!("/admin/users/{user}/disable"),
+        format!("/admin/users/{user}/enable"),
         format!("/admin/tokens/{token}/revoke"),
         "/admin/revocation-rules".into(),
         "/admin/audit".into(),
@@ -39,6 +41,8 @@ fn admin_routes(user: Uuid, token: Uuid) -> (Vec<String>, Vec<String>) {
         "/admin/members/fabrikam/add".into(),
         "/admin/members/fabrikam/remove".into(),
         format!("/admin/users/{user}/revoke-all"),
+        format!("/admin/users/{user}/disable"),
+        format!("/admin/users/{user}/enable"),
         format!("/admin/tokens/{token}/revoke"),
         "/admin/revocation-rules".into(),
     ];

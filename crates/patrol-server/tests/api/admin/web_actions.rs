@@ -352,3 +352,82 @@ async fn the_audit_page_filters_pages_and_exports() {
     assert!(lines.len() >= 60);
     assert!(lines.iter().all(|l| l["action"] == "auth.reject"));
 }
+
+#[tokio::test]
+async fn a_tenant_administrator_disables_and_enables_a_user_from_the_page() {
+    let app = TestApp::spawn_with(|c| bob_administers(c, "fabrikam")).await;
+    let mut alice_b = Browser::new(&app);
+    alice_b.sign_in("alice").await;
+    let session = patrol_core::session::SessionKey::of(&alice_b.session_cookie());
+    let (pat, _) = create_ok(&app, "alice", "fabrikam", pat_body("t", "vso.code", false)).await;
+    assert_eq!(app.verify_status(&pat, "?org=fabrikam").await, 200);
+    let alice = user_id(&app, "alice").await;
+
+    // An organization's administrator sees the user but no such button, and
+    // is refused if they post anyway.
+    let mut bob = Browser::new(&app);
+    let csrf_b = bob.sign_in("bob").await.csrf();
+    let page = bob.get(&format!("/admin/users/{alice}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(!page.body.contains("id=\"disable-user\""));
+    let page = bob
+        .post(
+            &format!("/admin/users/{alice}/disable"),
+            &[("csrf", &csrf_b)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.verify_status(&pat, "?org=fabrikam").await, 200);
+
+    let mut a = Browser::new(&app);
+    let csrf = a.sign_in("admin").await.csrf();
+    let page = a.get(&format!("/admin/users/{alice}")).await;
+    assert!(page.body.contains(&format!(
+        "id=\"disable-user\" href=\"/admin/users/{alice}/disable\""
+    )));
+    let confirm = a.get(&format!("/admin/users/{alice}/disable")).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(
+        confirm.body.contains("Disable Alice Example?"),
+        "{}",
+        confirm.body
+    );
+    // Without the CSRF token nothing happens.
+    let page = a.post(&format!("/admin/users/{alice}/disable"), &[]).await;
+    assert_ne!(page.status, StatusCode::OK);
+    assert_eq!(app.verify_status(&pat, "?org=fabrikam").await, 200);
+
+    let records = audit_count(&app).await;
+    let page = a
+        .post(&format!("/admin/users/{alice}/disable"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.url.contains("notice=disabled&n=1"), "{}", page.url);
+    assert!(page
+        .body
+        .contains("<span class=\"badge revoked\">disabled</span>"));
+    assert!(page.body.contains("id=\"enable-user\""));
+    // The very next verify fails, her web session is gone, one record for the
+    // user and one for her token.
+    assert_eq!(app.verify_status(&pat, "?org=fabrikam").await, 401);
+    assert!(app.store.get_session(&session).await.unwrap().is_none());
+    let disables = audit_of(&app, AuditAction::UserDisable).await;
+    assert_eq!(disables.len(), 1);
+    assert_eq!(disables[0].actor, key("admin"));
+    assert_eq!(disables[0].target_user, Some(alice));
+    assert_eq!(audit_of(&app, AuditAction::PatRevoke).await.len(), 1);
+    // (The refused verify is audited too.)
+    assert_eq!(audit_count(&app).await, records + 3);
+
+    let page = a
+        .post(&format!("/admin/users/{alice}/enable"), &[("csrf", &csrf)])
+        .await;
+    assert!(page.url.contains("notice=enabled"), "{}", page.url);
+    assert!(page.body.contains("id=\"disable-user\""));
+    assert_eq!(audit_of(&app, AuditAction::UserEnable).await.len(), 1);
+    assert_eq!(
+        app.verify_status(&pat, "?org=fabrikam").await,
+        401,
+        "enabling revives no token"
+    );
+}

@@ -51,6 +51,14 @@ pub fn routes() -> Router<WebCtx> {
             get(users::confirm_revoke_all).post(users::revoke_all),
         )
         .route(
+            "/admin/users/{id}/disable",
+            get(users::confirm_disable).post(users::disable),
+        )
+        .route(
+            "/admin/users/{id}/enable",
+            get(users::confirm_enable).post(users::enable),
+        )
+        .route(
             "/admin/tokens/{id}/revoke",
             get(users::confirm_revoke).post(users::revoke),
         )

@@ -1,5 +1,6 @@
 //! `/admin/users`: find a user, list their tokens, revoke one (with a
-//! confirmation, like the owner's own revoke) or all of them.
+//! confirmation, like the owner's own revoke) or all of them; disable or
+//! enable the user (tenant administrators).
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -146,6 +147,15 @@ pub async fn tokens(
         Some("revoked") => {
             Some("The token was revoked. It stopped working at once; its owner can see who revoked it on the token's activity page.".to_owned())
         }
+        Some("disabled") => Some(format!(
+            "{} is disabled: {n} token{} revoked, their web sessions ended, and they cannot sign in.",
+            summary.user.display_name,
+            if n == 1 { " was" } else { "s were" },
+        )),
+        Some("enabled") => Some(format!(
+            "{} is enabled again. Tokens revoked earlier stay revoked.",
+            summary.user.display_name
+        )),
         Some("revoked-all") => Some(format!(
             "{n} token{} revoked. {} stopped working at once.",
             if n == 1 { " was" } else { "s were" },
@@ -163,6 +173,7 @@ pub async fn tokens(
             user: user_row(&summary),
             show_all,
             any_active: tokens.iter().any(|t| t.revocable),
+            can_disable: user.caller.is_tenant_admin(),
             tokens,
         },
     )
@@ -282,4 +293,113 @@ pub async fn revoke_all(
         Ok(n) => see_other(&format!("/admin/users/{id}?notice=revoked-all&n={n}")),
         Err(e) => app_error(&user, &e),
     }
+}
+
+/// `GET /admin/users/{id}/disable` or `/enable`: a confirmation only.
+async fn confirm_access(ctx: &WebCtx, user: &WebUser, id: &str, disable: bool) -> Response {
+    if let Err(r) = gate(ctx, user).await {
+        return r;
+    }
+    let id = match parse_id(user, id, AppError::UserNotFound) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let (summary, _) = match ctx
+        .app()
+        .admin_user_pats(&user.caller, id, ListFilter::Active)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return app_error(user, &e),
+    };
+    let name = &summary.user.display_name;
+    let (verb, title, message, button) = if disable {
+        (
+            "disable",
+            format!("Disable {name}?"),
+            "Every token of theirs is revoked at once, their web sessions end, and they \
+             cannot sign in until an administrator enables them again. Revoked tokens stay \
+             revoked.",
+            "Disable",
+        )
+    } else {
+        (
+            "enable",
+            format!("Enable {name} again?"),
+            "They can sign in and create tokens again. Tokens revoked when they were \
+             disabled stay revoked.",
+            "Enable",
+        )
+    };
+    render(
+        StatusCode::OK,
+        &ConfirmPage {
+            chrome: chrome(user),
+            form_id: if disable {
+                "confirm-disable"
+            } else {
+                "confirm-enable"
+            },
+            action: format!("/admin/users/{id}/{verb}"),
+            title,
+            message: message.into(),
+            button,
+            danger: disable,
+            cancel: format!("/admin/users/{id}"),
+        },
+    )
+}
+
+pub async fn confirm_disable(
+    State(ctx): State<WebCtx>,
+    user: WebUser,
+    Path(id): Path<String>,
+) -> Response {
+    confirm_access(&ctx, &user, &id, true).await
+}
+
+pub async fn confirm_enable(
+    State(ctx): State<WebCtx>,
+    user: WebUser,
+    Path(id): Path<String>,
+) -> Response {
+    confirm_access(&ctx, &user, &id, false).await
+}
+
+/// `POST /admin/users/{id}/disable` or `/enable` (the same use case as the
+/// admin API's and SCIM's).
+async fn set_access(ctx: &WebCtx, id: &str, form: WebForm, disable: bool) -> Response {
+    let user = form.user;
+    if let Err(r) = gate(ctx, &user).await {
+        return r;
+    }
+    let id = match parse_id(&user, id, AppError::UserNotFound) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let app = ctx.app();
+    let before = if disable {
+        match app
+            .admin_user_pats(&user.caller, id, ListFilter::Active)
+            .await
+        {
+            Ok((_, pats)) => pats.len(),
+            Err(e) => return app_error(&user, &e),
+        }
+    } else {
+        0
+    };
+    match app.admin_set_disabled(&user.caller, id, disable).await {
+        Ok(_) if disable => see_other(&format!("/admin/users/{id}?notice=disabled&n={before}")),
+        Ok(_) => see_other(&format!("/admin/users/{id}?notice=enabled")),
+        Err(e) => app_error(&user, &e),
+    }
+}
+
+pub async fn disable(State(ctx): State<WebCtx>, Path(id): Path<String>, form: WebForm) -> Response {
+    set_access(&ctx, &id, form, true).await
+}
+
+pub async fn enable(State(ctx): State<WebCtx>, Path(id): Path<String>, form: WebForm) -> Response {
+    set_access(&ctx, &id, form, false).await
 }

@@ -138,6 +138,8 @@ pub struct UserTokensPage {
     pub show_all: bool,
     pub tokens: Vec<AdminTokenRow>,
     pub any_active: bool,
+    /// Tenant administrators may disable or enable the user.
+    pub can_disable: bool,
 }
 
 pub struct RuleRow {
