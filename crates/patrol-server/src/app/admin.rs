@@ -142,28 +142,7 @@ impl App {
         org: &str,
         user: Uuid,
     ) -> Result<bool, AppError> {
-        let org = self.administered_org(caller, org).await?;
-        let target = self
-            .store
-            .get_user(user)
-            .await?
-            .ok_or(AppError::UserNotFound)?;
-        let member = self.store.is_member(target.id, org.id).await?;
-        let detail = format!(
-            "organization {}{}",
-            org.name,
-            if member { "; already a member" } else { "" }
-        );
-        let ev = caller.admin_audit(
-            AuditAction::AdminMemberAdd,
-            self.now(),
-            Some(target.id),
-            None,
-            detail,
-        );
-        let added = self.store.admin_add_member(target.id, org.id, &ev).await?;
-        self.forget_verified_owner(target.id);
-        Ok(added)
+        self.change_membership(caller, org, user, true).await
     }
 
     /// Remove a user from an organization the caller administers; auto-join
@@ -174,6 +153,19 @@ impl App {
         org: &str,
         user: Uuid,
     ) -> Result<bool, AppError> {
+        self.change_membership(caller, org, user, false).await
+    }
+
+    /// One membership change, audited in the same transaction; the verify
+    /// cache forgets the user so their tokens follow at once. True when it
+    /// changed something.
+    async fn change_membership(
+        &self,
+        caller: &Caller,
+        org: &str,
+        user: Uuid,
+        add: bool,
+    ) -> Result<bool, AppError> {
         let org = self.administered_org(caller, org).await?;
         let target = self
             .store
@@ -181,24 +173,23 @@ impl App {
             .await?
             .ok_or(AppError::UserNotFound)?;
         let member = self.store.is_member(target.id, org.id).await?;
-        let detail = format!(
-            "organization {}{}",
-            org.name,
-            if member { "" } else { "; was not a member" }
-        );
-        let ev = caller.admin_audit(
-            AuditAction::AdminMemberRemove,
-            self.now(),
-            Some(target.id),
-            None,
-            detail,
-        );
-        let removed = self
-            .store
-            .admin_remove_member(target.id, org.id, &ev)
-            .await?;
+        let (action, note) = match (add, member) {
+            (true, true) => (AuditAction::AdminMemberAdd, "; already a member"),
+            (true, false) => (AuditAction::AdminMemberAdd, ""),
+            (false, true) => (AuditAction::AdminMemberRemove, ""),
+            (false, false) => (AuditAction::AdminMemberRemove, "; was not a member"),
+        };
+        let detail = format!("organization {}{note}", org.name);
+        let ev = caller.admin_audit(action, self.now(), Some(target.id), None, detail);
+        let changed = if add {
+            self.store.admin_add_member(target.id, org.id, &ev).await?
+        } else {
+            self.store
+                .admin_remove_member(target.id, org.id, &ev)
+                .await?
+        };
         self.forget_verified_owner(target.id);
-        Ok(removed)
+        Ok(changed)
     }
 
     /// Does `pat` reach an organization the caller administers? (Tenant
