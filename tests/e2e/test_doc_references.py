@@ -7,8 +7,9 @@ and `docs/token-format.md §1.2`. This module checks, over the files git tracks,
   * every cited page exists, and every cited item or section is a heading of it;
   * every relative Markdown link in a .md file (and its #anchor) resolves;
   * nothing cites a document that is not in the repository (the notes the project was
-    started from — security.md, ado-api.md, SPEC.md, token-format.md without `docs/`, or a
-    path such as /work/shared/ — are not part of it).
+    started from — the specification, the Azure DevOps API notes, the security checklist,
+    the token-format notes outside `docs/`, or a path outside the repository — are not part
+    of it; OUTSIDE below spells out the names it looks for).
 
 No Patrol binary is needed.
 """

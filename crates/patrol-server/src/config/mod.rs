@@ -21,6 +21,7 @@ use serde::Deserialize;
 mod cli;
 mod leaks;
 mod notify;
+mod resolve;
 mod roles;
 mod scim;
 mod secrets;
