@@ -3,7 +3,6 @@
 //! ones). Deliveries are CloudEvents 1.0 JSON, signed with the secret shown
 //! once on creation (docs/notifications.md). Handlers translate only.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -20,7 +19,7 @@ use super::tokenadmin::{json, read_json};
 use super::AppState;
 use crate::app::{EventKind, Subscription};
 
-type RawBody = Result<Bytes, axum::extract::rejection::BytesRejection>;
+use super::ado::RawBody;
 
 /// `/patrol/v1/webhooks…`.
 pub fn router(state: &AppState) -> OpenApiRouter {
