@@ -3,6 +3,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::rows::{from_us, opt_uuid, uuid};
+use crate::{StoreError, StoreResult};
+
 /// A notice to store in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOutboxItem {
@@ -67,3 +70,78 @@ pub struct Webhook {
     pub events: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
+
+// Their rows, as both backends store them.
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OutboxRow {
+    id: String,
+    dedupe_key: String,
+    channel: String,
+    kind: String,
+    user_id: Option<String>,
+    pat_id: Option<String>,
+    subscription: Option<String>,
+    payload: String,
+    created_at_us: i64,
+    due_at_us: i64,
+    attempts: i64,
+    sent_at_us: Option<i64>,
+    failed_at_us: Option<i64>,
+    last_error: Option<String>,
+}
+
+pub(crate) const OUTBOX_COLUMNS: &str =
+    "id, dedupe_key, channel, kind, user_id, pat_id, subscription, \
+     payload, created_at_us, due_at_us, attempts, sent_at_us, failed_at_us, last_error";
+
+impl TryFrom<OutboxRow> for OutboxItem {
+    type Error = StoreError;
+    fn try_from(r: OutboxRow) -> StoreResult<Self> {
+        Ok(OutboxItem {
+            item: NewOutboxItem {
+                id: uuid(&r.id)?,
+                dedupe_key: r.dedupe_key,
+                channel: r.channel,
+                kind: r.kind,
+                user: opt_uuid(r.user_id)?,
+                pat: opt_uuid(r.pat_id)?,
+                subscription: opt_uuid(r.subscription)?,
+                payload: r.payload,
+                created_at: from_us(r.created_at_us)?,
+                due_at: from_us(r.due_at_us)?,
+            },
+            attempts: u32::try_from(r.attempts)
+                .map_err(|_| StoreError::Corrupt(format!("attempts {}", r.attempts)))?,
+            sent_at: r.sent_at_us.map(from_us).transpose()?,
+            failed_at: r.failed_at_us.map(from_us).transpose()?,
+            last_error: r.last_error,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct WebhookRow {
+    id: String,
+    owner_id: Option<String>,
+    url: String,
+    secret_sealed: String,
+    events: String,
+    created_at_us: i64,
+}
+
+impl TryFrom<WebhookRow> for Webhook {
+    type Error = StoreError;
+    fn try_from(r: WebhookRow) -> StoreResult<Self> {
+        Ok(Webhook {
+            id: uuid(&r.id)?,
+            owner: opt_uuid(r.owner_id)?,
+            url: r.url,
+            secret_sealed: r.secret_sealed,
+            events: r.events.split_whitespace().map(str::to_owned).collect(),
+            created_at: from_us(r.created_at_us)?,
+        })
+    }
+}
+
+pub(crate) const WEBHOOK_COLUMNS: &str = "id, owner_id, url, secret_sealed, events, created_at_us";

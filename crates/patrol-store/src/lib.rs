@@ -17,10 +17,16 @@ use patrol_core::scim::ScimUser;
 use patrol_core::session::{SessionKey, WebSession};
 use patrol_core::user::{AuditAction, AuditEvent, Organization, User, UserClaims};
 
+mod common;
+mod delegate;
 mod jobs;
+mod postgres;
 mod rows;
 mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub use jobs::{NewOutboxItem, OutboxCounts, OutboxItem, OutboxState, Webhook};
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]

@@ -18,17 +18,25 @@ use patrol_store::{
     AdminPatQuery, AuditCursor, AuditQuery, PolicyChange, SqliteStore, Store, StoreError, UserQuery,
 };
 
+mod common;
+use common::on_both_stores;
+use std::sync::Arc;
+
+on_both_stores! {
+    #[tokio::test]
+    claims_are_remembered_and_users_listed_with_them,
+    a_member_an_administrator_removed_stays_removed,
+    policies_are_stored_per_scope_with_their_audit_record,
+    pats_across_owners_by_organization_and_page,
+    revocations_and_their_rule_are_one_transaction,
+    the_audit_log_filters_and_pages_newest_first;
+}
+
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
 }
 
-async fn open() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
-    (dir, s)
-}
-
-async fn user(s: &SqliteStore, sub: &str, name: &str) -> User {
+async fn user(s: &dyn Store, sub: &str, name: &str) -> User {
     let c = UserClaims {
         issuer: "iss".into(),
         subject: sub.into(),
@@ -43,7 +51,7 @@ fn ev(action: AuditAction, at: DateTime<Utc>) -> AuditEvent {
     AuditEvent::new(action, at, "iss|admin", Outcome::Success)
 }
 
-async fn audit_count(s: &SqliteStore, action: AuditAction) -> usize {
+async fn audit_count(s: &dyn Store, action: AuditAction) -> usize {
     let q = AuditQuery {
         action: Some(action),
         limit: 1000,
@@ -52,7 +60,7 @@ async fn audit_count(s: &SqliteStore, action: AuditAction) -> usize {
     s.list_audit(&q).await.unwrap().len()
 }
 
-async fn store_pat(s: &SqliteStore, p: &Pat) {
+async fn store_pat(s: &dyn Store, p: &Pat) {
     let hasher = TokenHasher::new(vec![ServerKey::new("k1", vec![7; 32]).unwrap()]).unwrap();
     let secret = PatSecret::new(format!("secret-{}", p.authorization_id));
     let audit = AuditEvent::for_pat(AuditAction::PatCreate, p, "iss|owner");
@@ -61,11 +69,9 @@ async fn store_pat(s: &SqliteStore, p: &Pat) {
         .unwrap();
 }
 
-#[tokio::test]
-async fn claims_are_remembered_and_users_listed_with_them() {
-    let (_d, s) = open().await;
-    let bea = user(&s, "b", "Bea").await;
-    let al = user(&s, "A11CE000-0000-4000-8000-000000000001", "al").await;
+async fn claims_are_remembered_and_users_listed_with_them(s: Arc<dyn Store>) {
+    let bea = user(&*s, "b", "Bea").await;
+    let al = user(&*s, "A11CE000-0000-4000-8000-000000000001", "al").await;
     let org = s.ensure_org("Fabrikam", t0()).await.unwrap();
     s.add_member(al.id, org.id).await.unwrap();
     assert!(s.user_claims(bea.id).await.unwrap().is_empty());
@@ -119,11 +125,9 @@ async fn claims_are_remembered_and_users_listed_with_them() {
     assert_eq!(page2[0].user, bea);
 }
 
-#[tokio::test]
-async fn a_member_an_administrator_removed_stays_removed() {
-    let (_d, s) = open().await;
-    let a = user(&s, "a", "A").await;
-    let b = user(&s, "b", "B").await;
+async fn a_member_an_administrator_removed_stays_removed(s: Arc<dyn Store>) {
+    let a = user(&*s, "a", "A").await;
+    let b = user(&*s, "b", "B").await;
     let org = s.ensure_org("fabrikam", t0()).await.unwrap();
     assert!(s.join_unless_removed(a.id, org.id).await.unwrap());
     assert!(!s.join_unless_removed(a.id, org.id).await.unwrap());
@@ -148,8 +152,8 @@ async fn a_member_an_administrator_removed_stays_removed() {
     assert!(s.admin_add_member(a.id, org.id, &add()).await.unwrap());
     assert!(!s.admin_add_member(a.id, org.id, &add()).await.unwrap());
     assert!(s.is_member(a.id, org.id).await.unwrap());
-    assert_eq!(audit_count(&s, AuditAction::AdminMemberRemove).await, 2);
-    assert_eq!(audit_count(&s, AuditAction::AdminMemberAdd).await, 2);
+    assert_eq!(audit_count(&*s, AuditAction::AdminMemberRemove).await, 2);
+    assert_eq!(audit_count(&*s, AuditAction::AdminMemberAdd).await, 2);
     // Added back by an administrator: auto-join may keep them again.
     s.admin_remove_member(a.id, org.id, &remove())
         .await
@@ -159,9 +163,7 @@ async fn a_member_an_administrator_removed_stays_removed() {
     assert!(s.is_member(a.id, org.id).await.unwrap());
 }
 
-#[tokio::test]
-async fn policies_are_stored_per_scope_with_their_audit_record() {
-    let (_d, s) = open().await;
+async fn policies_are_stored_per_scope_with_their_audit_record(s: Arc<dyn Store>) {
     let org = s.ensure_org("fabrikam", t0()).await.unwrap();
     let p = s.policies().await.unwrap();
     assert_eq!(p.tenant, TenantPolicy::default());
@@ -190,14 +192,12 @@ async fn policies_are_stored_per_scope_with_their_audit_record() {
         .await
         .unwrap();
     assert_eq!(s.policies().await.unwrap().tenant, tenant);
-    assert_eq!(audit_count(&s, AuditAction::AdminPolicySet).await, 3);
+    assert_eq!(audit_count(&*s, AuditAction::AdminPolicySet).await, 3);
 }
 
-#[tokio::test]
-async fn pats_across_owners_by_organization_and_page() {
-    let (_d, s) = open().await;
-    let a = user(&s, "a", "A").await;
-    let b = user(&s, "b", "B").await;
+async fn pats_across_owners_by_organization_and_page(s: Arc<dyn Store>) {
+    let a = user(&*s, "a", "A").await;
+    let b = user(&*s, "b", "B").await;
     let fab = s.ensure_org("fabrikam", t0()).await.unwrap();
     let con = s.ensure_org("contoso", t0()).await.unwrap();
     let mk = |owner: Uuid, target: OrgTarget| Pat {
@@ -215,7 +215,7 @@ async fn pats_across_owners_by_organization_and_page() {
         },
     ];
     for p in &pats {
-        store_pat(&s, p).await;
+        store_pat(&*s, p).await;
     }
     s.add_member(a.id, fab.id).await.unwrap();
     let q = |owners: Vec<Uuid>, org: Option<Uuid>, filter| AdminPatQuery {
@@ -273,15 +273,13 @@ async fn pats_across_owners_by_organization_and_page() {
     );
 }
 
-#[tokio::test]
-async fn revocations_and_their_rule_are_one_transaction() {
-    let (_d, s) = open().await;
-    let a = user(&s, "a", "A").await;
+async fn revocations_and_their_rule_are_one_transaction(s: Arc<dyn Store>) {
+    let a = user(&*s, "a", "A").await;
     let org = s.ensure_org("fabrikam", t0()).await.unwrap();
     let p1 = Pat::fixture(a.id, t0());
     let p2 = Pat::fixture(a.id, t0());
-    store_pat(&s, &p1).await;
-    store_pat(&s, &p2).await;
+    store_pat(&*s, &p1).await;
+    store_pat(&*s, &p2).await;
     let later = t0() + Duration::hours(1);
     let revoke = |p: &Pat| {
         let mut e = ev(AuditAction::PatRevoke, later);
@@ -314,17 +312,15 @@ async fn revocations_and_their_rule_are_one_transaction() {
             .revoked_at,
         Some(later)
     );
-    assert_eq!(audit_count(&s, AuditAction::PatRevoke).await, 3);
-    assert_eq!(audit_count(&s, AuditAction::AdminRevocationRule).await, 1);
+    assert_eq!(audit_count(&*s, AuditAction::PatRevoke).await, 3);
+    assert_eq!(audit_count(&*s, AuditAction::AdminRevocationRule).await, 1);
 }
 
-#[tokio::test]
-async fn the_audit_log_filters_and_pages_newest_first() {
-    let (_d, s) = open().await;
-    let a = user(&s, "a", "A").await;
-    let b = user(&s, "b", "B").await;
+async fn the_audit_log_filters_and_pages_newest_first(s: Arc<dyn Store>) {
+    let a = user(&*s, "a", "A").await;
+    let b = user(&*s, "b", "B").await;
     let pa = Pat::fixture(a.id, t0());
-    store_pat(&s, &pa).await; // one pat.create by a, at t0
+    store_pat(&*s, &pa).await; // one pat.create by a, at t0
     for i in 0..5 {
         let e = AuditEvent {
             actor_user: Some(b.id),

@@ -6,16 +6,22 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
 
-use patrol_store::{NewOutboxItem, OutboxCounts, OutboxState, SqliteStore, Store, Webhook};
+use patrol_store::{NewOutboxItem, OutboxCounts, OutboxState, Store, Webhook};
+
+mod common;
+use common::on_both_stores;
+use std::sync::Arc;
+
+on_both_stores! {
+    #[tokio::test]
+    one_holder_at_a_time_until_the_lease_runs_out_or_is_released,
+    a_schedule_runs_when_due_and_moves_on,
+    the_outbox_stores_a_key_once_and_records_attempts,
+    webhooks_are_a_users_or_tenant_wide;
+}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
-}
-
-async fn open() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
-    (dir, s)
 }
 
 fn item(key: &str, due: DateTime<Utc>) -> NewOutboxItem {
@@ -33,9 +39,7 @@ fn item(key: &str, due: DateTime<Utc>) -> NewOutboxItem {
     }
 }
 
-#[tokio::test]
-async fn one_holder_at_a_time_until_the_lease_runs_out_or_is_released() {
-    let (_d, s) = open().await;
+async fn one_holder_at_a_time_until_the_lease_runs_out_or_is_released(s: Arc<dyn Store>) {
     let m = Duration::minutes(1);
     assert!(s.acquire_lease("jobs", "a", t0(), t0() + m).await.unwrap());
     assert!(!s.acquire_lease("jobs", "b", t0(), t0() + m).await.unwrap());
@@ -70,9 +74,7 @@ async fn one_holder_at_a_time_until_the_lease_runs_out_or_is_released() {
         .unwrap());
 }
 
-#[tokio::test]
-async fn a_schedule_runs_when_due_and_moves_on() {
-    let (_d, s) = open().await;
+async fn a_schedule_runs_when_due_and_moves_on(s: Arc<dyn Store>) {
     let h = Duration::hours(1);
     assert!(
         s.claim_schedule("x", t0(), t0() + h).await.unwrap(),
@@ -85,9 +87,7 @@ async fn a_schedule_runs_when_due_and_moves_on() {
     assert!(s.claim_schedule("x", t0() + h, t0() + h * 2).await.unwrap());
 }
 
-#[tokio::test]
-async fn the_outbox_stores_a_key_once_and_records_attempts() {
-    let (_d, s) = open().await;
+async fn the_outbox_stores_a_key_once_and_records_attempts(s: Arc<dyn Store>) {
     let a = item("k1", t0());
     assert!(s.enqueue(&a).await.unwrap());
     assert!(
@@ -147,9 +147,7 @@ async fn the_outbox_stores_a_key_once_and_records_attempts() {
     assert_eq!(s.outbox_counts().await.unwrap().failed, 1);
 }
 
-#[tokio::test]
-async fn webhooks_are_a_users_or_tenant_wide() {
-    let (_d, s) = open().await;
+async fn webhooks_are_a_users_or_tenant_wide(s: Arc<dyn Store>) {
     let u = s
         .upsert_user(
             &patrol_core::user::UserClaims {

@@ -13,7 +13,18 @@ use patrol_core::scim::{ScimUser, UserData};
 use patrol_core::session::{SessionKey, WebSession};
 use patrol_core::token::{mint, MintOptions};
 use patrol_core::user::{AuditAction, AuditEvent, Outcome, UserClaims};
-use patrol_store::{AccessChange, AuditQuery, ScimLookup, SqliteStore, Store, StoreError};
+use patrol_store::{AccessChange, AuditQuery, ScimLookup, Store, StoreError};
+
+mod common;
+use common::on_both_stores;
+use std::sync::Arc;
+
+on_both_stores! {
+    #[tokio::test]
+    records_round_trip_and_user_names_are_unique_without_case,
+    records_and_users_find_each_other,
+    disabling_revokes_every_pat_and_ends_every_session_in_one_step;
+}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
@@ -21,12 +32,6 @@ fn t0() -> DateTime<Utc> {
 
 fn ev(action: AuditAction) -> AuditEvent {
     AuditEvent::new(action, t0(), "scim|token-1", Outcome::Success)
-}
-
-async fn open() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
-    (dir, s)
 }
 
 fn record(user_name: &str, external_id: Option<&str>, active: Option<bool>) -> ScimUser {
@@ -48,9 +53,7 @@ fn record(user_name: &str, external_id: Option<&str>, active: Option<bool>) -> S
     }
 }
 
-#[tokio::test]
-async fn records_round_trip_and_user_names_are_unique_without_case() {
-    let (_d, s) = open().await;
+async fn records_round_trip_and_user_names_are_unique_without_case(s: Arc<dyn Store>) {
     let a = record("Ann@Example.test", Some("oid-a"), None);
     s.create_scim_user(&a, &ev(AuditAction::ScimUserCreate))
         .await
@@ -112,9 +115,7 @@ async fn records_round_trip_and_user_names_are_unique_without_case() {
     assert_eq!(actions.len(), 3, "{actions:?}");
 }
 
-#[tokio::test]
-async fn records_and_users_find_each_other() {
-    let (_d, s) = open().await;
+async fn records_and_users_find_each_other(s: Arc<dyn Store>) {
     let claims = |sub: &str, email: &str, verified: bool| UserClaims {
         issuer: "https://idp".into(),
         subject: sub.into(),
@@ -187,9 +188,7 @@ async fn records_and_users_find_each_other() {
         .is_none());
 }
 
-#[tokio::test]
-async fn disabling_revokes_every_pat_and_ends_every_session_in_one_step() {
-    let (_d, s) = open().await;
+async fn disabling_revokes_every_pat_and_ends_every_session_in_one_step(s: Arc<dyn Store>) {
     let user = s
         .upsert_user(
             &UserClaims {

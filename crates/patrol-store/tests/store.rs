@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! The store contract, run against SQLite (the same suite will run against
-//! PostgreSQL when that implementation lands).
+//! The store contract, run against SQLite and PostgreSQL (`tests/common`);
+//! what only one store has (SQLite's files, PostgreSQL's replicas) is
+//! tested for that store alone.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
@@ -12,6 +13,24 @@ use patrol_core::secret::PatSecret;
 use patrol_core::token::{mint, MintOptions};
 use patrol_core::user::{AuditAction, AuditEvent, Outcome, UserClaims};
 use patrol_store::{AuditQuery, PatQuery, SqliteStore, Store, StoreError, UsageRecord};
+
+mod common;
+use common::on_both_stores;
+use std::sync::Arc;
+
+on_both_stores! {
+    #[tokio::test]
+    users_are_keyed_by_issuer_and_subject,
+    organizations_and_membership,
+    pat_lifecycle_with_one_audit_record_per_change,
+    key_rotation_keeps_old_hashes_findable_until_removed,
+    listing_filters_sorts_and_pages,
+    usage_is_recorded_and_never_goes_backwards,
+    web_sessions_round_trip_update_delete_and_purge,
+    a_pat_for_an_unknown_owner_leaves_no_trace;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    the_active_cap_holds_under_concurrent_creates;
+}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
@@ -53,7 +72,7 @@ fn fresh_secret() -> PatSecret {
 }
 
 /// Store `p` under a fresh secret (hashed with [`hasher`]), uncapped.
-async fn create(s: &SqliteStore, p: &Pat) -> PatSecret {
+async fn create(s: &dyn Store, p: &Pat) -> PatSecret {
     let secret = fresh_secret();
     let ev = audit(AuditAction::PatCreate, Some(p.authorization_id));
     s.create_pat(p, &hasher().hash(&secret), &ev, None)
@@ -68,9 +87,7 @@ async fn open() -> (tempfile::TempDir, SqliteStore) {
     (dir, s)
 }
 
-#[tokio::test]
-async fn users_are_keyed_by_issuer_and_subject() {
-    let (_d, s) = open().await;
+async fn users_are_keyed_by_issuer_and_subject(s: Arc<dyn Store>) {
     let a = s
         .upsert_user(&claims("https://idp-a", "42"), t0())
         .await
@@ -110,9 +127,7 @@ async fn users_are_keyed_by_issuer_and_subject() {
     assert!(s.get_user(a.id).await.unwrap().unwrap().disabled);
 }
 
-#[tokio::test]
-async fn organizations_and_membership() {
-    let (_d, s) = open().await;
+async fn organizations_and_membership(s: Arc<dyn Store>) {
     let f = s.ensure_org("Fabrikam", t0()).await.unwrap();
     let again = s.ensure_org("fabrikam", t0()).await.unwrap();
     assert_eq!(f.id, again.id);
@@ -125,15 +140,13 @@ async fn organizations_and_membership() {
     assert!(s.is_member(u.id, f.id).await.unwrap());
 }
 
-#[tokio::test]
-async fn pat_lifecycle_with_one_audit_record_per_change() {
-    let (_d, s) = open().await;
+async fn pat_lifecycle_with_one_audit_record_per_change(s: Arc<dyn Store>) {
     let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
     let org = s.ensure_org("fabrikam", t0()).await.unwrap();
     let h = hasher();
     let mut p = pat(u.id, "ci", t0() + Duration::days(30));
     p.target = OrgTarget::Orgs(vec![org.id]);
-    let secret = create(&s, &p).await;
+    let secret = create(&*s, &p).await;
     assert_eq!(s.get_pat(p.authorization_id).await.unwrap().unwrap(), p);
 
     let (found, key) = s
@@ -217,9 +230,7 @@ async fn pat_lifecycle_with_one_audit_record_per_change() {
     );
 }
 
-#[tokio::test]
-async fn key_rotation_keeps_old_hashes_findable_until_removed() {
-    let (_d, s) = open().await;
+async fn key_rotation_keeps_old_hashes_findable_until_removed(s: Arc<dyn Store>) {
     let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
     let old = TokenHasher::new(vec![ServerKey::new("old", vec![1; 32]).unwrap()]).unwrap();
     let secret = fresh_secret();
@@ -250,9 +261,7 @@ async fn key_rotation_keeps_old_hashes_findable_until_removed() {
         .is_none());
 }
 
-#[tokio::test]
-async fn listing_filters_sorts_and_pages() {
-    let (_d, s) = open().await;
+async fn listing_filters_sorts_and_pages(s: Arc<dyn Store>) {
     let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
     let other = s.upsert_user(&claims("i", "other"), t0()).await.unwrap();
     let now = t0() + Duration::days(10);
@@ -263,14 +272,14 @@ async fn listing_filters_sorts_and_pages() {
     {
         let valid_to = t0() + Duration::days(5 * i as i64 + 1); // 1, 6, 11, 16, 21
         let p = pat(u.id, name, valid_to);
-        create(&s, &p).await;
+        create(&*s, &p).await;
         ids.push(p.authorization_id);
     }
     // echo (valid to day 21) revoked; delta (1) and Alpha (6) expired at day 10.
     s.revoke_pat(ids[4], now, &audit(AuditAction::PatRevoke, None))
         .await
         .unwrap();
-    create(&s, &pat(other.id, "zulu", t0() + Duration::days(30))).await;
+    create(&*s, &pat(other.id, "zulu", t0() + Duration::days(30))).await;
 
     let q = |filter, sort, ascending, offset, limit| PatQuery {
         owner: u.id,
@@ -334,12 +343,10 @@ async fn listing_filters_sorts_and_pages() {
     assert_eq!((counts.active, counts.expired, counts.revoked), (3, 2, 1));
 }
 
-#[tokio::test]
-async fn usage_is_recorded_and_never_goes_backwards() {
-    let (_d, s) = open().await;
+async fn usage_is_recorded_and_never_goes_backwards(s: Arc<dyn Store>) {
     let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
     let p = pat(u.id, "x", t0() + Duration::days(1));
-    create(&s, &p).await;
+    create(&*s, &p).await;
     let use_at = |at, ip: &str| UsageRecord {
         authorization_id: p.authorization_id,
         last_use: LastUse {
@@ -396,18 +403,17 @@ async fn database_files_never_contain_token_text() {
     }
 }
 
-#[tokio::test]
-async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
-    let (_d, s) = open().await;
-    let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
-    // A PAT for a user that does not exist is refused by the foreign key.
+/// A PAT for a user that does not exist is refused by the foreign key, and
+/// nothing half-written remains: the audit row rolled back with it.
+async fn a_pat_for_an_unknown_owner_leaves_no_trace(s: Arc<dyn Store>) {
     let p = pat(Uuid::new_v4(), "orphan", t0() + Duration::days(1));
     let orphan = audit(AuditAction::PatCreate, None);
-    assert!(s
-        .create_pat(&p, &hasher().hash(&fresh_secret()), &orphan, None)
-        .await
-        .is_err());
-    // and nothing half-written remains: the audit row rolled back with it.
+    for cap in [None, Some(5)] {
+        assert!(s
+            .create_pat(&p, &hasher().hash(&fresh_secret()), &orphan, cap)
+            .await
+            .is_err());
+    }
     let events = s
         .list_audit(&AuditQuery {
             limit: 10,
@@ -417,14 +423,16 @@ async fn sqlite_runs_in_wal_mode_with_foreign_keys() {
         .unwrap();
     assert!(events.is_empty());
     assert!(s.get_pat(p.authorization_id).await.unwrap().is_none());
-    let _ = u;
-    assert_eq!(s.journal_mode().await.unwrap(), "wal");
 }
 
 #[tokio::test]
-async fn web_sessions_round_trip_update_delete_and_purge() {
+async fn sqlite_runs_in_wal_mode() {
+    let (_d, s) = open().await;
+    assert_eq!(s.journal_mode().await.unwrap(), "wal");
+}
+
+async fn web_sessions_round_trip_update_delete_and_purge(store: Arc<dyn Store>) {
     use patrol_core::session::{SessionKey, WebSession};
-    let (_d, store) = open().await;
     let user = store
         .upsert_user(&claims("https://idp", "alice"), t0())
         .await
@@ -515,14 +523,12 @@ async fn web_sessions_round_trip_update_delete_and_purge() {
 /// The active-PAT cap holds under concurrent creates: the count and the
 /// insert are one atomic step, so 20 racing creates against a cap of 2
 /// store exactly 2, and the refused ones leave no audit record behind.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_active_cap_holds_under_concurrent_creates() {
-    let (_d, s) = open().await;
+async fn the_active_cap_holds_under_concurrent_creates(s: Arc<dyn Store>) {
     let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
     // Expired and revoked PATs do not count.
     let expired = pat(u.id, "old", t0() - Duration::days(1));
     create(
-        &s,
+        &*s,
         &Pat {
             valid_from: t0() - Duration::days(2),
             ..expired
@@ -530,7 +536,7 @@ async fn the_active_cap_holds_under_concurrent_creates() {
     )
     .await;
     let revoked = pat(u.id, "revoked", t0() + Duration::days(1));
-    create(&s, &revoked).await;
+    create(&*s, &revoked).await;
     s.revoke_pat(
         revoked.authorization_id,
         t0(),
@@ -571,7 +577,7 @@ async fn the_active_cap_holds_under_concurrent_creates() {
     assert_eq!(creates.len(), 2 + 2, "two setup creates, two racers");
 
     // Without a cap, or under a higher one, creating goes on.
-    create(&s, &pat(u.id, "uncapped", t0() + Duration::days(1))).await;
+    create(&*s, &pat(u.id, "uncapped", t0() + Duration::days(1))).await;
     let more = pat(u.id, "fourth", t0() + Duration::days(1));
     let ev = audit(AuditAction::PatCreate, None);
     s.create_pat(&more, &hasher().hash(&fresh_secret()), &ev, Some(4))

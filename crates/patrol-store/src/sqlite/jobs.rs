@@ -8,10 +8,10 @@ use uuid::Uuid;
 
 use patrol_core::pat::Pat;
 
-use crate::rows::{convert_all, from_us, opt_uuid, us, uuid, PatRow, PAT_COLUMNS};
-use crate::{
-    NewOutboxItem, OutboxCounts, OutboxItem, OutboxState, StoreError, StoreResult, Webhook,
-};
+use crate::common::outbox_attempt;
+use crate::jobs::{OutboxRow, WebhookRow, OUTBOX_COLUMNS, WEBHOOK_COLUMNS};
+use crate::rows::{convert_all, us, PatRow, PAT_COLUMNS};
+use crate::{NewOutboxItem, OutboxCounts, OutboxItem, OutboxState, StoreResult, Webhook};
 
 /// Granted when free, already ours, or expired: the `WHERE` of the upsert
 /// decides, so the check and the take are one statement (PostgreSQL's
@@ -89,52 +89,6 @@ pub(super) async fn enqueue(pool: &SqlitePool, i: &NewOutboxItem) -> StoreResult
     Ok(n == 1)
 }
 
-#[derive(sqlx::FromRow)]
-struct OutboxRow {
-    id: String,
-    dedupe_key: String,
-    channel: String,
-    kind: String,
-    user_id: Option<String>,
-    pat_id: Option<String>,
-    subscription: Option<String>,
-    payload: String,
-    created_at_us: i64,
-    due_at_us: i64,
-    attempts: i64,
-    sent_at_us: Option<i64>,
-    failed_at_us: Option<i64>,
-    last_error: Option<String>,
-}
-
-const OUTBOX_COLUMNS: &str = "id, dedupe_key, channel, kind, user_id, pat_id, subscription, \
-     payload, created_at_us, due_at_us, attempts, sent_at_us, failed_at_us, last_error";
-
-impl TryFrom<OutboxRow> for OutboxItem {
-    type Error = StoreError;
-    fn try_from(r: OutboxRow) -> StoreResult<Self> {
-        Ok(OutboxItem {
-            item: NewOutboxItem {
-                id: uuid(&r.id)?,
-                dedupe_key: r.dedupe_key,
-                channel: r.channel,
-                kind: r.kind,
-                user: opt_uuid(r.user_id)?,
-                pat: opt_uuid(r.pat_id)?,
-                subscription: opt_uuid(r.subscription)?,
-                payload: r.payload,
-                created_at: from_us(r.created_at_us)?,
-                due_at: from_us(r.due_at_us)?,
-            },
-            attempts: u32::try_from(r.attempts)
-                .map_err(|_| StoreError::Corrupt(format!("attempts {}", r.attempts)))?,
-            sent_at: r.sent_at_us.map(from_us).transpose()?,
-            failed_at: r.failed_at_us.map(from_us).transpose()?,
-            last_error: r.last_error,
-        })
-    }
-}
-
 pub(super) async fn due(
     pool: &SqlitePool,
     now: DateTime<Utc>,
@@ -157,11 +111,7 @@ pub(super) async fn attempted(
     at: DateTime<Utc>,
     state: &OutboxState,
 ) -> StoreResult<()> {
-    let (sent, due, failed, error) = match state {
-        OutboxState::Sent => (Some(us(at)), None, None, None),
-        OutboxState::Retry { next, error } => (None, Some(us(*next)), None, Some(error.as_str())),
-        OutboxState::GaveUp { error } => (None, None, Some(us(at)), Some(error.as_str())),
-    };
+    let (sent, due, failed, error) = outbox_attempt(at, state);
     sqlx::query(
         "UPDATE outbox SET attempts = attempts + 1, sent_at_us = ?2, \
          due_at_us = COALESCE(?3, due_at_us), failed_at_us = ?4, last_error = ?5 WHERE id = ?1",
@@ -262,32 +212,6 @@ pub(super) async fn set_pref(
     .await?;
     Ok(())
 }
-
-#[derive(sqlx::FromRow)]
-struct WebhookRow {
-    id: String,
-    owner_id: Option<String>,
-    url: String,
-    secret_sealed: String,
-    events: String,
-    created_at_us: i64,
-}
-
-impl TryFrom<WebhookRow> for Webhook {
-    type Error = StoreError;
-    fn try_from(r: WebhookRow) -> StoreResult<Self> {
-        Ok(Webhook {
-            id: uuid(&r.id)?,
-            owner: opt_uuid(r.owner_id)?,
-            url: r.url,
-            secret_sealed: r.secret_sealed,
-            events: r.events.split_whitespace().map(str::to_owned).collect(),
-            created_at: from_us(r.created_at_us)?,
-        })
-    }
-}
-
-const WEBHOOK_COLUMNS: &str = "id, owner_id, url, secret_sealed, events, created_at_us";
 
 pub(super) async fn create_webhook(pool: &SqlitePool, h: &Webhook) -> StoreResult<()> {
     sqlx::query(&format!(

@@ -9,14 +9,12 @@ use patrol_core::hashing::KeyedHash;
 use patrol_core::pat::{ListFilter, Pat, SortBy};
 use patrol_core::user::AuditEvent;
 
-use super::{with_audit, IfUnchanged};
+use super::with_audit;
+use crate::common::{cap, IfUnchanged, MUST_EXIST};
 use crate::rows::{
     convert_all, target_text, us, HashedPatRow, PatRow, StatusCountsRow, PAT_COLUMNS,
 };
 use crate::{AdminPatQuery, PatQuery, StatusCounts, StoreError, StoreResult, UsageRecord};
-
-/// An update of a PAT that does not exist stores nothing and is "not found".
-const MUST_EXIST: IfUnchanged = IfUnchanged::Refuse(StoreError::NotFound);
 
 /// One statement counts the owner's active PATs and inserts the new one only
 /// when the cap allows. It is its transaction's first statement, so SQLite
@@ -47,7 +45,7 @@ pub(super) async fn create(
     .bind(pat.revoked_at.map(us))
     .bind(&hash.key_id)
     .bind(&hash.digest.as_bytes()[..])
-    .bind(max_active.map(|n| i64::try_from(n).unwrap_or(i64::MAX)));
+    .bind(cap(max_active));
     let refuse = IfUnchanged::Refuse(StoreError::LimitReached);
     with_audit(pool, insert, Some(audit), refuse).await?;
     Ok(())

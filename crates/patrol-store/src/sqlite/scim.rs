@@ -9,7 +9,8 @@ use patrol_core::scim::ScimUser;
 use patrol_core::user::{AuditEvent, User};
 
 use super::audit;
-use crate::rows::{convert_all, us, ScimUserRow, UserRow, SCIM_COLUMNS, USER_COLUMNS};
+use crate::common::{access_event, access_revoke_event};
+use crate::rows::{convert_all, us, uuid, ScimUserRow, UserRow, SCIM_COLUMNS, USER_COLUMNS};
 use crate::{AccessChange, ScimLookup, StoreError, StoreResult};
 
 fn attributes_json(u: &ScimUser) -> StoreResult<String> {
@@ -225,13 +226,8 @@ pub(super) async fn set_access(
         .fetch_all(&mut *tx)
         .await?;
         for id in ids {
-            let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let ev = AuditEvent {
-                id: Uuid::new_v4(),
-                target_pat: Some(id),
-                ..change.revoke_audit.clone()
-            };
-            audit::insert(&mut *tx, &ev).await?;
+            let id = uuid(&id)?;
+            audit::insert(&mut *tx, &access_revoke_event(change, id)).await?;
             revoked.push(id);
         }
         sessions = sqlx::query("DELETE FROM web_sessions WHERE user_id = ?")
@@ -240,17 +236,7 @@ pub(super) async fn set_access(
             .await?
             .rows_affected();
     }
-    let ev = match change.disabled {
-        false => change.audit.clone(),
-        true => AuditEvent {
-            detail: Some(format!(
-                "{}; {} PATs revoked, {sessions} web sessions ended",
-                change.audit.detail.as_deref().unwrap_or("disabled"),
-                revoked.len()
-            )),
-            ..change.audit.clone()
-        },
-    };
+    let ev = access_event(change, revoked.len(), sessions);
     audit::insert(&mut *tx, &ev).await?;
     tx.commit().await?;
     Ok((revoked, sessions))

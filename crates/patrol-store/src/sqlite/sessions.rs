@@ -6,7 +6,8 @@ use sqlx::SqlitePool;
 use patrol_core::session::{SessionKey, WebSession};
 use patrol_core::user::AuditEvent;
 
-use super::{with_audit, IfUnchanged};
+use super::with_audit;
+use crate::common::IfUnchanged;
 use crate::rows::{us, SessionRow};
 use crate::{StoreError, StoreResult};
 

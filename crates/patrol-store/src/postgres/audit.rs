@@ -1,0 +1,71 @@
+//! The audit log: appended inside other writes' transactions, or alone.
+
+use sqlx::PgPool;
+
+use patrol_core::user::{AuditAction, AuditEvent};
+
+use crate::rows::{convert_all, us, AuditRow};
+use crate::{AuditQuery, StoreResult};
+
+pub(super) async fn insert<'e, E>(exec: E, ev: &AuditEvent) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    sqlx::query(
+        "INSERT INTO audit_events (id, at_us, action, actor_user, actor, client_id, target_pat, \
+         target_user, source_ip, request_id, outcome, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(ev.id.to_string())
+    .bind(us(ev.at))
+    .bind(ev.action.as_str())
+    .bind(ev.actor_user.map(|u| u.to_string()))
+    .bind(&ev.actor)
+    .bind(&ev.client_id)
+    .bind(ev.target_pat.map(|u| u.to_string()))
+    .bind(ev.target_user.map(|u| u.to_string()))
+    .bind(&ev.source_ip)
+    .bind(&ev.request_id)
+    .bind(ev.outcome.as_str())
+    .bind(&ev.detail)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// Newest first (time, then id, both descending: the keyset of [`AuditQuery::after`]).
+pub(super) async fn list(pool: &PgPool, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+    let id = |u: Option<uuid::Uuid>| u.map(|u| u.to_string());
+    let orgs: Option<Vec<String>> = (!q.members_of.is_empty())
+        .then(|| q.members_of.iter().map(uuid::Uuid::to_string).collect());
+    let rows: Vec<AuditRow> = sqlx::query_as(
+        "SELECT id, at_us, action, actor_user, actor, client_id, target_pat, target_user, \
+         source_ip, request_id, outcome, detail FROM audit_events \
+         WHERE ($1::TEXT IS NULL OR actor_user = $1) AND ($2::TEXT IS NULL OR target_pat = $2) \
+         AND ($3::TEXT IS NULL OR action = $3) AND ($4::TEXT IS NULL OR actor = $4) \
+         AND ($5::TEXT IS NULL OR actor_user = $5 OR target_user = $5) \
+         AND ($6::BIGINT IS NULL OR at_us >= $6) AND ($7::BIGINT IS NULL OR at_us < $7) \
+         AND ($8::BIGINT IS NULL OR at_us < $8 OR (at_us = $8 AND id < $9)) \
+         AND ($10::TEXT IS NULL OR actor_user = $10 OR target_user = $10 \
+              OR target_pat IN (SELECT authorization_id FROM pats WHERE owner_id = $10)) \
+         AND ($12::TEXT[] IS NULL OR actor_user IN (SELECT user_id FROM memberships \
+              WHERE org_id = ANY($12)) \
+              OR target_user IN (SELECT user_id FROM memberships WHERE org_id = ANY($12))) \
+         ORDER BY at_us DESC, id DESC LIMIT $11",
+    )
+    .bind(id(q.actor_user))
+    .bind(id(q.target_pat))
+    .bind(q.action.map(AuditAction::as_str))
+    .bind(q.actor.as_deref())
+    .bind(id(q.user))
+    .bind(q.since.map(us))
+    .bind(q.until.map(us))
+    .bind(q.after.map(|c| us(c.at)))
+    .bind(q.after.map(|c| c.id.to_string()))
+    .bind(id(q.visible_to))
+    .bind(i64::from(q.limit.max(1)))
+    .bind(orgs)
+    .fetch_all(pool)
+    .await?;
+    convert_all(rows)
+}

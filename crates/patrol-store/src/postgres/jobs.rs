@@ -1,0 +1,260 @@
+//! Lifecycle jobs: the lease, schedules, the outbox, notice preferences,
+//! webhook subscriptions, and the PAT scans the jobs make (expiring,
+//! purge after retention).
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use patrol_core::pat::Pat;
+
+use crate::common::outbox_attempt;
+use crate::jobs::{OutboxRow, WebhookRow, OUTBOX_COLUMNS, WEBHOOK_COLUMNS};
+use crate::rows::{convert_all, us, PatRow, PAT_COLUMNS};
+use crate::{NewOutboxItem, OutboxCounts, OutboxItem, OutboxState, StoreResult, Webhook};
+
+/// Granted when free, already ours, or expired: one conditional upsert, so
+/// two replicas racing for it cannot both win. A racer that finds the row
+/// another just inserted waits for that transaction and then evaluates the
+/// `WHERE` against the committed row (READ COMMITTED's re-check).
+pub(super) async fn acquire_lease(
+    pool: &PgPool,
+    name: &str,
+    holder: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let n = sqlx::query(
+        "INSERT INTO job_leases (name, holder, expires_at_us) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at_us = EXCLUDED.expires_at_us \
+         WHERE job_leases.holder = EXCLUDED.holder OR job_leases.expires_at_us <= $4",
+    )
+    .bind(name)
+    .bind(holder)
+    .bind(us(until))
+    .bind(us(now))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+pub(super) async fn release_lease(pool: &PgPool, name: &str, holder: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM job_leases WHERE name = $1 AND holder = $2")
+        .bind(name)
+        .bind(holder)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn claim_schedule(
+    pool: &PgPool,
+    name: &str,
+    now: DateTime<Utc>,
+    next: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let n = sqlx::query(
+        "INSERT INTO job_schedules (name, next_run_us, last_run_us) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET next_run_us = EXCLUDED.next_run_us, last_run_us = EXCLUDED.last_run_us \
+         WHERE job_schedules.next_run_us <= $3",
+    )
+    .bind(name)
+    .bind(us(next))
+    .bind(us(now))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+pub(super) async fn enqueue(pool: &PgPool, i: &NewOutboxItem) -> StoreResult<bool> {
+    let n = sqlx::query(
+        "INSERT INTO outbox (id, dedupe_key, channel, kind, user_id, pat_id, subscription, payload, \
+         created_at_us, due_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(i.id.to_string())
+    .bind(&i.dedupe_key)
+    .bind(&i.channel)
+    .bind(&i.kind)
+    .bind(i.user.map(|u| u.to_string()))
+    .bind(i.pat.map(|u| u.to_string()))
+    .bind(i.subscription.map(|u| u.to_string()))
+    .bind(&i.payload)
+    .bind(us(i.created_at))
+    .bind(us(i.due_at))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+pub(super) async fn due(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> StoreResult<Vec<OutboxItem>> {
+    let rows: Vec<OutboxRow> = sqlx::query_as(&format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE sent_at_us IS NULL AND failed_at_us IS NULL \
+         AND due_at_us <= $1 ORDER BY due_at_us, created_at_us LIMIT $2"
+    ))
+    .bind(us(now))
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    convert_all(rows)
+}
+
+pub(super) async fn attempted(
+    pool: &PgPool,
+    id: Uuid,
+    at: DateTime<Utc>,
+    state: &OutboxState,
+) -> StoreResult<()> {
+    let (sent, due, failed, error) = outbox_attempt(at, state);
+    sqlx::query(
+        "UPDATE outbox SET attempts = attempts + 1, sent_at_us = $2, \
+         due_at_us = COALESCE($3, due_at_us), failed_at_us = $4, last_error = $5 WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .bind(sent)
+    .bind(due)
+    .bind(failed)
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn for_user(
+    pool: &PgPool,
+    user: Uuid,
+    limit: u32,
+) -> StoreResult<Vec<OutboxItem>> {
+    let rows: Vec<OutboxRow> = sqlx::query_as(&format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE user_id = $1 AND channel = 'email' \
+         ORDER BY created_at_us DESC, id LIMIT $2"
+    ))
+    .bind(user.to_string())
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    convert_all(rows)
+}
+
+pub(super) async fn counts(pool: &PgPool) -> StoreResult<OutboxCounts> {
+    let (pending, sent, failed): (i64, i64, i64) = sqlx::query_as(
+        "SELECT \
+         COUNT(*) FILTER (WHERE sent_at_us IS NULL AND failed_at_us IS NULL), \
+         COUNT(*) FILTER (WHERE sent_at_us IS NOT NULL), \
+         COUNT(*) FILTER (WHERE failed_at_us IS NOT NULL) FROM outbox",
+    )
+    .fetch_one(pool)
+    .await?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(OutboxCounts {
+        pending: n(pending),
+        sent: n(sent),
+        failed: n(failed),
+    })
+}
+
+pub(super) async fn pats_expiring(
+    pool: &PgPool,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> StoreResult<Vec<Pat>> {
+    let rows: Vec<PatRow> = sqlx::query_as(&format!(
+        "SELECT {PAT_COLUMNS} FROM pats WHERE revoked_at_us IS NULL \
+         AND valid_to_us > $1 AND valid_to_us <= $2 ORDER BY valid_to_us, authorization_id"
+    ))
+    .bind(us(after))
+    .bind(us(until))
+    .fetch_all(pool)
+    .await?;
+    convert_all(rows)
+}
+
+pub(super) async fn purge_pats(pool: &PgPool, before: DateTime<Utc>) -> StoreResult<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM pats WHERE (revoked_at_us IS NOT NULL AND revoked_at_us < $1) \
+         OR valid_to_us < $1",
+    )
+    .bind(us(before))
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+pub(super) async fn prefs(pool: &PgPool, user: Uuid) -> StoreResult<Vec<(String, bool)>> {
+    let rows: Vec<(String, bool)> =
+        sqlx::query_as("SELECT kind, enabled FROM notice_prefs WHERE user_id = $1 ORDER BY kind")
+            .bind(user.to_string())
+            .fetch_all(pool)
+            .await?;
+    Ok(rows)
+}
+
+pub(super) async fn set_pref(
+    pool: &PgPool,
+    user: Uuid,
+    kind: &str,
+    enabled: bool,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO notice_prefs (user_id, kind, enabled) VALUES ($1, $2, $3) \
+         ON CONFLICT (user_id, kind) DO UPDATE SET enabled = EXCLUDED.enabled",
+    )
+    .bind(user.to_string())
+    .bind(kind)
+    .bind(enabled)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn create_webhook(pool: &PgPool, h: &Webhook) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+    ))
+    .bind(h.id.to_string())
+    .bind(h.owner.map(|o| o.to_string()))
+    .bind(&h.url)
+    .bind(&h.secret_sealed)
+    .bind(h.events.join(" "))
+    .bind(us(h.created_at))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn list_webhooks(pool: &PgPool, owner: Option<Uuid>) -> StoreResult<Vec<Webhook>> {
+    let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE owner_id IS NOT DISTINCT FROM $1 \
+         ORDER BY created_at_us, id"
+    ))
+    .bind(owner.map(|o| o.to_string()))
+    .fetch_all(pool)
+    .await?;
+    convert_all(rows)
+}
+
+pub(super) async fn get_webhook(pool: &PgPool, id: Uuid) -> StoreResult<Option<Webhook>> {
+    let row: Option<WebhookRow> = sqlx::query_as(&format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await?;
+    row.map(Webhook::try_from).transpose()
+}
+
+pub(super) async fn delete_webhook(pool: &PgPool, id: Uuid) -> StoreResult<bool> {
+    Ok(sqlx::query("DELETE FROM webhooks WHERE id = $1")
+        .bind(id.to_string())
+        .execute(pool)
+        .await?
+        .rows_affected()
+        == 1)
+}

@@ -1,0 +1,135 @@
+//! The PostgreSQL implementation, for several replicas over one database:
+//! a connection pool with acquire and statement timeouts, TLS when the URL
+//! asks for it (`sslmode=require`, `verify-ca`, `verify-full`), embedded
+//! migrations run by [`PostgresStore::migrate`] (apart from connecting, so a
+//! server can start while the database is down and report not-ready).
+//!
+//! The schema keeps SQLite's column representation (TEXT ids, BIGINT
+//! microseconds, BOOLEAN flags, BYTEA digests), so rows turn into domain
+//! types through the same `crate::rows`; the SQL lives in one module per
+//! table group, as in `sqlite/`. Where SQLite's single writer made a
+//! check-then-write atomic, PostgreSQL gets an explicit lock or a
+//! conditional upsert (see `pats::create`, `jobs::acquire_lease`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, Postgres};
+use sqlx::PgPool;
+
+use patrol_core::user::AuditEvent;
+
+use crate::common::IfUnchanged;
+use crate::{StoreError, StoreResult};
+
+mod admin;
+mod audit;
+mod jobs;
+mod pats;
+mod policies;
+mod scim;
+mod sessions;
+mod users;
+mod verify;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The organizations of the user `u.id`, one `"{id} {name}"` line each, as
+/// `crate::rows` reads them (SQLite's is `rows::MEMBER_OF_SQL`).
+pub(crate) const MEMBER_OF_SQL: &str =
+    "(SELECT string_agg(o.id || ' ' || o.name, E'\\n') FROM memberships m \
+     JOIN organizations o ON o.id = m.org_id WHERE m.user_id = u.id)";
+
+/// How to pool connections to PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// Connections per replica.
+    pub max_connections: u32,
+    /// How long a request waits for a free (or new) connection before failing.
+    pub acquire_timeout: Duration,
+    /// The server cancels a statement running longer than this.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+/// One write statement, as [`with_audit`] takes it.
+type Write<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+/// A state change and its audit record, in one transaction: either both are
+/// stored or neither is. Returns the number of rows the write changed.
+async fn with_audit(
+    pool: &PgPool,
+    write: Write<'_>,
+    audit: Option<&AuditEvent>,
+    if_unchanged: IfUnchanged,
+) -> StoreResult<u64> {
+    let mut tx = pool.begin().await?;
+    let changed = write.execute(&mut *tx).await?.rows_affected();
+    if changed == 0 {
+        if let IfUnchanged::Refuse(e) = if_unchanged {
+            return Err(e);
+        }
+    }
+    if let Some(a) = audit {
+        audit::insert(&mut *tx, a).await?;
+    }
+    tx.commit().await?;
+    Ok(changed)
+}
+
+impl PostgresStore {
+    /// A pool for the database at `url` (`postgres://user:password@host:port/db`,
+    /// with `?sslmode=…` for TLS). Connections are made when first needed:
+    /// this fails only for a malformed URL, never because the database is
+    /// down (then [`crate::Store::ping`] fails until it is back). Run
+    /// [`PostgresStore::migrate`] before use.
+    pub fn connect(url: &str, options: PostgresOptions) -> StoreResult<Self> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("database url: {e}")))?;
+        Ok(Self::connect_with(opts, options))
+    }
+
+    /// [`PostgresStore::connect`] with parsed connection options.
+    pub fn connect_with(opts: PgConnectOptions, options: PostgresOptions) -> Self {
+        let timeout_ms = options.statement_timeout.as_millis().max(1).to_string();
+        let opts = opts
+            .application_name("patrol")
+            .options([("statement_timeout", timeout_ms.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(opts);
+        Self { pool }
+    }
+
+    /// Bring the schema up to date. Safe to run again, and from several
+    /// replicas at once (sqlx holds an advisory lock while it migrates).
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
+    }
+
+    /// Close every connection (waiting for those in use to come back).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+// Each method hands over to the module that holds its SQL.
+crate::delegate::delegate_store!(PostgresStore);

@@ -1,0 +1,242 @@
+//! Provisioned (SCIM) users, joining them to signed-in users, and turning a
+//! user's access off and on (disable: PATs revoked, web sessions ended).
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use patrol_core::scim::ScimUser;
+use patrol_core::user::{AuditEvent, User};
+
+use super::audit;
+use crate::common::{access_event, access_revoke_event};
+use crate::rows::{convert_all, us, uuid, ScimUserRow, UserRow, SCIM_COLUMNS, USER_COLUMNS};
+use crate::{AccessChange, ScimLookup, StoreError, StoreResult};
+
+fn attributes_json(u: &ScimUser) -> StoreResult<String> {
+    serde_json::to_string(&u.data.attributes).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+pub(super) async fn create(pool: &PgPool, u: &ScimUser, ev: &AuditEvent) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO scim_users (id, user_name, user_name_lower, external_id, active, attributes, \
+         user_id, created_at_us, updated_at_us, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(u.id.to_string())
+    .bind(&u.data.user_name)
+    .bind(u.data.user_name.to_lowercase())
+    .bind(&u.data.external_id)
+    .bind(u.data.active)
+    .bind(attributes_json(u)?)
+    .bind(u.user_id.map(|i| i.to_string()))
+    .bind(us(u.created_at))
+    .bind(us(u.updated_at))
+    .bind(i64::try_from(u.version).unwrap_or(i64::MAX))
+    .execute(&mut *tx)
+    .await?;
+    audit::insert(&mut *tx, ev).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn get(pool: &PgPool, id: Uuid) -> StoreResult<Option<ScimUser>> {
+    let row: Option<ScimUserRow> = sqlx::query_as(&format!(
+        "SELECT {SCIM_COLUMNS} FROM scim_users WHERE id = $1"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await?;
+    row.map(ScimUser::try_from).transpose()
+}
+
+pub(super) async fn list(pool: &PgPool, lookup: &ScimLookup) -> StoreResult<Vec<ScimUser>> {
+    let base = format!("SELECT {SCIM_COLUMNS} FROM scim_users");
+    let order = "ORDER BY created_at_us, id";
+    let (condition, value) = match lookup {
+        ScimLookup::All => ("$1::TEXT IS NULL", None),
+        ScimLookup::UserName(n) => ("user_name_lower = $1", Some(n.to_lowercase())),
+        ScimLookup::ExternalId(e) => ("external_id = $1", Some(e.clone())),
+        ScimLookup::JoinedTo(user) => ("user_id = $1", Some(user.to_string())),
+    };
+    let rows: Vec<ScimUserRow> = sqlx::query_as(&format!("{base} WHERE {condition} {order}"))
+        .bind(value)
+        .fetch_all(pool)
+        .await?;
+    convert_all(rows)
+}
+
+pub(super) async fn update(pool: &PgPool, u: &ScimUser, ev: &AuditEvent) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    let changed = sqlx::query(
+        "UPDATE scim_users SET user_name = $1, user_name_lower = $2, external_id = $3, \
+         active = $4, attributes = $5, user_id = $6, updated_at_us = $7, version = $8 \
+         WHERE id = $9",
+    )
+    .bind(&u.data.user_name)
+    .bind(u.data.user_name.to_lowercase())
+    .bind(&u.data.external_id)
+    .bind(u.data.active)
+    .bind(attributes_json(u)?)
+    .bind(u.user_id.map(|i| i.to_string()))
+    .bind(us(u.updated_at))
+    .bind(i64::try_from(u.version).unwrap_or(i64::MAX))
+    .bind(u.id.to_string())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    audit::insert(&mut *tx, ev).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn delete(pool: &PgPool, id: Uuid, ev: &AuditEvent) -> StoreResult<bool> {
+    let mut tx = pool.begin().await?;
+    let changed = sqlx::query("DELETE FROM scim_users WHERE id = $1")
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if changed == 0 {
+        return Ok(false);
+    }
+    audit::insert(&mut *tx, ev).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A signed-in user a provisioned record names: by subject (the
+/// `externalId`), else by an email the issuer vouched for = `userName`
+/// (case-insensitive; an unverified one could be anybody's); users
+/// already joined to a record are not candidates.
+pub(super) async fn user_for_record(
+    pool: &PgPool,
+    external_id: Option<&str>,
+    user_name: &str,
+) -> StoreResult<Option<User>> {
+    let free = "NOT EXISTS (SELECT 1 FROM scim_users s WHERE s.user_id = users.id)";
+    if let Some(ext) = external_id {
+        let row: Option<UserRow> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE subject = $1 AND {free} \
+             ORDER BY created_at_us LIMIT 1"
+        ))
+        .bind(ext)
+        .fetch_optional(pool)
+        .await?;
+        if let Some(r) = row {
+            return Ok(Some(r.try_into()?));
+        }
+    }
+    let row: Option<UserRow> = sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = $1 AND email_verified AND {free} \
+         ORDER BY created_at_us LIMIT 1"
+    ))
+    .bind(user_name.to_lowercase())
+    .fetch_optional(pool)
+    .await?;
+    row.map(User::try_from).transpose()
+}
+
+/// The unjoined record a signing-in user matches: by `externalId` = their
+/// subject first, else by `userName` = one of `names`.
+pub(super) async fn record_for_user(
+    pool: &PgPool,
+    subject: &str,
+    names: &[String],
+) -> StoreResult<Option<ScimUser>> {
+    let row: Option<ScimUserRow> = sqlx::query_as(&format!(
+        "SELECT {SCIM_COLUMNS} FROM scim_users WHERE user_id IS NULL AND external_id = $1 \
+         ORDER BY created_at_us LIMIT 1"
+    ))
+    .bind(subject)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(r) = row {
+        return Ok(Some(r.try_into()?));
+    }
+    for name in names {
+        let row: Option<ScimUserRow> = sqlx::query_as(&format!(
+            "SELECT {SCIM_COLUMNS} FROM scim_users WHERE user_id IS NULL \
+             AND user_name_lower = $1 AND external_id IS NULL LIMIT 1"
+        ))
+        .bind(name.to_lowercase())
+        .fetch_optional(pool)
+        .await?;
+        if let Some(r) = row {
+            return Ok(Some(r.try_into()?));
+        }
+    }
+    Ok(None)
+}
+
+/// Join record `id` to `user` (only while it is unjoined).
+pub(super) async fn join(pool: &PgPool, id: Uuid, user: Uuid) -> StoreResult<bool> {
+    let r = sqlx::query("UPDATE scim_users SET user_id = $1 WHERE id = $2 AND user_id IS NULL")
+        .bind(user.to_string())
+        .bind(id.to_string())
+        .execute(pool)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Disable or enable `user` with its audit records, one transaction.
+/// Disabling also revokes every PAT of theirs not revoked yet (one record
+/// each) and ends every web session. Returns the PATs revoked and the
+/// number of sessions ended.
+pub(super) async fn set_access(
+    pool: &PgPool,
+    change: &AccessChange<'_>,
+) -> StoreResult<(Vec<Uuid>, u64)> {
+    let mut tx = pool.begin().await?;
+    let changed = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+        .bind(change.disabled)
+        .bind(change.user.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    let mut revoked = Vec::new();
+    let mut sessions = 0;
+    if change.disabled {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE pats SET revoked_at_us = $1 WHERE owner_id = $2 AND revoked_at_us IS NULL \
+             RETURNING authorization_id",
+        )
+        .bind(us(change.at))
+        .bind(change.user.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in ids {
+            let id = uuid(&id)?;
+            audit::insert(&mut *tx, &access_revoke_event(change, id)).await?;
+            revoked.push(id);
+        }
+        sessions = sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+            .bind(change.user.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    }
+    audit::insert(&mut *tx, &access_event(change, revoked.len(), sessions)).await?;
+    tx.commit().await?;
+    Ok((revoked, sessions))
+}
+
+pub(super) async fn record_interactive_sign_in(
+    pool: &PgPool,
+    user: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE users SET last_interactive_sign_in_us = $1 WHERE id = $2")
+        .bind(us(at))
+        .bind(user.to_string())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
