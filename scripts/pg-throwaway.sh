@@ -29,6 +29,10 @@ case $cmd in
 start)
     watch=
     if [[ ${3:-} == --watch ]]; then watch=${4:?--watch needs a process id}; fi
+    if [[ $(id -u) == 0 ]] && ! runuser -u postgres -- test -x "$(dirname "$dir")"; then
+        echo "$(dirname "$dir") must be reachable by the postgres user (e.g. use /tmp/NAME)" >&2
+        exit 1
+    fi
     mkdir -p "$dir"
     chmod 700 "$dir"
     if [[ $(id -u) == 0 ]]; then chown postgres: "$dir"; fi

@@ -4,7 +4,9 @@
 #      venv with the azure-devops SDK, the npm oidc-provider, nightly Rust and cargo-fuzz),
 #   2. checks formatting and lints,
 #   3. builds the workspace once (one shared target dir),
-#   4. runs the Rust unit, property, store and integration tests,
+#   4. runs the Rust unit, property, store and integration tests (the store
+#      tests on SQLite and on one throwaway PostgreSQL cluster, started here
+#      and stopped when this script ends, however it ends),
 #   5. runs the fuzz targets over patrol-core for a few seconds each (docs/fuzzing.md),
 #   6. runs the end-to-end tests against the real binary and real outside parts.
 set -euo pipefail
@@ -33,7 +35,14 @@ scripts/check-secret-compare.sh
 step "building"
 cargo build --workspace --all-targets --quiet
 
-step "Rust tests (unit, property, store, integration)"
+step "throwaway PostgreSQL cluster for the tests (scripts/pg-throwaway.sh)"
+pg_dir="${TMPDIR:-/tmp}/patrol-test-pg-$$"
+trap 'scripts/pg-throwaway.sh stop "$pg_dir"' EXIT
+PATROL_TEST_POSTGRES_URL=$(scripts/pg-throwaway.sh start "$pg_dir" --watch $$)
+export PATROL_TEST_POSTGRES_URL
+echo "PostgreSQL at $PATROL_TEST_POSTGRES_URL"
+
+step "Rust tests (unit, property, store on SQLite and PostgreSQL, integration)"
 cargo test --workspace --quiet
 
 step "fuzz smoke run (each patrol-core cargo-fuzz target ${PATROL_FUZZ_SECONDS:-8} s; PATROL_FUZZ_ALL=1 adds jwt; docs/fuzzing.md)"

@@ -98,6 +98,11 @@ impl PostgresStore {
     /// down (then [`crate::Store::ping`] fails until it is back). Run
     /// [`PostgresStore::migrate`] before use.
     pub fn connect(url: &str, options: PostgresOptions) -> StoreResult<Self> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::Backend(
+                "database url: not a postgres:// or postgresql:// URL".into(),
+            ));
+        }
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Backend(format!("database url: {e}")))?;
         Ok(Self::connect_with(opts, options))
@@ -133,3 +138,31 @@ impl PostgresStore {
 
 // Each method hands over to the module that holds its SQL.
 crate::delegate::delegate_store!(PostgresStore);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The pool's sessions carry the configured statement timeout: a
+    /// statement running longer is cancelled by the server.
+    #[tokio::test]
+    async fn statements_past_the_timeout_are_cancelled() {
+        let url = crate::test_support::fresh_database_url().await.unwrap();
+        let options = PostgresOptions {
+            statement_timeout: Duration::from_millis(200),
+            ..PostgresOptions::default()
+        };
+        let store = PostgresStore::connect(&url, options).unwrap();
+        let shown: String = sqlx::query_scalar("SHOW statement_timeout")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(shown, "200ms");
+        let e = sqlx::query("SELECT pg_sleep(5)")
+            .execute(&store.pool)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("statement timeout"), "{e}");
+    }
+}
