@@ -3,6 +3,16 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+/// A notice intent a change stored beside its audit record
+/// (`AuditEvent::notice`), not yet turned into outbox items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingNotice {
+    pub audit_id: Uuid,
+    pub at: DateTime<Utc>,
+    /// Opaque to the store: the application's words.
+    pub intent: String,
+}
+
 /// A notice to store in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOutboxItem {

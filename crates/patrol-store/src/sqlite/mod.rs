@@ -30,7 +30,7 @@ use crate::{
     AccessChange, AdminPatQuery, AuditQuery, PatQuery, PolicyChange, ScimLookup, StatusCounts,
     Store, StoreError, StoreResult, UsageRecord, UserEntry, UserQuery, VerifyRecord,
 };
-use crate::{NewOutboxItem, OutboxCounts, OutboxItem, OutboxState, Webhook};
+use crate::{NewOutboxItem, OutboxCounts, OutboxItem, OutboxState, PendingNotice, Webhook};
 
 mod admin;
 mod audit;
@@ -76,7 +76,7 @@ async fn with_audit(
         }
     }
     if let Some(a) = audit {
-        audit::insert(&mut *tx, a).await?;
+        audit::insert(&mut tx, a, changed > 0).await?;
     }
     tx.commit().await?;
     Ok(changed)
@@ -308,7 +308,22 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
-        audit::insert(&self.pool, event).await
+        let mut tx = self.pool.begin().await?;
+        audit::insert(&mut tx, event, true).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn pending_notices(&self, limit: u32) -> StoreResult<Vec<PendingNotice>> {
+        audit::pending_notices(&self.pool, limit).await
+    }
+
+    async fn notice_intent(&self, audit_id: Uuid) -> StoreResult<Option<String>> {
+        audit::notice_intent(&self.pool, audit_id).await
+    }
+
+    async fn clear_notice(&self, audit_id: Uuid) -> StoreResult<()> {
+        audit::clear_notice(&self.pool, audit_id).await
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {

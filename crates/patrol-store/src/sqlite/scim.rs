@@ -34,7 +34,7 @@ pub(super) async fn create(pool: &SqlitePool, u: &ScimUser, ev: &AuditEvent) -> 
     .bind(i64::try_from(u.version).unwrap_or(i64::MAX))
     .execute(&mut *tx)
     .await?;
-    audit::insert(&mut *tx, ev).await?;
+    audit::insert(&mut tx, ev, true).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -101,7 +101,7 @@ pub(super) async fn update(pool: &SqlitePool, u: &ScimUser, ev: &AuditEvent) -> 
     if changed == 0 {
         return Err(StoreError::NotFound);
     }
-    audit::insert(&mut *tx, ev).await?;
+    audit::insert(&mut tx, ev, true).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -116,7 +116,7 @@ pub(super) async fn delete(pool: &SqlitePool, id: Uuid, ev: &AuditEvent) -> Stor
     if changed == 0 {
         return Ok(false);
     }
-    audit::insert(&mut *tx, ev).await?;
+    audit::insert(&mut tx, ev, true).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -231,7 +231,7 @@ pub(super) async fn set_access(
                 target_pat: Some(id),
                 ..change.revoke_audit.clone()
             };
-            audit::insert(&mut *tx, &ev).await?;
+            audit::insert(&mut tx, &ev, true).await?;
             revoked.push(id);
         }
         sessions = sqlx::query("DELETE FROM web_sessions WHERE user_id = ?")
@@ -251,7 +251,7 @@ pub(super) async fn set_access(
             ..change.audit.clone()
         },
     };
-    audit::insert(&mut *tx, &ev).await?;
+    audit::insert(&mut tx, &ev, true).await?;
     tx.commit().await?;
     Ok((revoked, sessions))
 }
