@@ -244,6 +244,13 @@ pub struct AuditEvent {
     pub outcome: Outcome,
     /// A short machine-readable reason (never a secret).
     pub detail: Option<String>,
+    /// What the change promises to tell people (the application's notice
+    /// intent, opaque here). A store keeps it beside the record, in the same
+    /// transaction, and only when the change took effect, until the notifier
+    /// has put the notices in the outbox: a crash between the commit and
+    /// that step loses no notice. Not part of the record itself.
+    #[serde(skip)]
+    pub notice: Option<String>,
 }
 
 impl AuditEvent {
@@ -268,6 +275,7 @@ impl AuditEvent {
             request_id: None,
             outcome,
             detail: None,
+            notice: None,
         }
     }
 }

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use patrol_core::user::AuditEvent;
 
-use crate::rows::us;
-use crate::{AccessChange, OutboxState, StoreError};
+use crate::rows::{from_us, us, uuid};
+use crate::{AccessChange, OutboxState, PendingNotice, StoreError, StoreResult};
 
 /// What a backend's `with_audit` does when the write changed no row.
 pub(crate) enum IfUnchanged {
@@ -61,4 +61,15 @@ pub(crate) fn access_event(change: &AccessChange<'_>, revoked: usize, sessions: 
             ..change.audit.clone()
         },
     }
+}
+
+/// A `notice_intents` row `(audit_id, at_us, intent)` as both stores read it.
+pub(crate) fn pending_notice(
+    (id, at, intent): (String, i64, String),
+) -> StoreResult<PendingNotice> {
+    Ok(PendingNotice {
+        audit_id: uuid(&id)?,
+        at: from_us(at)?,
+        intent,
+    })
 }

@@ -24,8 +24,8 @@ macro_rules! delegate_store {
 
             use $crate::{
                 AccessChange, AdminPatQuery, AuditQuery, NewOutboxItem, OutboxCounts, OutboxItem,
-                OutboxState, PatQuery, PolicyChange, ScimLookup, StatusCounts, Store, StoreResult,
-                UsageRecord, UserEntry, UserQuery, VerifyRecord, Webhook,
+                OutboxState, PatQuery, PendingNotice, PolicyChange, ScimLookup, StatusCounts,
+                Store, StoreResult, UsageRecord, UserEntry, UserQuery, VerifyRecord, Webhook,
             };
 
             #[async_trait]
@@ -190,7 +190,19 @@ macro_rules! delegate_store {
                 }
 
                 async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
-                    audit::insert(&self.pool, event).await
+                    audit::append(&self.pool, event).await
+                }
+
+                async fn pending_notices(&self, limit: u32) -> StoreResult<Vec<PendingNotice>> {
+                    audit::pending_notices(&self.pool, limit).await
+                }
+
+                async fn notice_intent(&self, audit_id: Uuid) -> StoreResult<Option<String>> {
+                    audit::notice_intent(&self.pool, audit_id).await
+                }
+
+                async fn clear_notice(&self, audit_id: Uuid) -> StoreResult<()> {
+                    audit::clear_notice(&self.pool, audit_id).await
                 }
 
                 async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {

@@ -6,6 +6,16 @@ use uuid::Uuid;
 use crate::rows::{from_us, opt_uuid, uuid};
 use crate::{StoreError, StoreResult};
 
+/// A notice intent a change stored beside its audit record
+/// (`AuditEvent::notice`), not yet turned into outbox items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingNotice {
+    pub audit_id: Uuid,
+    pub at: DateTime<Utc>,
+    /// Opaque to the store: the application's words.
+    pub intent: String,
+}
+
 /// A notice to store in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOutboxItem {

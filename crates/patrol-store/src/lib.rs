@@ -25,7 +25,7 @@ mod rows;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod test_support;
-pub use jobs::{NewOutboxItem, OutboxCounts, OutboxItem, OutboxState, Webhook};
+pub use jobs::{NewOutboxItem, OutboxCounts, OutboxItem, OutboxState, PendingNotice, Webhook};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 
@@ -299,8 +299,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<u64>;
 
     // --- audit ---
+    /// Store one record alone (with its notice intent, in one transaction).
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+    /// Notice intents not handled yet, oldest first. Every write that takes
+    /// an `AuditEvent` keeps its `notice` in the same transaction, and only
+    /// when the change took effect.
+    async fn pending_notices(&self, limit: u32) -> StoreResult<Vec<PendingNotice>>;
+    /// The intent kept with this record, if it is still pending.
+    async fn notice_intent(&self, audit_id: Uuid) -> StoreResult<Option<String>>;
+    /// The notices of this record are in the outbox: forget its intent.
+    async fn clear_notice(&self, audit_id: Uuid) -> StoreResult<()>;
 
     // --- administration ---
     /// The claims remembered from the user's last sign-in (empty if none).

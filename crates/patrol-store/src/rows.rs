@@ -371,6 +371,7 @@ impl TryFrom<AuditRow> for AuditEvent {
             request_id: r.request_id,
             outcome: r.outcome.parse().map_err(word)?,
             detail: r.detail,
+            notice: None,
         })
     }
 }

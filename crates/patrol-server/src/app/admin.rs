@@ -14,6 +14,7 @@ use patrol_core::roles::Roles;
 use patrol_core::user::{AuditAction, AuditEvent, Organization, Outcome, User};
 use patrol_store::{AdminPatQuery, UserEntry, UserQuery};
 
+use super::notify::{promise, EventKind};
 use super::{App, AppError, Caller};
 
 /// A user as administration shows them.
@@ -285,14 +286,18 @@ impl App {
                     Some(p.authorization_id),
                     detail,
                 );
-                (p.authorization_id, ev)
+                (
+                    p.authorization_id,
+                    promise(ev, EventKind::Revoked, true, Some(why)),
+                )
             })
             .collect();
         let n = self.store.revoke_many(now, &revocations, None).await?;
         for p in pats {
             self.forget_verified(p.authorization_id);
         }
-        self.notify_revoked(pats, why).await;
+        let records: Vec<&AuditEvent> = revocations.iter().map(|(_, ev)| ev).collect();
+        self.tell(&records).await;
         Ok(n)
     }
 }

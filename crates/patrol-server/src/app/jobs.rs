@@ -1,6 +1,7 @@
-//! The lifecycle jobs, one tick at a time: take (or renew) the lease, run
-//! the schedules that are due (expiry warnings, expired events, retention),
-//! then deliver what is due in the outbox — retrying failures with
+//! The lifecycle jobs, one tick at a time: take (or renew) the lease, queue
+//! the notices changes promised but did not queue themselves (`notify.rs`),
+//! run the schedules that are due (expiry warnings, expired events,
+//! retention), then deliver what is due in the outbox — retrying failures with
 //! exponential backoff and giving up after the last attempt.
 //!
 //! Every decision reads the injected clock, so a test moves a `ManualClock`
@@ -85,6 +86,9 @@ pub trait Courier: Send + Sync + 'static {
 pub struct TickReport {
     /// False: another runner holds the lease; nothing was done.
     pub leased: bool,
+    /// Promised notices queued here because their change's process did
+    /// not (it died, or the outbox write failed).
+    pub recovered: u64,
     pub sent: u64,
     pub retried: u64,
     pub failed: u64,
@@ -125,6 +129,7 @@ impl App {
             return Ok(report);
         }
         report.leased = true;
+        report.recovered = self.tell_pending(BATCH).await?;
         if self
             .store
             .claim_schedule("expiry", now, now + EXPIRY_EVERY)
@@ -146,7 +151,8 @@ impl App {
                 tracing::info!(tokens = report.purged, "purged ended tokens past retention");
             }
         }
-        for item in self.store.due_outbox(now, BATCH).await? {
+        // What this tick queued above is due too.
+        for item in self.store.due_outbox(self.now(), BATCH).await? {
             // Renewed before each delivery: a runner that lost the lease
             // (a slow batch) stops before another one could send the same.
             let at = self.now();

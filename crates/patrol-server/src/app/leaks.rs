@@ -22,6 +22,7 @@ use patrol_core::token;
 use patrol_core::user::{AuditAction, AuditEvent, Outcome};
 use patrol_store::AuditQuery;
 
+use super::notify::{promise, EventKind};
 use super::{App, AppError, Caller, RequestCtx};
 
 /// Most candidates in one report (GitHub's revocation API takes 1000).
@@ -225,28 +226,31 @@ impl App {
         let first_report = !earlier
             .iter()
             .any(|e| e.detail.as_deref() == Some(detail.as_str()));
-        if first_report {
+        // The owner hears of each new place it was found (a notice that
+        // cannot be switched off), and `leaked` webhooks fire.
+        let leaked_ev = first_report.then(|| {
+            let reason = format!("found in a public place: {location}");
             let ev = reporter.event(AuditAction::PatLeaked, now, pat, detail);
-            self.store.append_audit(&ev).await?;
+            promise(ev, EventKind::Leaked, true, Some(&reason))
+        });
+        if let Some(ev) = &leaked_ev {
+            self.store.append_audit(ev).await?;
         }
         let mut revoked = false;
         if revoke && pat.revoked_at.is_none() {
             let why = format!("leaked: reported by {} at {location}", reporter.name());
             let ev = reporter.event(AuditAction::PatRevoke, now, pat, why.clone());
+            let ev = promise(ev, EventKind::Revoked, true, Some(&why));
             revoked = self
                 .store
                 .revoke_pat(pat.authorization_id, now, &ev)
                 .await?;
-            if revoked {
-                self.notify_revoked(std::slice::from_ref(pat), &why).await;
-            }
+            self.tell(&[&ev]).await;
         }
         // Whatever happened, the next verify reads the store.
         self.forget_verified(pat.authorization_id);
-        // The owner hears of each new place it was found (a notice that
-        // cannot be switched off), and `leaked` webhooks fire.
-        if first_report {
-            self.notify_leaked(pat, &location).await;
+        if let Some(ev) = &leaked_ev {
+            self.tell(&[ev]).await;
         }
         Ok(LeakedPat {
             owner: pat.owner,

@@ -1,9 +1,14 @@
 //! Notifications: what Patrol tells a token's owner (email) and webhook
-//! subscribers when a token's life changes. The use cases in `pats.rs`,
-//! `admin.rs` and `token_admin.rs` call [`App::notify`] after their change
-//! is stored; it puts each notice in the outbox under a key unique to the
-//! notice, so the same notice is stored once however often it is asked
-//! for. The job runner (`jobs.rs`) delivers the outbox.
+//! subscribers when a token's life changes.
+//!
+//! A use case that changes a token puts its promise to tell in the change's
+//! audit record ([`promise`]); the store keeps that intent in the same
+//! transaction, and only when the change took effect. Right after the
+//! commit the use case calls [`App::tell`], which turns the stored intent
+//! into outbox items under keys unique to the notice and forgets it; should
+//! the process die in between, the job runner finds the intent and does the
+//! same ([`App::tell_pending`]). The job runner (`jobs.rs`) delivers the
+//! outbox. Expiry notices come from the runner's own scans ([`App::notify`]).
 //!
 //! A notice never carries a token secret: only names, ids, scopes and dates.
 
@@ -12,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use patrol_core::pat::{OrgTarget, Pat};
+use patrol_core::user::AuditEvent;
 use patrol_store::{NewOutboxItem, OutboxItem};
 
 use super::{App, AppError, Caller};
@@ -140,6 +146,45 @@ pub struct NoticePref {
     pub optional: bool,
 }
 
+/// What a change promised to tell, as kept beside its audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Intent {
+    kind: EventKind,
+    pat: Uuid,
+    /// Email the owner too (when the kind is emailed); false: webhooks only
+    /// (e.g. the owner revoked it themselves).
+    email: bool,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `ev` (about a token: `target_pat`) with the promise to tell of `kind`
+/// happening to that token, saying `reason`. The store keeps the promise
+/// with the record only if the change took effect.
+pub(crate) fn promise(
+    ev: AuditEvent,
+    kind: EventKind,
+    email: bool,
+    reason: Option<&str>,
+) -> AuditEvent {
+    let Some(pat) = ev.target_pat else {
+        return ev;
+    };
+    let intent = Intent {
+        kind,
+        pat,
+        email,
+        client_id: ev.client_id.clone(),
+        reason: reason.map(str::to_owned),
+    };
+    AuditEvent {
+        notice: serde_json::to_string(&intent).ok(),
+        ..ev
+    }
+}
+
 pub(crate) const CHANNEL_EMAIL: &str = "email";
 pub(crate) const CHANNEL_WEBHOOK: &str = "webhook";
 
@@ -180,41 +225,76 @@ impl App {
 
     /// Put the notices about `kind` happening to `pat` in the outbox: an
     /// email to its owner (when emailed, wanted and the owner has an
-    /// address) and one delivery per matching webhook subscription. The
-    /// change itself is already stored, so a failure here is logged and
-    /// counted, not answered.
+    /// address) and one delivery per matching webhook subscription. For
+    /// the runner's own scans (expiry), which find the same notice again
+    /// should this fail; changes go through [`promise`] and [`App::tell`].
     pub(crate) async fn notify(&self, kind: EventKind, pat: &Pat, detail: NoticeDetail) {
-        self.notify_by(kind, pat, detail, true).await;
+        if let Err(e) = self.try_notify(kind, pat, detail, true).await {
+            enqueue_failed(kind, &e);
+        }
     }
 
-    /// [`App::notify`] without the email (e.g. the owner revoked it).
-    pub(crate) async fn notify_webhooks_only(
-        &self,
-        kind: EventKind,
-        pat: &Pat,
-        detail: NoticeDetail,
-    ) {
-        self.notify_by(kind, pat, detail, false).await;
-    }
-
-    /// Revoked by an administrator, a rule or a policy: the owners are told
-    /// why. Tokens that already were revoked are left out.
-    pub(crate) async fn notify_revoked(&self, pats: &[Pat], why: &str) {
-        for p in pats.iter().filter(|p| p.revoked_at.is_none()) {
-            let detail = NoticeDetail {
-                reason: Some(why.to_owned()),
-                once: String::new(),
-                ..NoticeDetail::default()
+    /// Right after a change was committed: turn the promises its records
+    /// made (those the store kept) into outbox items. A failure is logged
+    /// and counted, not answered: the change is stored, and the job runner
+    /// keeps the promise later.
+    pub(crate) async fn tell(&self, records: &[&AuditEvent]) {
+        for ev in records.iter().filter(|ev| ev.notice.is_some()) {
+            let kept = match self.store.notice_intent(ev.id).await {
+                Ok(kept) => kept,
+                Err(e) => {
+                    enqueue_failed_words(&e.to_string());
+                    continue;
+                }
             };
-            self.notify(EventKind::Revoked, p, detail).await;
+            if let Some(intent) = kept {
+                if let Err(e) = self.keep_promise(ev.id, &intent).await {
+                    enqueue_failed_words(&e.to_string());
+                }
+            }
         }
     }
 
-    async fn notify_by(&self, kind: EventKind, pat: &Pat, detail: NoticeDetail, email: bool) {
-        if let Err(e) = self.try_notify(kind, pat, detail, email).await {
-            metrics::counter!("patrol_notifications_enqueue_failures_total").increment(1);
-            tracing::warn!(error = %e, kind = kind.as_str(), "could not enqueue a notification");
+    /// The job runner's part: promises still pending (their process died
+    /// before [`App::tell`], or it failed). One that cannot be kept now is
+    /// logged and stays for the next tick; it does not hold up the others.
+    /// Returns how many were kept.
+    pub(crate) async fn tell_pending(&self, limit: u32) -> Result<u64, AppError> {
+        let mut kept = 0;
+        for p in self.store.pending_notices(limit).await? {
+            match self.keep_promise(p.audit_id, &p.intent).await {
+                Ok(()) => kept += 1,
+                Err(e) => enqueue_failed_words(&e.to_string()),
+            }
         }
+        if kept > 0 {
+            tracing::info!(notices = kept, "queued notices a change had promised");
+        }
+        Ok(kept)
+    }
+
+    /// Enqueue what the record `audit_id` promised, then forget the promise.
+    /// The notices' keys name the record, so doing this twice (inline and
+    /// by the runner) stores each notice once.
+    async fn keep_promise(&self, audit_id: Uuid, intent: &str) -> Result<(), AppError> {
+        match serde_json::from_str::<Intent>(intent) {
+            Ok(i) => {
+                // A token purged meanwhile has nobody left to tell.
+                if let Some(pat) = self.store.get_pat(i.pat).await? {
+                    let detail = NoticeDetail {
+                        client_id: i.client_id,
+                        reason: i.reason,
+                        once: audit_id.to_string(),
+                        ..NoticeDetail::default()
+                    };
+                    self.try_notify(i.kind, &pat, detail, i.email).await?;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %audit_id, "dropping an unreadable notice intent");
+            }
+        }
+        Ok(self.store.clear_notice(audit_id).await?)
     }
 
     async fn try_notify(
@@ -329,35 +409,16 @@ impl App {
             .await?;
         Ok(())
     }
+}
 
-    /// Leak detection found `pat` in a public place: the owner is told at
-    /// once (this notice cannot be switched off) and subscribers get a
-    /// `leaked` event. Revoking it, when policy says so, is the caller's
-    /// (it notifies `revoked` itself).
-    pub async fn notify_leaked(&self, pat: &Pat, where_found: &str) {
-        let detail = NoticeDetail {
-            reason: Some(format!("found in a public place: {where_found}")),
-            // One notice per place it was found (the leak use case calls
-            // this once per new location).
-            once: format!("{}:{where_found}", self.now().format("%Y-%m-%d")),
-            ..NoticeDetail::default()
-        };
-        self.notify(EventKind::Leaked, pat, detail).await;
-    }
+fn enqueue_failed(kind: EventKind, e: &AppError) {
+    metrics::counter!("patrol_notifications_enqueue_failures_total").increment(1);
+    tracing::warn!(error = %e, kind = kind.as_str(), "could not enqueue a notification");
+}
 
-    /// Unique per call, for events that may happen many times.
-    pub(crate) fn event_once(&self) -> String {
-        format!("{}:{}", self.now().timestamp_micros(), Uuid::new_v4())
-    }
-
-    /// Saved by the caller's use case after a change it made.
-    pub(crate) fn caller_detail(&self, caller: &Caller) -> NoticeDetail {
-        NoticeDetail {
-            client_id: caller.client_id.clone(),
-            once: self.event_once(),
-            ..NoticeDetail::default()
-        }
-    }
+fn enqueue_failed_words(e: &str) {
+    metrics::counter!("patrol_notifications_enqueue_failures_total").increment(1);
+    tracing::warn!(error = %e, "could not enqueue a promised notification; the job runner will");
 }
 
 fn sent_notice(i: OutboxItem) -> Option<SentNotice> {

@@ -13,7 +13,7 @@ use patrol_core::token;
 use patrol_core::user::{AuditAction, Organization, Outcome};
 use patrol_store::{PatQuery, StoreError};
 
-use super::notify::{EventKind, NoticeDetail};
+use super::notify::{promise, EventKind};
 use super::{App, AppError, Caller};
 
 /// The organization a request came through: the API's `/{organization}/…`
@@ -208,11 +208,16 @@ impl App {
             .await?;
         let secret = self.mint()?;
         let hash = self.hasher.hash(&secret);
-        let audit = caller.audit(
-            AuditAction::PatCreate,
-            now,
-            Some(pat.authorization_id),
-            Outcome::Success,
+        let audit = promise(
+            caller.audit(
+                AuditAction::PatCreate,
+                now,
+                Some(pat.authorization_id),
+                Outcome::Success,
+                None,
+            ),
+            EventKind::Created,
+            true,
             None,
         );
         // The store counts and inserts in one step, so the cap holds under
@@ -225,8 +230,7 @@ impl App {
                 StoreError::LimitReached => AppError::TooManyTokens(max),
                 e => e.into(),
             })?;
-        self.notify(EventKind::Created, &pat, self.caller_detail(caller))
-            .await;
+        self.tell(&[&audit]).await;
         Ok((pat, secret))
     }
 
@@ -311,17 +315,21 @@ impl App {
         self.enforce(&policies, caller, &pat, AuditAction::PatUpdate)
             .await?;
         let detail = (!changed.is_empty()).then(|| changed.join(","));
-        let audit = caller.audit(
-            AuditAction::PatUpdate,
-            now,
-            Some(pat.authorization_id),
-            Outcome::Success,
-            detail,
+        let audit = promise(
+            caller.audit(
+                AuditAction::PatUpdate,
+                now,
+                Some(pat.authorization_id),
+                Outcome::Success,
+                detail,
+            ),
+            EventKind::Updated,
+            true,
+            None,
         );
         self.store.update_pat(&pat, &audit).await?;
         self.forget_verified(pat.authorization_id);
-        self.notify(EventKind::Updated, &pat, self.caller_detail(caller))
-            .await;
+        self.tell(&[&audit]).await;
         Ok(pat)
     }
 
@@ -339,17 +347,21 @@ impl App {
             .await?;
         let secret = self.mint()?;
         let hash = self.hasher.hash(&secret);
-        let audit = caller.audit(
-            AuditAction::PatRegenerate,
-            now,
-            Some(id),
-            Outcome::Success,
+        let audit = promise(
+            caller.audit(
+                AuditAction::PatRegenerate,
+                now,
+                Some(id),
+                Outcome::Success,
+                None,
+            ),
+            EventKind::Regenerated,
+            true,
             None,
         );
         self.store.replace_secret(id, &hash, &audit).await?;
         self.forget_verified(id);
-        self.notify(EventKind::Regenerated, &pat, self.caller_detail(caller))
-            .await;
+        self.tell(&[&audit]).await;
         Ok((pat, secret))
     }
 
@@ -367,24 +379,24 @@ impl App {
             .revoked_at
             .is_some()
             .then(|| "already revoked".to_owned());
-        let audit = caller.audit(
-            AuditAction::PatRevoke,
-            now,
-            Some(id),
-            Outcome::Success,
-            detail,
+        // The owner revoked it: subscribers hear of it; no email. Revoking
+        // twice promises nothing (the store keeps the promise only when the
+        // token was revoked now).
+        let audit = promise(
+            caller.audit(
+                AuditAction::PatRevoke,
+                now,
+                Some(id),
+                Outcome::Success,
+                detail,
+            ),
+            EventKind::Revoked,
+            false,
+            Some("revoked by its owner"),
         );
-        let revoked = self.store.revoke_pat(id, now, &audit).await?;
+        self.store.revoke_pat(id, now, &audit).await?;
         self.forget_verified(id);
-        if revoked {
-            // The owner revoked it: subscribers hear of it; no email.
-            let detail = NoticeDetail {
-                reason: Some("revoked by its owner".to_owned()),
-                ..self.caller_detail(caller)
-            };
-            self.notify_webhooks_only(EventKind::Revoked, &pat, detail)
-                .await;
-        }
+        self.tell(&[&audit]).await;
         Ok(())
     }
 }

@@ -13,9 +13,10 @@ use patrol_core::descriptor::SubjectDescriptor;
 use patrol_core::pat::{ListFilter, Pat};
 use patrol_core::revocation::RevocationRule;
 use patrol_core::scope::ScopeSet;
-use patrol_core::user::{AuditAction, Organization, User};
+use patrol_core::user::{AuditAction, AuditEvent, Organization, User};
 use patrol_store::{AdminPatQuery, UserQuery};
 
+use super::notify::{promise, EventKind};
 use super::{App, AppError, Caller};
 
 /// Largest Token Admin page.
@@ -176,7 +177,10 @@ impl App {
                     Some(p.authorization_id),
                     why.clone(),
                 );
-                (p.authorization_id, ev)
+                (
+                    p.authorization_id,
+                    promise(ev, EventKind::Revoked, true, Some(&why)),
+                )
             })
             .collect();
         let where_ = org.as_ref().map_or("every organization".to_owned(), |o| {
@@ -197,7 +201,8 @@ impl App {
         for p in &matched {
             self.forget_verified(p.authorization_id);
         }
-        self.notify_revoked(&matched, &why).await;
+        let records: Vec<&AuditEvent> = revocations.iter().map(|(_, ev)| ev).collect();
+        self.tell(&records).await;
         Ok(ListedRule { rule, org })
     }
 

@@ -64,6 +64,45 @@ async fn creation_email_names_the_token_and_never_its_secret() {
     assert_eq!(app.jobs.tick().await.unwrap().sent, 0);
 }
 
+/// The process dies (here: its outbox write fails) between storing a change
+/// and queueing the notice the change promised: the promise was stored in
+/// the change's own transaction, so the job runner queues the notice later,
+/// once.
+#[tokio::test]
+async fn a_notice_is_not_lost_when_queueing_it_fails_after_the_change_committed() {
+    let app = TestApp::spawn_with(quiet).await;
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path().display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER outbox_down BEFORE INSERT ON outbox \
+         BEGIN SELECT RAISE(ABORT, 'outbox down'); END",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    // The change itself is stored and answered.
+    let (_secret, id) = app.create_pat("vso.code", false).await;
+    let down = app.jobs.tick().await.unwrap();
+    assert_eq!((down.recovered, down.sent), (0, 0));
+    assert!(of_kind(&app.mail_dir(), "created").is_empty());
+
+    sqlx::query("DROP TRIGGER outbox_down")
+        .execute(&db)
+        .await
+        .unwrap();
+    let up = app.jobs.tick().await.unwrap();
+    assert_eq!(up.recovered, 1);
+    assert_eq!(up.sent, 1);
+    let created = of_kind(&app.mail_dir(), "created");
+    assert_eq!(created.len(), 1);
+    assert!(created[0].contains(&id.to_string()));
+    // Kept once: nothing left for the next tick, and no second email.
+    let after = app.jobs.tick().await.unwrap();
+    assert_eq!((after.recovered, after.sent), (0, 0));
+    assert_eq!(of_kind(&app.mail_dir(), "created").len(), 1);
+}
+
 #[tokio::test]
 async fn expiry_warnings_at_7_and_3_days_once_each_across_a_restart() {
     let clock = manual_clock();

@@ -215,6 +215,11 @@ impl TestApp {
         Self::start_in(dir, clock, configure).await
     }
 
+    /// This server's SQLite database file.
+    pub fn db_path(&self) -> PathBuf {
+        self._dir.path().join("patrol.db")
+    }
+
     /// Where this server writes its emails (no SMTP server in these tests).
     pub fn mail_dir(&self) -> PathBuf {
         self._dir.path().join("outbox")

@@ -82,7 +82,7 @@ pub(super) async fn admin_add_member(
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    audit::insert(&mut *tx, ev).await?;
+    audit::insert(&mut tx, ev, true).await?;
     tx.commit().await?;
     Ok(added > 0)
 }
@@ -110,7 +110,7 @@ pub(super) async fn admin_remove_member(
     .bind(us(ev.at))
     .execute(&mut *tx)
     .await?;
-    audit::insert(&mut *tx, ev).await?;
+    audit::insert(&mut tx, ev, true).await?;
     tx.commit().await?;
     Ok(removed > 0)
 }

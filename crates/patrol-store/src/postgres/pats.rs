@@ -60,7 +60,7 @@ pub(super) async fn create(
     if inserted == 0 {
         return Err(StoreError::LimitReached);
     }
-    audit::insert(&mut *tx, ev).await?;
+    audit::insert(&mut tx, ev, true).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -51,7 +51,7 @@ pub(super) async fn set_policy(
     .bind(&ev.actor)
     .execute(&mut *tx)
     .await?;
-    audit::insert(&mut *tx, ev).await?;
+    audit::insert(&mut tx, ev, true).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -66,7 +66,7 @@ pub(super) async fn revoke_many(
     let mut tx = pool.begin().await?;
     let mut revoked = 0;
     for (id, ev) in revocations {
-        revoked += sqlx::query(
+        let changed = sqlx::query(
             "UPDATE pats SET revoked_at_us = $1 WHERE authorization_id = $2 AND revoked_at_us IS NULL",
         )
         .bind(us(at))
@@ -74,7 +74,8 @@ pub(super) async fn revoke_many(
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        audit::insert(&mut *tx, ev).await?;
+        audit::insert(&mut tx, ev, changed > 0).await?;
+        revoked += changed;
     }
     if let Some((r, ev)) = rule {
         sqlx::query(
@@ -90,7 +91,7 @@ pub(super) async fn revoke_many(
         .bind(i64::try_from(revoked).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await?;
-        audit::insert(&mut *tx, ev).await?;
+        audit::insert(&mut tx, ev, true).await?;
     }
     tx.commit().await?;
     Ok(revoked)

@@ -36,7 +36,7 @@ pub(super) async fn create(pool: &PgPool, u: &ScimUser, ev: &AuditEvent) -> Stor
     .bind(i64::try_from(u.version).unwrap_or(i64::MAX))
     .execute(&mut *tx)
     .await?;
-    audit::insert(&mut *tx, ev).await?;
+    audit::insert(&mut tx, ev, true).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -89,7 +89,7 @@ pub(super) async fn update(pool: &PgPool, u: &ScimUser, ev: &AuditEvent) -> Stor
     if changed == 0 {
         return Err(StoreError::NotFound);
     }
-    audit::insert(&mut *tx, ev).await?;
+    audit::insert(&mut tx, ev, true).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -104,7 +104,7 @@ pub(super) async fn delete(pool: &PgPool, id: Uuid, ev: &AuditEvent) -> StoreRes
     if changed == 0 {
         return Ok(false);
     }
-    audit::insert(&mut *tx, ev).await?;
+    audit::insert(&mut tx, ev, true).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -214,7 +214,7 @@ pub(super) async fn set_access(
         .await?;
         for id in ids {
             let id = uuid(&id)?;
-            audit::insert(&mut *tx, &access_revoke_event(change, id)).await?;
+            audit::insert(&mut tx, &access_revoke_event(change, id), true).await?;
             revoked.push(id);
         }
         sessions = sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
@@ -223,7 +223,12 @@ pub(super) async fn set_access(
             .await?
             .rows_affected();
     }
-    audit::insert(&mut *tx, &access_event(change, revoked.len(), sessions)).await?;
+    audit::insert(
+        &mut tx,
+        &access_event(change, revoked.len(), sessions),
+        true,
+    )
+    .await?;
     tx.commit().await?;
     Ok((revoked, sessions))
 }

@@ -1,16 +1,21 @@
 //! The audit log: appended inside other writes' transactions, or alone.
 
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use patrol_core::user::{AuditAction, AuditEvent};
 
+use crate::common::pending_notice;
 use crate::rows::{convert_all, us, AuditRow};
-use crate::{AuditQuery, StoreResult};
+use crate::{AuditQuery, PendingNotice, StoreResult};
 
-pub(super) async fn insert<'e, E>(exec: E, ev: &AuditEvent) -> StoreResult<()>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-{
+/// Store `ev` inside the caller's transaction; its notice intent too when
+/// the change it records `took_effect` (revoking what already was revoked
+/// is recorded, but promises nothing).
+pub(super) async fn insert(
+    conn: &mut SqliteConnection,
+    ev: &AuditEvent,
+    took_effect: bool,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO audit_events (id, at_us, action, actor_user, actor, client_id, target_pat, \
          target_user, source_ip, request_id, outcome, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -27,8 +32,58 @@ where
     .bind(&ev.request_id)
     .bind(ev.outcome.as_str())
     .bind(&ev.detail)
-    .execute(exec)
+    .execute(&mut *conn)
     .await?;
+    if let (Some(intent), true) = (&ev.notice, took_effect) {
+        sqlx::query("INSERT INTO notice_intents (audit_id, at_us, intent) VALUES (?,?,?)")
+            .bind(ev.id.to_string())
+            .bind(us(ev.at))
+            .bind(intent)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// One record alone, with its notice intent, in one transaction.
+pub(super) async fn append(pool: &SqlitePool, ev: &AuditEvent) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    insert(&mut tx, ev, true).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Intents not yet handled, oldest first.
+pub(super) async fn pending_notices(
+    pool: &SqlitePool,
+    limit: u32,
+) -> StoreResult<Vec<PendingNotice>> {
+    let rows: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT audit_id, at_us, intent FROM notice_intents ORDER BY at_us, audit_id LIMIT ?",
+    )
+    .bind(i64::from(limit.max(1)))
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(pending_notice).collect()
+}
+
+pub(super) async fn notice_intent(
+    pool: &SqlitePool,
+    audit_id: uuid::Uuid,
+) -> StoreResult<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT intent FROM notice_intents WHERE audit_id = ?")
+            .bind(audit_id.to_string())
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+pub(super) async fn clear_notice(pool: &SqlitePool, audit_id: uuid::Uuid) -> StoreResult<()> {
+    sqlx::query("DELETE FROM notice_intents WHERE audit_id = ?")
+        .bind(audit_id.to_string())
+        .execute(pool)
+        .await?;
     Ok(())
 }
 

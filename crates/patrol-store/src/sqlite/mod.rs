@@ -53,7 +53,7 @@ async fn with_audit(
         }
     }
     if let Some(a) = audit {
-        audit::insert(&mut *tx, a).await?;
+        audit::insert(&mut tx, a, changed > 0).await?;
     }
     tx.commit().await?;
     Ok(changed)

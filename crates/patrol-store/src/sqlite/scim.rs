@@ -35,7 +35,7 @@ pub(super) async fn create(pool: &SqlitePool, u: &ScimUser, ev: &AuditEvent) -> 
     .bind(i64::try_from(u.version).unwrap_or(i64::MAX))
     .execute(&mut *tx)
     .await?;
-    audit::insert(&mut *tx, ev).await?;
+    audit::insert(&mut tx, ev, true).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -102,7 +102,7 @@ pub(super) async fn update(pool: &SqlitePool, u: &ScimUser, ev: &AuditEvent) -> 
     if changed == 0 {
         return Err(StoreError::NotFound);
     }
-    audit::insert(&mut *tx, ev).await?;
+    audit::insert(&mut tx, ev, true).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -117,7 +117,7 @@ pub(super) async fn delete(pool: &SqlitePool, id: Uuid, ev: &AuditEvent) -> Stor
     if changed == 0 {
         return Ok(false);
     }
-    audit::insert(&mut *tx, ev).await?;
+    audit::insert(&mut tx, ev, true).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -227,7 +227,7 @@ pub(super) async fn set_access(
         .await?;
         for id in ids {
             let id = uuid(&id)?;
-            audit::insert(&mut *tx, &access_revoke_event(change, id)).await?;
+            audit::insert(&mut tx, &access_revoke_event(change, id), true).await?;
             revoked.push(id);
         }
         sessions = sqlx::query("DELETE FROM web_sessions WHERE user_id = ?")
@@ -237,7 +237,7 @@ pub(super) async fn set_access(
             .rows_affected();
     }
     let ev = access_event(change, revoked.len(), sessions);
-    audit::insert(&mut *tx, &ev).await?;
+    audit::insert(&mut tx, &ev, true).await?;
     tx.commit().await?;
     Ok((revoked, sessions))
 }
