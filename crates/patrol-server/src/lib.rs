@@ -16,7 +16,7 @@ use patrol_auth::verifier::{IssuerConfig, OidcVerifier};
 use patrol_core::clock::{Clock, SystemClock};
 use patrol_core::hashing::TokenHasher;
 use patrol_core::user::UserClaims;
-use patrol_store::{SqliteStore, Store};
+use patrol_store::{PostgresStore, SqliteStore, Store};
 
 pub mod app;
 pub mod config;
@@ -28,7 +28,7 @@ pub mod telemetry;
 
 use app::verify::{self as verify, ResourceServers, UsageFlusher, VerifyState};
 use app::{App, AppParts, AuthLimits};
-use config::{Settings, WebClient};
+use config::{DatabaseSettings, Settings, WebClient};
 
 /// `patrol dev`: the built-in issuer lives in this data directory.
 #[derive(Debug, Clone)]
@@ -111,7 +111,7 @@ impl ApplicationBuilder {
         } = self;
         let Settings {
             server,
-            sqlite_path,
+            database,
             server_keys,
             organizations,
             policy,
@@ -146,10 +146,7 @@ impl ApplicationBuilder {
             dev_state = Some(issuer);
         }
 
-        let store = SqliteStore::open(&sqlite_path)
-            .await
-            .with_context(|| format!("opening {}", sqlite_path.display()))?;
-        let store: Arc<dyn Store> = Arc::new(store);
+        let store = open_store(&database).await?;
         let now = clock.now();
         let mut org_names = organizations;
         if dev.is_some() {
@@ -396,4 +393,34 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Open the configured store, its schema brought up to date. PostgreSQL is
+/// named in logs and errors without its password.
+async fn open_store(database: &DatabaseSettings) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match database {
+        DatabaseSettings::Sqlite(path) => Arc::new(
+            SqliteStore::open(path)
+                .await
+                .with_context(|| format!("opening {}", path.display()))?,
+        ),
+        DatabaseSettings::Postgres {
+            url,
+            password,
+            options,
+        } => {
+            use secrecy::ExposeSecret;
+            let password = password.as_ref().map(|p| p.expose_secret());
+            let store =
+                PostgresStore::connect_with_password(url.expose_secret(), password, *options)
+                    .with_context(|| format!("database.url: {}", database.describe()))?;
+            store
+                .migrate()
+                .await
+                .with_context(|| format!("migrating {}", database.describe()))?;
+            Arc::new(store)
+        }
+    };
+    tracing::info!(database = %database.describe(), "store open");
+    Ok(store)
 }

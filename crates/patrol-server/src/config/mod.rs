@@ -7,8 +7,9 @@
 //! Values are TOML (`true`, `5`, `["a", "b"]`, `{ env = "X" }`); anything that
 //! is not TOML, or a string-valued key, takes the text as it is. Other
 //! `PATROL_*` names (one underscore-separated word list, no `__`) are not
-//! configuration keys, except the single-key shortcut `PATROL_SERVER_KEY` /
-//! `PATROL_SERVER_KEY_FILE` (+ `PATROL_SERVER_KEY_ID`). Unknown keys — in the
+//! configuration keys, except the single-key shortcuts `PATROL_SERVER_KEY` /
+//! `PATROL_SERVER_KEY_FILE` (+ `PATROL_SERVER_KEY_ID`) and
+//! `PATROL_DATABASE_URL` (= `PATROL_DATABASE__URL`). Unknown keys — in the
 //! file or the environment — are errors that name the key.
 //!
 //! Secrets are never literals: see [`SecretSource`].
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod cli;
+mod database;
 mod leaks;
 mod notify;
 mod resolve;
@@ -30,6 +32,7 @@ mod settings;
 mod web;
 
 pub use cli::{CliLogin, CliSection};
+pub use database::{DatabaseSection, DatabaseSettings};
 pub use leaks::{
     GitHubKey, GitHubKeyEntry, GitHubLeaksSection, GitLabLeaksSection, LeakIntake, LeaksSection,
 };
@@ -38,8 +41,8 @@ pub use roles::{ClaimRuleSection, IssuerRolesSection, RolesSection};
 pub use scim::ScimSection;
 pub use secrets::{decode_key, KeyRef, SecretSource};
 pub use sections::{
-    AuthSection, DatabaseSection, KeysSection, LogFormat, OrganizationsSection, ResourceServerRef,
-    ServerSection, TokensSection, VerifySection,
+    AuthSection, KeysSection, LogFormat, OrganizationsSection, ResourceServerRef, ServerSection,
+    TokensSection, VerifySection,
 };
 pub use settings::{AuthSettings, FailureLimit, Settings, UsageSettings, MAX_DAYS};
 pub use web::{WebClient, WebClientAuth, WebSection, WebSettings};
@@ -205,7 +208,8 @@ impl Override {
 
 impl Config {
     /// Defaults, then the TOML file at `path` (if any), then `PATROL_*__*`
-    /// variables from `env`, then the `PATROL_SERVER_KEY` shortcut.
+    /// variables from `env`, then the `PATROL_SERVER_KEY` and
+    /// `PATROL_DATABASE_URL` shortcuts.
     pub fn load(path: Option<&Path>, env: &Env) -> Result<Self, ConfigError> {
         match path {
             None => Self::layered(None, env),
@@ -268,6 +272,7 @@ impl Config {
         if let Some(key) = shortcut_server_key(env)? {
             cfg.keys.server_keys.insert(0, key);
         }
+        database::url_shortcut(env, &mut cfg.database)?;
         Ok(cfg)
     }
 }

@@ -3,7 +3,6 @@
 //! an unknown key is an error. What the keys mean: docs/patrol.example.toml.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -54,21 +53,6 @@ impl Default for ServerSection {
             request_timeout_secs: 30,
             max_connections: 4096,
             shutdown_grace_secs: 20,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DatabaseSection {
-    /// Path of the SQLite database file.
-    pub sqlite_path: PathBuf,
-}
-
-impl Default for DatabaseSection {
-    fn default() -> Self {
-        Self {
-            sqlite_path: PathBuf::from("patrol.db"),
         }
     }
 }

@@ -2,8 +2,6 @@
 //! can overflow or panic later), every value converted to the type the
 //! application runs with, every secret read from where it lives.
 
-use std::path::PathBuf;
-
 use chrono::Duration;
 use secrecy::SecretString;
 
@@ -34,7 +32,8 @@ pub(super) const MIN_RS_SECRET_CHARS: usize = 16;
 pub struct Settings {
     /// Listen address, public URL (checked), log format, trusted proxies, body limit.
     pub server: ServerSection,
-    pub sqlite_path: PathBuf,
+    /// SQLite (a file) or PostgreSQL (`[database] url`).
+    pub database: super::DatabaseSettings,
     /// The current key first.
     pub server_keys: Vec<ServerKey>,
     /// Organizations created at start-up.
@@ -142,9 +141,6 @@ impl Config {
         )?;
         between("server.max_connections", s.max_connections, 1, 1_000_000)?;
         between("server.shutdown_grace_secs", s.shutdown_grace_secs, 0, 3600)?;
-        if self.database.sqlite_path.as_os_str().is_empty() {
-            return Err(invalid("database.sqlite_path", "must not be empty"));
-        }
         for n in &self.organizations.names {
             if !patrol_core::user::valid_org_name(n) {
                 return Err(invalid(
@@ -205,7 +201,7 @@ impl Config {
             resource_servers: resource_servers(&self.verify, env)?,
             scim_tokens: self.scim.resolve(env)?,
             server: self.server,
-            sqlite_path: self.database.sqlite_path,
+            database: self.database.resolve(env)?,
             organizations: self.organizations.names,
             policy,
             auth: AuthSettings {

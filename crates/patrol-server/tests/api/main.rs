@@ -15,6 +15,7 @@ mod limits;
 mod logs;
 mod notifications;
 mod openapi;
+mod postgres;
 mod scim;
 mod support;
 mod usage;

@@ -34,7 +34,7 @@ use patrol_server::app::verify::VerifyStats;
 use patrol_server::config::{Config, Env, KeyRef, ResourceServerRef, SecretSource};
 use patrol_server::http::AppState;
 use patrol_server::{Application, DevMode};
-use patrol_store::{AuditQuery, SqliteStore, Store};
+use patrol_store::{AuditQuery, PostgresOptions, PostgresStore, SqliteStore, Store};
 
 pub const API: &str = "api-version=7.1-preview.1";
 pub const RS_ID: &str = "git-gateway";
@@ -177,6 +177,22 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
+    /// On a fresh PostgreSQL database (`patrol_store::test_support`)
+    /// instead of SQLite; its URL is returned for more servers to share it.
+    pub async fn spawn_on_postgres() -> (TestApp, String) {
+        let url = patrol_store::test_support::fresh_database_url()
+            .await
+            .expect("a fresh PostgreSQL database for the server tests");
+        let app = Self::spawn_on(&url).await;
+        (app, url)
+    }
+
+    /// On the PostgreSQL database at `url` (another replica).
+    pub async fn spawn_on(url: &str) -> TestApp {
+        let url = url.to_owned();
+        Self::spawn_with(move |c| c.database.url = Some(url)).await
+    }
+
     /// With the configuration changed by `configure` (the wall clock).
     pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         Self::start(Arc::new(SystemClock), configure).await
@@ -250,6 +266,7 @@ impl TestApp {
         }];
         configure(&mut config);
         let db_path = config.database.sqlite_path.clone();
+        let pg_url = config.database.url.clone();
         let settings = config.resolve(&Env::default()).unwrap();
         let dev = DevMode {
             data_dir: issuer_dir().to_owned(),
@@ -278,7 +295,12 @@ impl TestApp {
             )
             .unwrap();
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).await.unwrap());
+        let store: Arc<dyn Store> = match pg_url {
+            Some(url) => {
+                Arc::new(PostgresStore::connect(&url, PostgresOptions::default()).unwrap())
+            }
+            None => Arc::new(SqliteStore::open(&db_path).await.unwrap()),
+        };
         let hasher = TokenHasher::new(vec![ServerKey::new("test", vec![7; 32]).unwrap()]).unwrap();
         TestApp {
             base,

@@ -98,13 +98,27 @@ impl PostgresStore {
     /// down (then [`crate::Store::ping`] fails until it is back). Run
     /// [`PostgresStore::migrate`] before use.
     pub fn connect(url: &str, options: PostgresOptions) -> StoreResult<Self> {
+        Self::connect_with_password(url, None, options)
+    }
+
+    /// [`PostgresStore::connect`], with the password given apart from the
+    /// URL (read from a secret), replacing any in the URL.
+    pub fn connect_with_password(
+        url: &str,
+        password: Option<&str>,
+        options: PostgresOptions,
+    ) -> StoreResult<Self> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StoreError::Backend(
                 "database url: not a postgres:// or postgresql:// URL".into(),
             ));
         }
-        let opts = PgConnectOptions::from_str(url)
+        // sqlx's message names what is wrong, not the URL (nor its password).
+        let mut opts = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Backend(format!("database url: {e}")))?;
+        if let Some(p) = password {
+            opts = opts.password(p);
+        }
         Ok(Self::connect_with(opts, options))
     }
 
