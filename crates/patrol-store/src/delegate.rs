@@ -3,7 +3,8 @@
 //! same modules with the same functions over their own pool, so the hand-over
 //! is written once, here, and expanded in each backend's `mod.rs`.
 
-/// `impl Store for $store` where `$store` has a `pool` field and the
+/// `impl Store for $store` where `$store` has a `pool` field and a
+/// `ping_database` method, and the
 /// invoking module has the table-group modules (`users`, `pats`, `sessions`,
 /// `audit`, `verify`, `admin`, `policies`, `scim`, `jobs`).
 macro_rules! delegate_store {
@@ -31,8 +32,7 @@ macro_rules! delegate_store {
             #[async_trait]
             impl Store for $store {
                 async fn ping(&self) -> StoreResult<()> {
-                    sqlx::query("SELECT 1").execute(&self.pool).await?;
-                    Ok(())
+                    self.ping_database().await
                 }
 
                 async fn upsert_user(

@@ -219,6 +219,19 @@ async fn a_database_that_is_down_is_an_error_not_a_crash() {
     assert!(matches!(s.ping().await, Err(StoreError::Backend(_))));
     assert!(s.migrate().await.is_err());
     assert!(started.elapsed() < StdDuration::from_secs(10));
+    // Readiness probes get their answer within a second, whatever the
+    // acquire timeout (the pool retries a refused connection until then).
+    let slow = PostgresStore::connect(
+        "postgres://patrol@127.0.0.1:1/patrol",
+        PostgresOptions {
+            acquire_timeout: StdDuration::from_secs(30),
+            ..PostgresOptions::default()
+        },
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    assert!(slow.ping().await.is_err());
+    assert!(started.elapsed() < StdDuration::from_secs(3));
     assert!(PostgresStore::connect("mysql://nope", options).is_err());
 }
 

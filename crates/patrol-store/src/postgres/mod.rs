@@ -40,6 +40,9 @@ pub(crate) const MEMBER_OF_SQL: &str =
     "(SELECT string_agg(o.id || ' ' || o.name, E'\\n') FROM memberships m \
      JOIN organizations o ON o.id = m.org_id WHERE m.user_id = u.id)";
 
+/// The longest [`crate::Store::ping`] waits for the database.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How to pool connections to PostgreSQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PostgresOptions {
@@ -142,6 +145,19 @@ impl PostgresStore {
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
+    }
+
+    /// Readiness answers within [`PING_TIMEOUT`] even while the database is
+    /// unreachable (a probe must not wait out the pool's acquire timeout).
+    async fn ping_database(&self) -> StoreResult<()> {
+        let ping = sqlx::query("SELECT 1").execute(&self.pool);
+        match tokio::time::timeout(PING_TIMEOUT, ping).await {
+            Ok(done) => done.map(|_| ()).map_err(StoreError::from),
+            Err(_) => Err(StoreError::Backend(format!(
+                "no answer from the database within {} ms",
+                PING_TIMEOUT.as_millis()
+            ))),
+        }
     }
 
     /// Close every connection (waiting for those in use to come back).

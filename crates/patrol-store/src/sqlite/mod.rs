@@ -137,6 +137,11 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    async fn ping_database(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// The journal mode in effect (`wal` for file databases).
     pub async fn journal_mode(&self) -> StoreResult<String> {
         Ok(sqlx::query_scalar("PRAGMA journal_mode")
