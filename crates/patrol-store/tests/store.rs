@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The store contract, run against SQLite and PostgreSQL (`tests/common`);
-//! what only one store has (SQLite's files, PostgreSQL's replicas) is
-//! tested for that store alone.
+//! what only one store has is tested for that store alone (`tests/sqlite.rs`:
+//! its files; `tests/postgres.rs`: several replicas).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
@@ -12,7 +12,7 @@ use patrol_core::scope::ScopeSet;
 use patrol_core::secret::PatSecret;
 use patrol_core::token::{mint, MintOptions};
 use patrol_core::user::{AuditAction, AuditEvent, Outcome, UserClaims};
-use patrol_store::{AuditQuery, PatQuery, SqliteStore, Store, StoreError, UsageRecord};
+use patrol_store::{AuditQuery, PatQuery, Store, StoreError, UsageRecord};
 
 mod common;
 use common::on_both_stores;
@@ -79,12 +79,6 @@ async fn create(s: &dyn Store, p: &Pat) -> PatSecret {
         .await
         .unwrap();
     secret
-}
-
-async fn open() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
-    (dir, s)
 }
 
 async fn users_are_keyed_by_issuer_and_subject(s: Arc<dyn Store>) {
@@ -373,36 +367,6 @@ async fn usage_is_recorded_and_never_goes_backwards(s: Arc<dyn Store>) {
     assert_eq!(lu.user_agent.as_deref(), Some("git/2.47"));
 }
 
-/// A minted token's text must never be written to the database file, its
-/// WAL or its shared-memory file — only its keyed hash.
-#[tokio::test]
-async fn database_files_never_contain_token_text() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.db");
-    let s = SqliteStore::open(&path).await.unwrap();
-    let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
-    let mut secrets = Vec::new();
-    for i in 0..50 {
-        let p = pat(u.id, &format!("t{i}"), t0() + Duration::days(1));
-        secrets.push(create(&s, &p).await);
-    }
-    let mut bytes = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
-    }
-    assert!(bytes.len() > 4096, "database files were written");
-    for secret in &secrets {
-        let text = secret.expose().as_bytes();
-        assert!(
-            !bytes.windows(text.len()).any(|w| w == text),
-            "token text found in the database files"
-        );
-        // Not even the random part alone.
-        let random = &text[..52];
-        assert!(!bytes.windows(52).any(|w| w == random));
-    }
-}
-
 /// A PAT for a user that does not exist is refused by the foreign key, and
 /// nothing half-written remains: the audit row rolled back with it.
 async fn a_pat_for_an_unknown_owner_leaves_no_trace(s: Arc<dyn Store>) {
@@ -423,12 +387,6 @@ async fn a_pat_for_an_unknown_owner_leaves_no_trace(s: Arc<dyn Store>) {
         .unwrap();
     assert!(events.is_empty());
     assert!(s.get_pat(p.authorization_id).await.unwrap().is_none());
-}
-
-#[tokio::test]
-async fn sqlite_runs_in_wal_mode() {
-    let (_d, s) = open().await;
-    assert_eq!(s.journal_mode().await.unwrap(), "wal");
 }
 
 async fn web_sessions_round_trip_update_delete_and_purge(store: Arc<dyn Store>) {
@@ -590,25 +548,4 @@ async fn the_active_cap_holds_under_concurrent_creates(s: Arc<dyn Store>) {
         Err(StoreError::LimitReached)
     ));
     assert!(s.get_pat(refused.authorization_id).await.unwrap().is_none());
-}
-
-/// The database and its WAL and shared-memory files are readable by their
-/// owner only, whatever the process umask.
-#[cfg(unix)]
-#[tokio::test]
-async fn database_files_are_private_to_their_owner() {
-    use std::os::unix::fs::PermissionsExt;
-    let (dir, s) = open().await;
-    let u = s.upsert_user(&claims("i", "u"), t0()).await.unwrap();
-    create(&s, &pat(u.id, "x", t0() + Duration::days(1))).await;
-    let mut seen = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let entry = entry.unwrap();
-        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
-        let name = entry.file_name().into_string().unwrap();
-        assert_eq!(mode, 0o600, "{name} has mode {mode:o}");
-        seen.push(name);
-    }
-    seen.sort();
-    assert_eq!(seen, ["p.db", "p.db-shm", "p.db-wal"]);
 }

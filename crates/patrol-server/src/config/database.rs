@@ -213,7 +213,7 @@ mod tests {
     #[test]
     fn sqlite_unless_a_url_is_given() {
         let s = DatabaseSection::default().resolve(&Env::default()).unwrap();
-        assert!(matches!(s, DatabaseSettings::Sqlite(p) if p == PathBuf::from("patrol.db")));
+        assert!(matches!(s, DatabaseSettings::Sqlite(p) if p == std::path::Path::new("patrol.db")));
         let env: Env = [("PGPASS", "pw")].into_iter().collect();
         let s = DatabaseSection {
             url: Some("postgres://patrol@db/patrol".into()),
