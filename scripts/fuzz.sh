@@ -2,7 +2,7 @@
 # Patrol's cargo-fuzz targets (fuzz/; docs/fuzzing.md). Needs the nightly toolchain and
 # cargo-fuzz; scripts/install-test-deps.sh installs both.
 #
-#   scripts/fuzz.sh smoke [SECONDS]   build, then run every target but jwt (PATROL_FUZZ_ALL=1: all) SECONDS (default 8) from its
+#   scripts/fuzz.sh smoke [SECONDS]   build, then run every target SECONDS (default 8) from its
 #                                     committed corpus; fails on the first crash
 #   scripts/fuzz.sh run TARGET [SECONDS] [-- LIBFUZZER-FLAGS...]
 #                                     one target (default 600 s); what it finds goes to
@@ -26,11 +26,6 @@ toolchain="${PATROL_FUZZ_TOOLCHAIN:-nightly}"
 fuzz() { cargo "+$toolchain" fuzz "$@"; }
 # Same build flags for every subcommand, so `run` and `cmin` reuse what `build` made.
 build_flags=(--target-dir "$target_dir" --sanitizer "$sanitizer")
-# `jwt` needs the `auth` feature (patrol-auth's whole HTTP/TLS tree: a long
-# sanitizer build); `smoke` leaves it out unless PATROL_FUZZ_ALL=1.
-all="${PATROL_FUZZ_ALL:-0}"
-wants_auth() { [ "$all" = 1 ] || [ "${1:-}" = jwt ]; }
-[ "$all" = 1 ] && build_flags+=(--features auth)
 
 targets() { fuzz list; }
 
@@ -75,10 +70,6 @@ case "$cmd" in
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
     for t in $(targets); do
-      if wants_auth "$t" && [ "$all" != 1 ]; then
-        echo "$t: left out (PATROL_FUZZ_ALL=1 includes it)"
-        continue
-      fi
       run_target "$t" "$secs" "$work/$t" "$work/$t.log"
     done
     ;;
@@ -88,14 +79,12 @@ case "$cmd" in
     secs=600
     if [ $# -gt 0 ] && [ "$1" != "--" ]; then secs="$1"; shift; fi
     [ "${1:-}" = "--" ] && shift
-    wants_auth "$t" && [ "$all" != 1 ] && build_flags+=(--features auth)
     run_target "$t" "$secs" "fuzz/corpus-new/$t" "fuzz/corpus-new/$t.log" "$@"
     ;;
   cmin)
     # Minimise with cargo fuzz cmin, but keep the named real examples (seed files whose name is
     # not a 40-hex digest) under their names; cmin names what it keeps by digest.
     t="${1:?usage: scripts/fuzz.sh cmin TARGET}"
-    wants_auth "$t" && [ "$all" != 1 ] && build_flags+=(--features auth)
     corpus="fuzz/corpus/$t"
     mkdir -p "$corpus" "fuzz/corpus-new/$t"
     keep="$(mktemp -d)"

@@ -6,18 +6,24 @@
 //! verifier or an `Authorization` value.
 
 pub mod claims;
+#[cfg(feature = "net")]
 pub mod dev_issuer;
+#[cfg(feature = "net")]
 mod fetch;
+#[cfg(feature = "net")]
 mod jwks;
+#[cfg(feature = "net")]
 pub mod rp;
 pub mod verifier;
 
 pub use claims::{classify, Claims, PrincipalKind};
+#[cfg(feature = "net")]
 pub use dev_issuer::{
     dev_user, dev_users, DevIssuer, DevIssuerError, DevUser, DEV_AUDIENCE, DEV_PUBLIC_CLIENT_ID,
     DEV_SP_CLIENT_ID, DEV_SP_OBJECT_ID, DEV_TENANT_ID,
 };
+#[cfg(feature = "net")]
 pub use fetch::{http_client, HttpClient};
-pub use verifier::{
-    AuthError, IssuerConfig, OidcVerifier, SubjectClaim, VerifiedToken, MAX_TOKEN_BYTES,
-};
+#[cfg(feature = "net")]
+pub use verifier::OidcVerifier;
+pub use verifier::{AuthError, IssuerConfig, SubjectClaim, VerifiedToken, MAX_TOKEN_BYTES};

@@ -3,9 +3,11 @@
 use base64::Engine as _;
 use jsonwebtoken::errors::ErrorKind;
 use serde::Deserialize;
+#[cfg(feature = "net")]
 use sha2::Digest as _;
 
 use super::AuthError;
+#[cfg(feature = "net")]
 use crate::claims::Claims;
 
 /// Reads `iss` from the (not yet verified) payload, only to pick the issuer configuration.
@@ -28,6 +30,7 @@ pub(super) fn unverified_issuer(payload_b64: &str) -> Result<String, AuthError> 
 
 /// The ID-token rules jsonwebtoken does not cover (OpenID Connect Core §3.1.3.7, §15.5.2):
 /// `azp`, `iat` not in the future (at `now`, with `leeway`), and `nonce`.
+#[cfg(feature = "net")]
 pub(super) fn check_id_token(
     claims: &Claims,
     client_id: &str,

@@ -4,6 +4,7 @@
 
 mod admin;
 mod bench;
+mod bench_pats;
 mod connections;
 mod contract;
 mod forward_auth;

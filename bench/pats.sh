@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# What creating and listing PATs cost as the store grows (prints figures; not
+# a timed test). Runs crates/patrol-server/tests/api/bench_pats.rs in release
+# mode: BENCH_TOKENS PATs stored (default 1,000,000), BENCH_USER_TOKENS of them
+# for one user (10,000); list page p50/p99 per sort for that user and for a
+# user holding one token; creates per second from 16 concurrent clients.
+# Usage: bench/pats.sh        Env: CARGO_TARGET_DIR, BENCH_TOKENS,
+# BENCH_USER_TOKENS, BENCH_CREATES (4,000)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+echo "store: SQLite; ${BENCH_TOKENS:-1000000} PATs, ${BENCH_USER_TOKENS:-10000} for one user…" >&2
+BENCH_TOKENS=${BENCH_TOKENS:-1000000} BENCH_USER_TOKENS=${BENCH_USER_TOKENS:-10000} \
+  cargo test --release -q -p patrol-server --test api bench_pats::create_and_list_costs \
+  -- --ignored --nocapture 2>&1 | grep -E '^(BENCH|stored)' | sed 's/^BENCH //'
+echo "(targets: list page p50 <= 5 ms, create >= 2,000/s)"

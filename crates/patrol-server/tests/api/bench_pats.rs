@@ -1,0 +1,162 @@
+//! What creating and listing PATs cost as the store grows: a measurement,
+//! not a test (ignored by default; `bench/pats.sh` runs it in release mode).
+//! `BENCH_TOKENS` PATs are stored (default 1,000,000), `BENCH_USER_TOKENS` of
+//! them (default 10,000) for alice; then over HTTP, as the wrk runs
+//! did: the first page of alice's list (and of a user holding one token),
+//! p50/p99 over sequential requests, and alice creating PATs from 16
+//! concurrent clients.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::json;
+
+use patrol_core::pat::Pat;
+use patrol_core::token::{self, MintOptions};
+use patrol_core::user::{AuditAction, AuditEvent};
+
+use crate::support::TestApp;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+async fn store_pats(app: &TestApp, owner: uuid::Uuid, n: usize, prefix: &str) {
+    let now = Utc::now();
+    for i in 0..n {
+        let secret = token::mint(now, &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
+        let pat = Pat {
+            display_name: format!("{prefix} {i:07}"),
+            ..Pat::fixture(owner, now)
+        };
+        let audit = AuditEvent::for_pat(AuditAction::PatCreate, &pat, "bench");
+        app.store
+            .create_pat(&pat, &app.hasher.hash(&secret), &audit, None)
+            .await
+            .unwrap();
+    }
+}
+
+async fn list_latency(app: &TestApp, jwt: &str, query: &str, rounds: usize) -> (f64, f64) {
+    let url = format!(
+        "{}/fabrikam/_apis/tokens/pats?api-version=7.1-preview.1&$top=100{query}",
+        app.base
+    );
+    let mut times = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let r = app.client.get(&url).bearer_auth(jwt).send().await.unwrap();
+        assert!(r.status().is_success());
+        let body: serde_json::Value = r.json().await.unwrap();
+        times.push(t.elapsed());
+        assert!(!body["patTokens"].as_array().unwrap().is_empty());
+    }
+    times.sort();
+    (percentile(&times, 0.5), percentile(&times, 0.99))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run by bench/pats.sh"]
+async fn create_and_list_costs() {
+    let total = env("BENCH_TOKENS", 1_000_000);
+    let mine = env("BENCH_USER_TOKENS", 10_000).min(total);
+    let creates = env("BENCH_CREATES", 4_000);
+    let app = TestApp::spawn_with(|c| c.tokens.max_active_per_user = 10_000_000).await;
+    let alice_jwt = app.jwt().to_owned();
+    let (_, like) = app.create_pat("vso.code", false).await;
+    let alice = app.store.get_pat(like).await.unwrap().unwrap().owner;
+    let bob_jwt = app.user_jwt("bob", "vso.pats_manage");
+    let bob_pat = app
+        .client
+        .post(format!(
+            "{}/fabrikam/_apis/tokens/pats?api-version=7.1-preview.1",
+            app.base
+        ))
+        .bearer_auth(&bob_jwt)
+        .json(&json!({"displayName": "one", "scope": "vso.code", "allOrgs": false}))
+        .send()
+        .await
+        .unwrap();
+    assert!(bob_pat.status().is_success(), "{}", bob_pat.status());
+
+    // The others' tokens: one owner per 1,000.
+    let started = Instant::now();
+    let others = total - mine;
+    let mut left = others;
+    while left > 0 {
+        let owner = app
+            .store
+            .upsert_user(
+                &patrol_core::user::UserClaims {
+                    issuer: "https://bench".into(),
+                    subject: uuid::Uuid::new_v4().to_string(),
+                    display_name: "bench".into(),
+                    email: None,
+                    email_verified: false,
+                },
+                Utc::now(),
+            )
+            .await
+            .unwrap()
+            .id;
+        let n = left.min(1_000);
+        store_pats(&app, owner, n, "other").await;
+        left -= n;
+    }
+    store_pats(&app, alice, mine, "mine").await;
+    eprintln!(
+        "stored {total} PATs ({mine} of them alice's) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    for (label, query) in [
+        ("name", ""),
+        ("expiry", "&sortByOption=displayDate"),
+        ("status_all", "&sortByOption=status&displayFilterOption=all"),
+        ("name_desc", "&isSortAscending=false"),
+    ] {
+        let (p50, p99) = list_latency(&app, &alice_jwt, query, 200).await;
+        println!("BENCH list_page_{label}_user_{mine}_ms p50={p50:.2} p99={p99:.2}");
+    }
+    let (p50, p99) = list_latency(&app, &bob_jwt, "", 200).await;
+    println!("BENCH list_page_name_user_1_ms p50={p50:.2} p99={p99:.2}");
+
+    // Creates: 16 concurrent clients, alice (holding `mine` and more).
+    let url = format!(
+        "{}/fabrikam/_apis/tokens/pats?api-version=7.1-preview.1",
+        app.base
+    );
+    let per = creates / 16;
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..16 {
+        let client = app.client.clone();
+        let url = url.clone();
+        let jwt = alice_jwt.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per {
+                let r = client
+                    .post(&url)
+                    .bearer_auth(&jwt)
+                    .json(&json!({"displayName": format!("c{c}-{i}"), "scope": "vso.code", "allOrgs": false}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success(), "{}", r.status());
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let rate = (per * 16) as f64 / t.elapsed().as_secs_f64();
+    println!("BENCH create_per_s={rate:.0} (16 clients, user holding {mine}+, {total} stored)");
+}
