@@ -1,6 +1,7 @@
 //! Persistence behind one object-safe trait, so the application holds an
-//! `Arc<dyn Store>` and a PostgreSQL implementation can follow without
-//! touching callers.
+//! `Arc<dyn Store>` whichever backend it opened: [`SqliteStore`] (one file,
+//! the default) or [`PostgresStore`] (one database for several replicas;
+//! docs/postgres.md).
 //!
 //! A PAT's plaintext never reaches this crate: only its keyed hash.
 

@@ -1,7 +1,8 @@
 //! Rows as the database hands them back, and their strict conversion into
 //! domain types. The row structs derive `sqlx::FromRow` generically, so any
-//! backend that stores the same column types (TEXT ids, INTEGER microseconds,
-//! BLOB hashes) reuses them; only the SQL is written per backend.
+//! backend that stores the same column types (TEXT ids, 64-bit integer
+//! microseconds, boolean flags, byte-string hashes) reuses them: SQLite and
+//! PostgreSQL both do; only the SQL is written per backend.
 //!
 //! Decoding is strict: a value this version cannot read back (a malformed
 //! id or time, an unknown audit action or outcome) is [`StoreError::Corrupt`],
@@ -231,7 +232,8 @@ fn org_lines(text: Option<&str>) -> StoreResult<Vec<Organization>> {
     Ok(orgs)
 }
 
-/// The organizations of the user `u.id`, as [`org_lines`] reads them.
+/// The organizations of the user `u.id`, as [`org_lines`] reads them
+/// (SQLite's; PostgreSQL's is `postgres::MEMBER_OF_SQL`).
 pub(crate) const MEMBER_OF_SQL: &str =
     "(SELECT group_concat(o.id || ' ' || o.name, char(10)) FROM memberships m \
      JOIN organizations o ON o.id = m.org_id WHERE m.user_id = u.id)";

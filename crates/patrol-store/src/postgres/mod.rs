@@ -125,8 +125,8 @@ impl PostgresStore {
         Ok(Self::connect_with(opts, options))
     }
 
-    /// [`PostgresStore::connect`] with parsed connection options.
-    pub fn connect_with(opts: PgConnectOptions, options: PostgresOptions) -> Self {
+    /// A lazy pool over parsed connection options.
+    fn connect_with(opts: PgConnectOptions, options: PostgresOptions) -> Self {
         let timeout_ms = options.statement_timeout.as_millis().max(1).to_string();
         let opts = opts
             .application_name("patrol")
