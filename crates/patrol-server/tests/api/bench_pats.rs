@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::json;
 
-use patrol_core::pat::Pat;
+use patrol_core::pat::{ListFilter, Pat, SortBy};
 use patrol_core::token::{self, MintOptions};
 use patrol_core::user::{AuditAction, AuditEvent};
+use patrol_store::PatQuery;
 
 use crate::support::TestApp;
 
@@ -86,6 +87,15 @@ async fn create_and_list_costs() {
         .await
         .unwrap();
     assert!(bob_pat.status().is_success(), "{}", bob_pat.status());
+    let bob_pat: serde_json::Value = bob_pat.json().await.unwrap();
+    let bob_id = bob_pat["patToken"]["authorizationId"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bob = app.store.get_pat(bob_id).await.unwrap().unwrap().owner;
+    // Bob holds a page and a half: the baseline for a full page.
+    store_pats(&app, bob, 149, "bob").await;
 
     // The others' tokens: one owner per 1,000.
     let started = Instant::now();
@@ -127,7 +137,51 @@ async fn create_and_list_costs() {
         println!("BENCH list_page_{label}_user_{mine}_ms p50={p50:.2} p99={p99:.2}");
     }
     let (p50, p99) = list_latency(&app, &bob_jwt, "", 200).await;
-    println!("BENCH list_page_name_user_1_ms p50={p50:.2} p99={p99:.2}");
+    println!("BENCH list_page_name_user_150_ms p50={p50:.2} p99={p99:.2}");
+
+    // The store's part alone: one page query (101 rows, as the API asks),
+    // and the active count a create makes.
+    for (owner, held) in [(alice, mine), (bob, 150)] {
+        for (label, sort, ascending) in [
+            ("name", SortBy::DisplayName, true),
+            ("name_desc", SortBy::DisplayName, false),
+            ("expiry", SortBy::DisplayDate, true),
+        ] {
+            let q = PatQuery {
+                owner,
+                filter: ListFilter::Active,
+                sort,
+                ascending,
+                offset: 0,
+                limit: 101,
+                now: Utc::now(),
+                ended_after: Some(Utc::now() - chrono::Duration::days(90)),
+            };
+            let mut times = Vec::new();
+            for _ in 0..200 {
+                let t = Instant::now();
+                assert_eq!(app.store.list_pats(&q).await.unwrap().len(), 101);
+                times.push(t.elapsed());
+            }
+            times.sort();
+            println!(
+                "BENCH store_list_{label}_user_{held}_ms p50={:.2} p99={:.2}",
+                percentile(&times, 0.5),
+                percentile(&times, 0.99)
+            );
+        }
+        let t = Instant::now();
+        for _ in 0..200 {
+            app.store
+                .count_active_for_owner(owner, Utc::now())
+                .await
+                .unwrap();
+        }
+        println!(
+            "BENCH store_count_active_user_{held}_us={:.1}",
+            t.elapsed().as_secs_f64() * 1e6 / 200.0
+        );
+    }
 
     // Creates: 16 concurrent clients, alice (holding `mine` and more).
     let url = format!(

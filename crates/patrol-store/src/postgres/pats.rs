@@ -35,28 +35,29 @@ pub(super) async fn create(
             .execute(&mut *tx)
             .await?;
     }
-    let inserted = sqlx::query(
+    let sql = format!(
         "INSERT INTO pats (authorization_id, owner_id, display_name, scopes, target_orgs, valid_from_us, \
          valid_to_us, created_at_us, revoked_at_us, key_id, token_hash) \
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
-         WHERE $12::BIGINT IS NULL OR (SELECT COUNT(*) FROM pats WHERE owner_id = $2 \
-         AND revoked_at_us IS NULL AND valid_to_us > $8) < $12",
-    )
-    .bind(pat.authorization_id.to_string())
-    .bind(pat.owner.to_string())
-    .bind(&pat.display_name)
-    .bind(pat.scopes.as_string())
-    .bind(target_text(&pat.target))
-    .bind(us(pat.valid_from))
-    .bind(us(pat.valid_to))
-    .bind(us(pat.created_at))
-    .bind(pat.revoked_at.map(us))
-    .bind(&hash.key_id)
-    .bind(&hash.digest.as_bytes()[..])
-    .bind(cap(max_active))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+         WHERE $12::BIGINT IS NULL OR ({}) < $12",
+        active_count("$2", "$8")
+    );
+    let inserted = sqlx::query(&sql)
+        .bind(pat.authorization_id.to_string())
+        .bind(pat.owner.to_string())
+        .bind(&pat.display_name)
+        .bind(pat.scopes.as_string())
+        .bind(target_text(&pat.target))
+        .bind(us(pat.valid_from))
+        .bind(us(pat.valid_to))
+        .bind(us(pat.created_at))
+        .bind(pat.revoked_at.map(us))
+        .bind(&hash.key_id)
+        .bind(&hash.digest.as_bytes()[..])
+        .bind(cap(max_active))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     if inserted == 0 {
         return Err(StoreError::LimitReached);
     }
@@ -76,22 +77,7 @@ pub(super) async fn get(pool: &PgPool, id: Uuid) -> StoreResult<Option<Pat>> {
 }
 
 pub(super) async fn list(pool: &PgPool, q: &PatQuery) -> StoreResult<Vec<Pat>> {
-    let filter = filter_sql(q.filter, 2);
-    let dir = if q.ascending { "ASC" } else { "DESC" };
-    // lower() of a COLLATE "C" column folds ASCII only: SQLite's NOCASE.
-    let order = match q.sort {
-        SortBy::DisplayName => format!("lower(display_name) {dir}, valid_to_us {dir}"),
-        SortBy::DisplayDate => format!("valid_to_us {dir}, lower(display_name) {dir}"),
-        SortBy::Status => format!(
-            "CASE WHEN revoked_at_us IS NOT NULL THEN 2 WHEN valid_to_us <= $2 THEN 1 ELSE 0 END {dir}, \
-             lower(display_name) {dir}"
-        ),
-    };
-    let sql = format!(
-        "SELECT {PAT_COLUMNS} FROM pats WHERE owner_id = $1 {filter} \
-         AND ($5::BIGINT IS NULL OR LEAST(COALESCE(revoked_at_us, valid_to_us), valid_to_us) >= $5) \
-         ORDER BY {order}, authorization_id {dir} LIMIT $3 OFFSET $4"
-    );
+    let sql = list_sql(q.filter, q.sort, q.ascending);
     let rows: Vec<PatRow> = sqlx::query_as(&sql)
         .bind(q.owner.to_string())
         .bind(us(q.now))
@@ -243,14 +229,68 @@ pub(super) async fn count_active_for_owner(
     owner: Uuid,
     now: DateTime<Utc>,
 ) -> StoreResult<u64> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM pats WHERE owner_id = $1 AND revoked_at_us IS NULL AND valid_to_us > $2",
-    )
-    .bind(owner.to_string())
-    .bind(us(now))
-    .fetch_one(pool)
-    .await?;
+    let n: i64 = sqlx::query_scalar(&format!("SELECT ({})::BIGINT", active_count("$1", "$2")))
+        .bind(owner.to_string())
+        .bind(us(now))
+        .fetch_one(pool)
+        .await?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Microseconds in a day: the unit of `active_pat_days.day`.
+const DAY_US: i64 = 86_400_000_000;
+
+/// The owner's active tokens at `now`: the per-day counts kept by migration
+/// 0003's trigger for the days after today, and the tokens expiring later
+/// today one by one (as SQLite's `sqlite/pats.rs`).
+fn active_count(owner: &str, now: &str) -> String {
+    format!(
+        "COALESCE((SELECT SUM(n) FROM active_pat_days WHERE owner_id = {owner} \
+         AND day > {now} / {DAY_US}), 0) \
+         + (SELECT COUNT(*) FROM pats WHERE owner_id = {owner} AND revoked_at_us IS NULL \
+         AND valid_to_us > {now} AND valid_to_us < ({now} / {DAY_US} + 1) * {DAY_US})"
+    )
+}
+
+/// The owner's page: `$1` owner, `$2` now, `$3` limit, `$4` offset, `$5`
+/// ended-after; each order matches an index of migration 0003. By status
+/// with every token listed, each status is its own index range, read only
+/// as far as the page needs.
+fn list_sql(filter: ListFilter, sort: SortBy, ascending: bool) -> String {
+    let dir = if ascending { "ASC" } else { "DESC" };
+    // lower() of a COLLATE "C" column folds ASCII only: SQLite's NOCASE.
+    let by_name = format!("lower(display_name) {dir}, valid_to_us {dir}, authorization_id {dir}");
+    let by_expiry = format!("valid_to_us {dir}, lower(display_name) {dir}, authorization_id {dir}");
+    let retained = "AND ($5::BIGINT IS NULL \
+                    OR LEAST(COALESCE(revoked_at_us, valid_to_us), valid_to_us) >= $5)";
+    let page = |filter: ListFilter, order: &str| {
+        format!(
+            "SELECT {PAT_COLUMNS} FROM pats WHERE owner_id = $1 {} {retained} \
+             ORDER BY {order} LIMIT $3 OFFSET $4",
+            filter_sql(filter, 2)
+        )
+    };
+    match (sort, filter) {
+        (SortBy::DisplayName, f) => page(f, &by_name),
+        (SortBy::DisplayDate, f) => page(f, &by_expiry),
+        (SortBy::Status, f) if f != ListFilter::All => page(f, &by_name),
+        (SortBy::Status, _) => {
+            let part = |rank: u8, f: ListFilter| {
+                format!(
+                    "(SELECT {rank} AS status_rank, {PAT_COLUMNS} FROM pats \
+                     WHERE owner_id = $1 {} {retained} ORDER BY {by_name} LIMIT $3 + $4)",
+                    filter_sql(f, 2)
+                )
+            };
+            format!(
+                "SELECT {PAT_COLUMNS} FROM ({} UNION ALL {} UNION ALL {}) AS by_status \
+                 ORDER BY status_rank {dir}, {by_name} LIMIT $3 OFFSET $4",
+                part(0, ListFilter::Active),
+                part(1, ListFilter::Expired),
+                part(2, ListFilter::Revoked),
+            )
+        }
+    }
 }
 
 pub(super) async fn count_by_status(

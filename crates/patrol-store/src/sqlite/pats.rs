@@ -27,25 +27,26 @@ pub(super) async fn create(
     audit: &AuditEvent,
     max_active: Option<u64>,
 ) -> StoreResult<()> {
-    let insert = sqlx::query(
+    let sql = format!(
         "INSERT INTO pats (authorization_id, owner_id, display_name, scopes, target_orgs, valid_from_us, \
          valid_to_us, created_at_us, revoked_at_us, key_id, token_hash) \
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
-         WHERE ?12 IS NULL OR (SELECT COUNT(*) FROM pats WHERE owner_id = ?2 \
-         AND revoked_at_us IS NULL AND valid_to_us > ?8) < ?12",
-    )
-    .bind(pat.authorization_id.to_string())
-    .bind(pat.owner.to_string())
-    .bind(&pat.display_name)
-    .bind(pat.scopes.as_string())
-    .bind(target_text(&pat.target))
-    .bind(us(pat.valid_from))
-    .bind(us(pat.valid_to))
-    .bind(us(pat.created_at))
-    .bind(pat.revoked_at.map(us))
-    .bind(&hash.key_id)
-    .bind(&hash.digest.as_bytes()[..])
-    .bind(cap(max_active));
+         WHERE ?12 IS NULL OR ({}) < ?12",
+        active_count("?2", "?8")
+    );
+    let insert = sqlx::query(&sql)
+        .bind(pat.authorization_id.to_string())
+        .bind(pat.owner.to_string())
+        .bind(&pat.display_name)
+        .bind(pat.scopes.as_string())
+        .bind(target_text(&pat.target))
+        .bind(us(pat.valid_from))
+        .bind(us(pat.valid_to))
+        .bind(us(pat.created_at))
+        .bind(pat.revoked_at.map(us))
+        .bind(&hash.key_id)
+        .bind(&hash.digest.as_bytes()[..])
+        .bind(cap(max_active));
     let refuse = IfUnchanged::Refuse(StoreError::LimitReached);
     with_audit(pool, insert, Some(audit), refuse).await?;
     Ok(())
@@ -62,22 +63,7 @@ pub(super) async fn get(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<Pat>>
 }
 
 pub(super) async fn list(pool: &SqlitePool, q: &PatQuery) -> StoreResult<Vec<Pat>> {
-    let filter = filter_sql(q.filter, 2);
-    let dir = if q.ascending { "ASC" } else { "DESC" };
-    let order = match q.sort {
-        SortBy::DisplayName => format!("display_name COLLATE NOCASE {dir}, valid_to_us {dir}"),
-        SortBy::DisplayDate => format!("valid_to_us {dir}, display_name COLLATE NOCASE {dir}"),
-        SortBy::Status => format!(
-            "CASE WHEN revoked_at_us IS NOT NULL THEN 2 WHEN valid_to_us <= ?2 THEN 1 ELSE 0 END {dir}, \
-             display_name COLLATE NOCASE {dir}"
-        ),
-    };
-    let sql = format!(
-        "SELECT {PAT_COLUMNS} FROM pats WHERE owner_id = ?1 {filter} \
-         AND (?5 IS NULL OR MIN(COALESCE(revoked_at_us, valid_to_us), valid_to_us) >= ?5) \
-         ORDER BY {order}, authorization_id {dir} LIMIT ?3 OFFSET ?4"
-    );
-    let rows: Vec<PatRow> = sqlx::query_as(&sql)
+    let rows: Vec<PatRow> = sqlx::query_as(&list_sql(q.filter, q.sort, q.ascending))
         .bind(q.owner.to_string())
         .bind(us(q.now))
         .bind(i64::from(q.limit))
@@ -86,6 +72,55 @@ pub(super) async fn list(pool: &SqlitePool, q: &PatQuery) -> StoreResult<Vec<Pat
         .fetch_all(pool)
         .await?;
     convert_all(rows)
+}
+
+/// The owner's page: `?1` owner, `?2` now, `?3` limit, `?4` offset, `?5`
+/// ended-after. Each order reads an index in order (`pats_owner_name`,
+/// `pats_owner_expiry`, migration 0009), so a page costs its offset and
+/// limit, not the owner's token count. By status with every token listed,
+/// each status is its own index range, read only as far as the page needs.
+fn list_sql(filter: ListFilter, sort: SortBy, ascending: bool) -> String {
+    let dir = if ascending { "ASC" } else { "DESC" };
+    let by_name =
+        format!("display_name COLLATE NOCASE {dir}, valid_to_us {dir}, authorization_id {dir}");
+    let by_expiry =
+        format!("valid_to_us {dir}, display_name COLLATE NOCASE {dir}, authorization_id {dir}");
+    let retained =
+        "AND (?5 IS NULL OR MIN(COALESCE(revoked_at_us, valid_to_us), valid_to_us) >= ?5)";
+    // Named, as the planner would otherwise take the expiry index for an
+    // active filter's `valid_to_us > now` and sort the owner's whole set.
+    let (name_index, expiry_index) = ("pats_owner_name", "pats_owner_expiry");
+    let page = |filter: ListFilter, index: &str, order: &str| {
+        format!(
+            "SELECT {PAT_COLUMNS} FROM pats INDEXED BY {index} WHERE owner_id = ?1 {} {retained} \
+             ORDER BY {order} LIMIT ?3 OFFSET ?4",
+            filter_sql(filter, 2)
+        )
+    };
+    match (sort, filter) {
+        (SortBy::DisplayName, f) => page(f, name_index, &by_name),
+        (SortBy::DisplayDate, f) => page(f, expiry_index, &by_expiry),
+        // One status only: by status is by name.
+        (SortBy::Status, f) if f != ListFilter::All => page(f, name_index, &by_name),
+        (SortBy::Status, _) => {
+            // Active, then expired, then revoked (reversed when descending);
+            // each part read by name, at most offset + limit rows of it.
+            let part = |rank: u8, f: ListFilter| {
+                format!(
+                    "SELECT * FROM (SELECT {rank} AS status_rank, {PAT_COLUMNS} FROM pats \
+                     INDEXED BY {name_index} WHERE owner_id = ?1 {} {retained} ORDER BY {by_name} LIMIT ?3 + ?4)",
+                    filter_sql(f, 2)
+                )
+            };
+            format!(
+                "SELECT {PAT_COLUMNS} FROM ({} UNION ALL {} UNION ALL {}) \
+                 ORDER BY status_rank {dir}, {by_name} LIMIT ?3 OFFSET ?4",
+                part(0, ListFilter::Active),
+                part(1, ListFilter::Expired),
+                part(2, ListFilter::Revoked),
+            )
+        }
+    }
 }
 
 /// `filter` as a condition on the PAT columns, with `now` bound as `?{now}`.
@@ -229,14 +264,28 @@ pub(super) async fn count_active_for_owner(
     owner: Uuid,
     now: DateTime<Utc>,
 ) -> StoreResult<u64> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM pats WHERE owner_id = ? AND revoked_at_us IS NULL AND valid_to_us > ?",
-    )
-    .bind(owner.to_string())
-    .bind(us(now))
-    .fetch_one(pool)
-    .await?;
+    let n: i64 = sqlx::query_scalar(&format!("SELECT {}", active_count("?1", "?2")))
+        .bind(owner.to_string())
+        .bind(us(now))
+        .fetch_one(pool)
+        .await?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Microseconds in a day: the unit of `active_pat_days.day`.
+const DAY_US: i64 = 86_400_000_000;
+
+/// The owner's active tokens at `now` (both SQL expressions): the per-day
+/// counts kept by migration 0009's triggers for the days after today, and
+/// the tokens expiring later today one by one. Never more rows than days of
+/// the longest lifetime plus today's expiries, whatever the owner holds.
+fn active_count(owner: &str, now: &str) -> String {
+    format!(
+        "COALESCE((SELECT SUM(n) FROM active_pat_days WHERE owner_id = {owner} \
+         AND day > {now} / {DAY_US}), 0) \
+         + (SELECT COUNT(*) FROM pats WHERE owner_id = {owner} AND revoked_at_us IS NULL \
+         AND valid_to_us > {now} AND valid_to_us < ({now} / {DAY_US} + 1) * {DAY_US})"
+    )
 }
 
 pub(super) async fn count_by_status(
