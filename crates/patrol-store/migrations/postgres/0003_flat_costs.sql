@@ -4,10 +4,20 @@
 -- 1. One index per list order (names compared by lower() of a "C"-collated
 --    column: ASCII-only folding, like SQLite's NOCASE).
 DROP INDEX pats_owner;
+-- The expiry index across owners goes: for a page by expiry of a large
+-- owner the planner walked it and filtered by owner (16 ms for an owner of
+-- 10,000 of 50,000 tokens) instead of reading the owner's own range. The
+-- lifecycle jobs' expiry scan, every ten minutes, reads the table instead.
+DROP INDEX pats_by_expiry;
 CREATE INDEX pats_owner_name
     ON pats (owner_id, lower(display_name), valid_to_us, authorization_id);
 CREATE INDEX pats_owner_expiry
     ON pats (owner_id, valid_to_us, lower(display_name), authorization_id);
+-- By status with every token listed, the revoked part reads only revoked
+-- tokens (and the expired part the owner's expiry range).
+CREATE INDEX pats_owner_revoked
+    ON pats (owner_id, lower(display_name), valid_to_us, authorization_id)
+    WHERE revoked_at_us IS NOT NULL;
 
 -- 2. Active tokens counted per owner and UTC day of expiry, kept by a
 --    trigger in the writing transaction.

@@ -8,6 +8,11 @@ CREATE INDEX pats_owner_name
     ON pats (owner_id, display_name COLLATE NOCASE, valid_to_us, authorization_id);
 CREATE INDEX pats_owner_expiry
     ON pats (owner_id, valid_to_us, display_name COLLATE NOCASE, authorization_id);
+-- By status with every token listed, the revoked part reads only revoked
+-- tokens (and the expired part the owner's expiry range).
+CREATE INDEX pats_owner_revoked
+    ON pats (owner_id, display_name COLLATE NOCASE, valid_to_us, authorization_id)
+    WHERE revoked_at_us IS NOT NULL;
 
 -- 2. Active tokens counted per owner and UTC day of expiry, kept by triggers
 --    in the writing transaction: a token not revoked counts in the day its

@@ -105,19 +105,23 @@ fn list_sql(filter: ListFilter, sort: SortBy, ascending: bool) -> String {
         (SortBy::Status, _) => {
             // Active, then expired, then revoked (reversed when descending);
             // each part read by name, at most offset + limit rows of it.
-            let part = |rank: u8, f: ListFilter| {
+            // Each part through the index that holds only its rows, or
+            // (expired) their range: active by name, expired by expiry up
+            // to now, revoked by the revoked tokens' own index.
+            let part = |rank: u8, f: ListFilter, index: &str| {
                 format!(
                     "SELECT * FROM (SELECT {rank} AS status_rank, {PAT_COLUMNS} FROM pats \
-                     INDEXED BY {name_index} WHERE owner_id = ?1 {} {retained} ORDER BY {by_name} LIMIT ?3 + ?4)",
+                     INDEXED BY {index} WHERE owner_id = ?1 {} {retained} \
+                     ORDER BY {by_name} LIMIT ?3 + ?4)",
                     filter_sql(f, 2)
                 )
             };
             format!(
                 "SELECT {PAT_COLUMNS} FROM ({} UNION ALL {} UNION ALL {}) \
                  ORDER BY status_rank {dir}, {by_name} LIMIT ?3 OFFSET ?4",
-                part(0, ListFilter::Active),
-                part(1, ListFilter::Expired),
-                part(2, ListFilter::Revoked),
+                part(0, ListFilter::Active, name_index),
+                part(1, ListFilter::Expired, expiry_index),
+                part(2, ListFilter::Revoked, "pats_owner_revoked"),
             )
         }
     }
