@@ -26,7 +26,7 @@ use crate::dev;
 
 /// The first wait between two set-up attempts; it doubles up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_millis(500);
-const RETRY_MAX: Duration = Duration::from_secs(15);
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// An opened store, by backend (migrations are not part of [`Store`]).
 #[derive(Clone)]
