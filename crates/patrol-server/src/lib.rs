@@ -279,7 +279,11 @@ impl ApplicationBuilder {
             Duration::from_secs(server.request_timeout_secs),
             web,
             extra,
-        );
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            set_up.clone(),
+            http::ops::until_set_up,
+        ));
         let limits = serve::ConnectionLimits {
             header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
             max_connections: server.max_connections,

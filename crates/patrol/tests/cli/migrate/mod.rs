@@ -218,6 +218,22 @@ fn serve_starts_while_postgres_is_down_and_becomes_ready_when_it_answers() {
         .unwrap();
     assert_eq!(ready["store"], false, "{ready}");
     assert_eq!(srv.status("/readyz"), 503);
+    // Anything else gets 503 at once, in the Azure DevOps shape.
+    let asked = Instant::now();
+    let r = client()
+        .get(format!("{}/patrol/v1/verify", srv.base))
+        .basic_auth("", Some("x".repeat(52)))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(
+        asked.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(r.headers()["retry-after"], "5");
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(body["typeKey"], "ServiceUnavailableException", "{body}");
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(srv.status("/readyz"), 503, "still down");
     assert_eq!(srv.status("/healthz"), 200);
