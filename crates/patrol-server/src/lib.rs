@@ -15,8 +15,6 @@ use patrol_auth::dev_issuer::{self, DevIssuer};
 use patrol_auth::verifier::{IssuerConfig, OidcVerifier};
 use patrol_core::clock::{Clock, SystemClock};
 use patrol_core::hashing::TokenHasher;
-use patrol_core::user::UserClaims;
-use patrol_store::{PostgresStore, SqliteStore, Store};
 
 pub mod app;
 pub mod config;
@@ -24,11 +22,12 @@ pub mod dev;
 pub mod http;
 pub mod notify;
 pub mod serve;
+pub mod storage;
 pub mod telemetry;
 
 use app::verify::{self as verify, ResourceServers, UsageFlusher, VerifyState};
 use app::{App, AppParts, AuthLimits};
-use config::{DatabaseSettings, Settings, WebClient};
+use config::{Settings, WebClient};
 
 /// `patrol dev`: the built-in issuer lives in this data directory.
 #[derive(Debug, Clone)]
@@ -50,6 +49,12 @@ pub struct Application {
     jobs_every: Duration,
     /// Where emails are sent, when an SMTP server is configured.
     pub smtp_url: Option<String>,
+    /// True once the store is set up; the job runner and the session purge
+    /// wait for it.
+    set_up: tokio::sync::watch::Receiver<bool>,
+    /// Setting the store up in the background (the database did not answer
+    /// at start-up).
+    set_up_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn prometheus() -> anyhow::Result<PrometheusHandle> {
@@ -112,6 +117,7 @@ impl ApplicationBuilder {
         let Settings {
             server,
             database,
+            migrate_on_start,
             server_keys,
             organizations,
             policy,
@@ -146,8 +152,6 @@ impl ApplicationBuilder {
             dev_state = Some(issuer);
         }
 
-        let store = open_store(&database).await?;
-        let now = clock.now();
         let mut org_names = organizations;
         if dev.is_some() {
             for n in dev::DEV_ORGS {
@@ -155,39 +159,26 @@ impl ApplicationBuilder {
                     org_names.push((*n).to_owned());
                 }
             }
-        }
-        for name in &org_names {
-            let org = store
-                .ensure_org(name, now)
-                .await
-                .with_context(|| format!("creating organization {name}"))?;
-            // Known users join an organization added after they first signed
-            // in — except those an administrator removed from it.
-            if policy.auto_join {
-                store.join_all_unless_removed(org.id).await?;
+            for u in dev_issuer::dev_users().iter().filter(|u| u.tenant_admin) {
+                roles
+                    .tenant_admins
+                    .insert(patrol_core::roles::user_key(dev::USER_ISSUER, u.oid));
             }
         }
-        if dev_state.is_some() {
-            let orgs = store.list_orgs().await?;
-            for u in dev_issuer::dev_users() {
-                let claims = UserClaims {
-                    issuer: dev::USER_ISSUER.to_owned(),
-                    subject: u.oid.to_owned(),
-                    display_name: u.name.to_owned(),
-                    email: Some(u.email.to_owned()),
-                    email_verified: true,
-                };
-                let user = store.upsert_user(&claims, now).await?;
-                for o in &orgs {
-                    store.join_unless_removed(user.id, o.id).await?;
-                }
-                if u.tenant_admin {
-                    roles
-                        .tenant_admins
-                        .insert(patrol_core::roles::user_key(dev::USER_ISSUER, u.oid));
-                }
-            }
-        }
+        let opened = storage::Opened::open(&database).await?;
+        let (set_up, set_up_task) = storage::set_up(
+            &opened,
+            &database,
+            storage::SetUp {
+                migrate_on_start,
+                organizations: org_names,
+                auto_join: policy.auto_join,
+                dev_users: dev_state.is_some(),
+                clock: clock.clone(),
+            },
+        )
+        .await?;
+        let store = opened.store();
 
         let resource_servers = ResourceServers::new(resource_servers);
         let (usage_sender, usage) = verify::spawn_usage_writer(
@@ -229,7 +220,8 @@ impl ApplicationBuilder {
                 .collect(),
             roles,
             scim_tokens,
-        });
+        })
+        .with_set_up(set_up.clone());
         // Never follows redirects: a token request must not be re-sent elsewhere.
         let http_client = patrol_auth::http_client(std::time::Duration::from_secs(5))
             .context("building the HTTP client")?;
@@ -287,7 +279,11 @@ impl ApplicationBuilder {
             Duration::from_secs(server.request_timeout_secs),
             web,
             extra,
-        );
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            set_up.clone(),
+            http::ops::until_set_up,
+        ));
         let limits = serve::ConnectionLimits {
             header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
             max_connections: server.max_connections,
@@ -305,6 +301,8 @@ impl ApplicationBuilder {
             jobs,
             jobs_every: notify_settings.tick,
             smtp_url: notify_settings.smtp.map(|s| s.url),
+            set_up,
+            set_up_task,
         })
     }
 }
@@ -331,10 +329,14 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         use tower::Layer;
-        // Ended web sessions are deleted every ten minutes.
+        // Ended web sessions are deleted every ten minutes, once the store is set up.
         let purge = self.web_enabled.then(|| {
             let app = self.state.app.clone();
+            let mut set_up = self.set_up.clone();
             tokio::spawn(async move {
+                if set_up.wait_for(|done| *done).await.is_err() {
+                    return;
+                }
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
                 loop {
                     tick.tick().await;
@@ -346,7 +348,15 @@ impl Application {
                 }
             })
         });
-        let runner = notify::Runner::spawn(self.jobs.clone(), self.jobs_every);
+        // The job runner starts once the store is set up.
+        let runner = {
+            let (jobs, every, mut set_up) =
+                (self.jobs.clone(), self.jobs_every, self.set_up.clone());
+            tokio::spawn(async move {
+                set_up.wait_for(|done| *done).await.ok()?;
+                Some(notify::Runner::spawn(jobs, every))
+            })
+        };
         let service =
             tower::util::MapRequestLayer::new(http::rewrite_request_uri).layer(self.router);
         let served = serve::serve(self.listener, service, self.limits, shutdown)
@@ -355,7 +365,16 @@ impl Application {
         if let Some(p) = purge {
             p.abort();
         }
-        runner.stop().await;
+        if let Some(t) = &self.set_up_task {
+            t.abort();
+        }
+        if runner.is_finished() {
+            if let Ok(Some(r)) = runner.await {
+                r.stop().await;
+            }
+        } else {
+            runner.abort();
+        }
         self.usage.stop().await;
         served
     }
@@ -393,34 +412,4 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-}
-
-/// Open the configured store, its schema brought up to date. PostgreSQL is
-/// named in logs and errors without its password.
-async fn open_store(database: &DatabaseSettings) -> anyhow::Result<Arc<dyn Store>> {
-    let store: Arc<dyn Store> = match database {
-        DatabaseSettings::Sqlite(path) => Arc::new(
-            SqliteStore::open(path)
-                .await
-                .with_context(|| format!("opening {}", path.display()))?,
-        ),
-        DatabaseSettings::Postgres {
-            url,
-            password,
-            options,
-        } => {
-            use secrecy::ExposeSecret;
-            let password = password.as_ref().map(|p| p.expose_secret());
-            let store =
-                PostgresStore::connect_with_password(url.expose_secret(), password, *options)
-                    .with_context(|| format!("database.url: {}", database.describe()))?;
-            store
-                .migrate()
-                .await
-                .with_context(|| format!("migrating {}", database.describe()))?;
-            Arc::new(store)
-        }
-    };
-    tracing::info!(database = %database.describe(), "store open");
-    Ok(store)
 }

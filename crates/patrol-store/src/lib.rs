@@ -19,15 +19,18 @@ use patrol_core::session::{SessionKey, WebSession};
 use patrol_core::user::{AuditAction, AuditEvent, Organization, User, UserClaims};
 
 mod common;
+pub mod copy;
 mod delegate;
 mod jobs;
 mod postgres;
 mod rows;
+mod schema;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub use jobs::{NewOutboxItem, OutboxCounts, OutboxItem, OutboxState, PendingNotice, Webhook};
 pub use postgres::{PostgresOptions, PostgresStore};
+pub use schema::Migration;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]

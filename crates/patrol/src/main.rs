@@ -3,6 +3,7 @@
 //! the client of a running server (`login`, `logout`, `token …`; in `client/`).
 
 mod client;
+mod migrate;
 mod scan;
 
 use std::io::Read;
@@ -53,6 +54,14 @@ enum Cmd {
         #[arg(long, value_enum)]
         log_format: Option<LogFmt>,
     },
+    /// Apply the schema migrations to the configured database and exit; or
+    /// copy a SQLite deployment into PostgreSQL (`--from-sqlite`).
+    #[command(after_help = "Examples:\n  \
+        patrol migrate --config /etc/patrol/patrol.toml\n  \
+        PATROL_DATABASE_URL=postgres://patrol@db/patrol patrol migrate -c patrol.toml \\\n      \
+        --from-sqlite /var/lib/patrol/patrol.db\n\
+        Guide: docs/deployment.md")]
+    Migrate(migrate::MigrateArgs),
     /// Run a development server: SQLite and a built-in OIDC issuer in one data directory.
     #[command(after_help = "Examples:\n  \
         patrol dev\n  \
@@ -203,6 +212,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Migrate(args) => migrate::run(args),
         Cmd::Dev(args) => match args.cmd {
             None => {
                 run_dev(args.port, args.data_dir, args.log_format, args.smtp_url)?;

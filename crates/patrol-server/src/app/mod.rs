@@ -116,6 +116,9 @@ pub struct App {
     counts: Arc<std::sync::Mutex<Option<(std::time::Instant, StatusCounts)>>>,
     /// The SCIM provisioning client's secrets; `None`: SCIM is off.
     scim: Option<Arc<verify::ResourceServers>>,
+    /// True once the store is set up (schema migrated, organizations
+    /// created): until then the application is not ready.
+    set_up: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A returning user's sign-in is written at most this often (unless their
@@ -168,6 +171,7 @@ impl App {
             scim: p
                 .scim_tokens
                 .map(|t| Arc::new(provisioning::scim_secrets(t))),
+            set_up: tokio::sync::watch::channel(true).1,
         }
     }
 }
@@ -277,8 +281,20 @@ impl App {
         Ok(self.store.org_by_name(name).await?)
     }
 
-    /// Store reachable?
+    /// Readiness follows `set_up` (true from the start unless given): a
+    /// store still being set up in the background is not ready.
+    pub fn with_set_up(mut self, set_up: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.set_up = set_up;
+        self
+    }
+
+    /// Store set up and reachable?
     pub async fn ready(&self) -> Result<(), StoreError> {
+        if !*self.set_up.borrow() {
+            return Err(StoreError::Backend(
+                "the store is not set up yet (database unreachable or migrations pending)".into(),
+            ));
+        }
         self.store.ping().await
     }
 }

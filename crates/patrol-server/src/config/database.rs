@@ -38,6 +38,10 @@ pub struct DatabaseSection {
     pub acquire_timeout_secs: u64,
     /// PostgreSQL cancels a statement running longer than this.
     pub statement_timeout_secs: u64,
+    /// Bring the schema up to date when `patrol serve` starts (default). When
+    /// false, `patrol serve` refuses to start while migrations are pending:
+    /// `patrol migrate` applies them.
+    pub migrate_on_start: bool,
 }
 
 impl Default for DatabaseSection {
@@ -50,6 +54,7 @@ impl Default for DatabaseSection {
             max_connections: pg.max_connections,
             acquire_timeout_secs: pg.acquire_timeout.as_secs(),
             statement_timeout_secs: pg.statement_timeout.as_secs(),
+            migrate_on_start: true,
         }
     }
 }

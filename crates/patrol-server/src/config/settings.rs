@@ -34,6 +34,9 @@ pub struct Settings {
     pub server: ServerSection,
     /// SQLite (a file) or PostgreSQL (`[database] url`).
     pub database: super::DatabaseSettings,
+    /// `[database] migrate_on_start`: migrate at start-up, or refuse to start
+    /// while migrations are pending.
+    pub migrate_on_start: bool,
     /// The current key first.
     pub server_keys: Vec<ServerKey>,
     /// Organizations created at start-up.
@@ -201,6 +204,7 @@ impl Config {
             resource_servers: resource_servers(&self.verify, env)?,
             scim_tokens: self.scim.resolve(env)?,
             server: self.server,
+            migrate_on_start: self.database.migrate_on_start,
             database: self.database.resolve(env)?,
             organizations: self.organizations.names,
             policy,

@@ -92,6 +92,18 @@ impl ApiError {
     }
 }
 
+/// 503 in the Azure DevOps shape, with `Retry-After`.
+pub fn unavailable(message: &str, retry_after_secs: u32) -> Response {
+    let mut r = wrapped(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailableException",
+        message.to_owned(),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    r
+}
+
 fn wrapped(status: StatusCode, type_key: &'static str, message: String) -> Response {
     let type_name = match type_key {
         "ArgumentException" | "ArgumentNullException" | "FormatException" => format!("System.{type_key}, mscorlib"),

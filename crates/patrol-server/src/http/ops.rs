@@ -31,6 +31,25 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// While the store is not set up yet (its database did not answer at
+/// start-up, or migrations are pending), every request but the health,
+/// readiness and metrics probes gets 503 at once, rather than waiting out the
+/// pool's timeout or meeting a schema not migrated yet.
+pub async fn until_set_up(
+    State(set_up): State<tokio::sync::watch::Receiver<bool>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let probe = matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics");
+    if probe || *set_up.borrow() {
+        return next.run(req).await;
+    }
+    super::error::unavailable(
+        "Patrol is starting: its database is not available yet; try again later.",
+        5,
+    )
+}
+
 /// Prometheus text format; token counts by status and notifications by
 /// state are read at scrape time.
 pub async fn metrics(State(state): State<AppState>) -> Response {

@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use patrol_core::user::AuditEvent;
 
 use crate::common::IfUnchanged;
-use crate::{StoreError, StoreResult};
+use crate::{Migration, StoreError, StoreResult};
 
 mod admin;
 mod audit;
@@ -143,13 +143,39 @@ impl PostgresStore {
         Self { pool }
     }
 
-    /// Bring the schema up to date. Safe to run again, and from several
-    /// replicas at once (sqlx holds an advisory lock while it migrates).
-    pub async fn migrate(&self) -> StoreResult<()> {
+    /// Bring the schema up to date; the migrations this run applied (empty:
+    /// it was up to date). Safe to run again, and from several replicas at
+    /// once (sqlx holds an advisory lock while it migrates; a migration
+    /// another replica applied meanwhile may be listed here too).
+    pub async fn migrate(&self) -> StoreResult<Vec<Migration>> {
+        let pending = self.pending_migrations().await?;
         MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+        Ok(pending)
+    }
+
+    /// The embedded migrations this database has not applied yet.
+    pub async fn pending_migrations(&self) -> StoreResult<Vec<Migration>> {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        let applied: Vec<i64> = if exists {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok(crate::schema::pending(
+            &MIGRATOR,
+            &applied.into_iter().collect(),
+        ))
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// Readiness answers within [`PING_TIMEOUT`] even while the database is

@@ -15,7 +15,7 @@ use sqlx::SqlitePool;
 use patrol_core::user::AuditEvent;
 
 use crate::common::IfUnchanged;
-use crate::{StoreError, StoreResult};
+use crate::{Migration, StoreError, StoreResult};
 
 mod admin;
 mod audit;
@@ -92,6 +92,17 @@ fn create_private(_path: &Path) -> StoreResult<()> {
 impl SqliteStore {
     /// Open (creating if missing, mode 0600) the database at `path` and run migrations.
     pub async fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_file(path, true).await
+    }
+
+    /// Open (creating if missing, mode 0600) the database at `path` without
+    /// touching its schema: see [`SqliteStore::pending_migrations`] and
+    /// [`SqliteStore::migrate`].
+    pub async fn open_unmigrated(path: &Path) -> StoreResult<Self> {
+        Self::open_file(path, false).await
+    }
+
+    async fn open_file(path: &Path, migrate: bool) -> StoreResult<Self> {
         create_private(path)?;
         let opts = SqliteConnectOptions::new()
             .filename(path)
@@ -108,10 +119,12 @@ impl SqliteStore {
         {
             use sqlx::Connection as _;
             let mut conn = sqlx::SqliteConnection::connect_with(&opts).await?;
-            MIGRATOR.run(&mut conn).await.map_err(migration_failed)?;
+            if migrate {
+                MIGRATOR.run(&mut conn).await.map_err(migration_failed)?;
+            }
             conn.close().await?;
         }
-        Self::connect(opts).await
+        Self::connect(opts, migrate).await
     }
 
     /// Open from a `sqlite:` URL (e.g. `sqlite::memory:` in tests).
@@ -120,10 +133,10 @@ impl SqliteStore {
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        Self::connect(opts).await
+        Self::connect(opts, true).await
     }
 
-    async fn connect(opts: SqliteConnectOptions) -> StoreResult<Self> {
+    async fn connect(opts: SqliteConnectOptions, migrate: bool) -> StoreResult<Self> {
         let in_memory = opts.get_filename().as_os_str() == ":memory:";
         let pool = SqlitePoolOptions::new()
             // An in-memory database exists per connection: keep exactly one.
@@ -133,8 +146,43 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(opts)
             .await?;
-        MIGRATOR.run(&pool).await.map_err(migration_failed)?;
+        if migrate {
+            MIGRATOR.run(&pool).await.map_err(migration_failed)?;
+        }
         Ok(Self { pool })
+    }
+
+    /// Bring the schema up to date; the migrations this run applied (empty:
+    /// it was up to date).
+    pub async fn migrate(&self) -> StoreResult<Vec<Migration>> {
+        let pending = self.pending_migrations().await?;
+        MIGRATOR.run(&self.pool).await.map_err(migration_failed)?;
+        Ok(pending)
+    }
+
+    /// The embedded migrations this database has not applied yet.
+    pub async fn pending_migrations(&self) -> StoreResult<Vec<Migration>> {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+             WHERE type = 'table' AND name = '_sqlx_migrations')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let applied: Vec<i64> = if exists {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok(crate::schema::pending(
+            &MIGRATOR,
+            &applied.into_iter().collect(),
+        ))
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     async fn ping_database(&self) -> StoreResult<()> {

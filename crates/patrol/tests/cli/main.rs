@@ -6,6 +6,7 @@ mod config;
 mod dev;
 mod inspect;
 mod logs;
+mod migrate;
 mod scan;
 mod scan_report;
 mod support;
