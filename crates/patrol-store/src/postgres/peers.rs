@@ -1,0 +1,255 @@
+//! Replicas telling each other what to forget, over PostgreSQL
+//! `LISTEN`/`NOTIFY` on one channel ([`PEER_CHANNEL`]).
+//!
+//! A notice names the replica that sent it and one PAT or one user; its
+//! text is `"<origin> pat <id>"` or `"<origin> user <id>"` (ids only,
+//! never a secret). Notices are transient: one sent while a listener's
+//! connection is down is lost, which [`PeerListener::next`] reports as
+//! [`PeerEvent::Reconnected`] so the receiver can assume it missed some.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{StoreError, StoreResult};
+
+/// The `NOTIFY` channel every replica listens on.
+pub const PEER_CHANNEL: &str = "patrol_verify_forget";
+
+/// What a notice asks the other replicas to forget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerSubject {
+    /// Every cached verification of this PAT.
+    Pat(Uuid),
+    /// Every cached verification of this user's PATs.
+    User(Uuid),
+}
+
+/// One notice: who sent it, and what to forget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerNotice {
+    pub origin: Uuid,
+    pub subject: PeerSubject,
+}
+
+impl PeerNotice {
+    /// The notice's payload text.
+    pub fn encode(&self) -> String {
+        match self.subject {
+            PeerSubject::Pat(id) => format!("{} pat {id}", self.origin),
+            PeerSubject::User(id) => format!("{} user {id}", self.origin),
+        }
+    }
+
+    /// Read a payload; `None` for anything that is not one.
+    pub fn decode(payload: &str) -> Option<Self> {
+        let mut parts = payload.split(' ');
+        let origin = Uuid::parse_str(parts.next()?).ok()?;
+        let kind = parts.next()?;
+        let id = Uuid::parse_str(parts.next()?).ok()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        let subject = match kind {
+            "pat" => PeerSubject::Pat(id),
+            "user" => PeerSubject::User(id),
+            _ => return None,
+        };
+        Some(Self { origin, subject })
+    }
+}
+
+/// What a listener hears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerEvent {
+    Notice(PeerNotice),
+    /// The connection was lost and is listening again: notices sent in
+    /// between are lost.
+    Reconnected,
+}
+
+/// The connections a replica uses to send and hear notices: a pool of its
+/// own (two connections: one listening, one sending), apart from the
+/// store's, so a busy store never delays a notice.
+#[derive(Clone, Debug)]
+pub struct PeerChannel {
+    pool: PgPool,
+}
+
+/// The most notices sent in one statement.
+pub const MAX_NOTICES_PER_SEND: usize = 256;
+
+impl PeerChannel {
+    /// Connections are made when first needed (as for the store): this
+    /// fails only for a malformed URL. `password`, when given, replaces any
+    /// in the URL.
+    pub fn connect_with_password(url: &str, password: Option<&str>) -> StoreResult<Self> {
+        let mut opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("database url: {e}")))?;
+        if let Some(p) = password {
+            opts = opts.password(p);
+        }
+        let opts = opts
+            .application_name("patrol-peers")
+            .options([("statement_timeout", "5000")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect_lazy_with(opts);
+        Ok(Self { pool })
+    }
+
+    /// Send these notices (at most [`MAX_NOTICES_PER_SEND`] are read) in
+    /// one statement.
+    pub async fn send(&self, notices: &[PeerNotice]) -> StoreResult<()> {
+        let payloads: Vec<String> = notices
+            .iter()
+            .take(MAX_NOTICES_PER_SEND)
+            .map(PeerNotice::encode)
+            .collect();
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+            .bind(PEER_CHANNEL)
+            .bind(payloads)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Start listening: returns once `LISTEN` has been run, so every notice
+    /// sent afterwards is heard (until the connection is lost).
+    pub async fn listen(&self) -> StoreResult<PeerListener> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(PEER_CHANNEL).await?;
+        Ok(PeerListener { listener })
+    }
+}
+
+/// A listening connection.
+pub struct PeerListener {
+    listener: PgListener,
+}
+
+impl PeerListener {
+    /// The next notice, or [`PeerEvent::Reconnected`] after the connection
+    /// was lost and listening again. An error means it is lost and could
+    /// not be re-established: drop this listener and [`PeerChannel::listen`]
+    /// again. Payloads that are not notices are skipped.
+    pub async fn next(&mut self) -> StoreResult<PeerEvent> {
+        loop {
+            match self.listener.try_recv().await? {
+                None => return Ok(PeerEvent::Reconnected),
+                Some(n) => {
+                    if let Some(notice) = PeerNotice::decode(n.payload()) {
+                        return Ok(PeerEvent::Notice(notice));
+                    }
+                    tracing::warn!("ignored a malformed notice on {PEER_CHANNEL}");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn notices_round_trip_and_junk_is_refused() {
+        let origin = Uuid::new_v4();
+        for subject in [
+            PeerSubject::Pat(Uuid::new_v4()),
+            PeerSubject::User(Uuid::new_v4()),
+        ] {
+            let n = PeerNotice { origin, subject };
+            assert_eq!(PeerNotice::decode(&n.encode()), Some(n));
+        }
+        let id = Uuid::new_v4();
+        for junk in [
+            String::new(),
+            format!("{origin} pat"),
+            format!("{origin} group {id}"),
+            format!("{origin} pat {id} more"),
+            format!("nope pat {id}"),
+            format!("{origin} pat not-a-uuid"),
+        ] {
+            assert_eq!(PeerNotice::decode(&junk), None, "{junk}");
+        }
+    }
+
+    /// What one channel sends, another (another replica's) hears, in order,
+    /// once it listens.
+    #[tokio::test]
+    async fn notices_sent_are_heard_by_a_listener() {
+        let url = crate::test_support::fresh_database_url().await.unwrap();
+        let a = PeerChannel::connect_with_password(&url, None).unwrap();
+        let b = PeerChannel::connect_with_password(&url, None).unwrap();
+        let mut heard = b.listen().await.unwrap();
+        let origin = Uuid::new_v4();
+        let sent: Vec<PeerNotice> = (0..3)
+            .map(|i| PeerNotice {
+                origin,
+                subject: if i == 1 {
+                    PeerSubject::User(Uuid::new_v4())
+                } else {
+                    PeerSubject::Pat(Uuid::new_v4())
+                },
+            })
+            .collect();
+        a.send(&sent).await.unwrap();
+        for n in &sent {
+            let got = tokio::time::timeout(Duration::from_secs(5), heard.next())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(got, PeerEvent::Notice(*n));
+        }
+    }
+
+    /// A listener whose connection is killed says so once it listens again,
+    /// and hears what is sent afterwards.
+    #[tokio::test]
+    async fn a_lost_connection_is_reported_on_reconnect() {
+        let url = crate::test_support::fresh_database_url().await.unwrap();
+        let a = PeerChannel::connect_with_password(&url, None).unwrap();
+        let b = PeerChannel::connect_with_password(&url, None).unwrap();
+        let mut heard = b.listen().await.unwrap();
+        let admin = PgPool::connect(&url).await.unwrap();
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'patrol-peers' AND query ILIKE 'LISTEN%' \
+             AND datname = current_database()",
+        )
+        .fetch_all(&admin)
+        .await
+        .unwrap();
+        assert_eq!(killed, vec![true]);
+        // The loss is never silent: `Reconnected` (sqlx listened again by
+        // itself) or an error (the caller listens afresh).
+        let lost = tokio::time::timeout(Duration::from_secs(5), heard.next())
+            .await
+            .unwrap();
+        match lost {
+            Ok(PeerEvent::Reconnected) => {}
+            Err(_) => heard = b.listen().await.unwrap(),
+            Ok(other) => panic!("expected the loss to be reported, got {other:?}"),
+        }
+        let n = PeerNotice {
+            origin: Uuid::new_v4(),
+            subject: PeerSubject::Pat(Uuid::new_v4()),
+        };
+        a.send(&[n]).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), heard.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, PeerEvent::Notice(n));
+    }
+}
