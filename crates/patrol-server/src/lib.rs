@@ -23,6 +23,7 @@ pub mod config;
 pub mod dev;
 pub mod http;
 pub mod notify;
+pub mod replicas;
 pub mod serve;
 pub mod telemetry;
 
@@ -50,6 +51,8 @@ pub struct Application {
     jobs_every: Duration,
     /// Where emails are sent, when an SMTP server is configured.
     pub smtp_url: Option<String>,
+    /// The other replicas over the same PostgreSQL database.
+    replicas: Option<replicas::Replicas>,
 }
 
 fn prometheus() -> anyhow::Result<PrometheusHandle> {
@@ -147,6 +150,7 @@ impl ApplicationBuilder {
         }
 
         let store = open_store(&database).await?;
+        let (replicas, peers) = replicas::Replicas::for_database(&database)?.unzip();
         let now = clock.now();
         let mut org_names = organizations;
         if dev.is_some() {
@@ -217,7 +221,8 @@ impl ApplicationBuilder {
             hasher: Arc::new(TokenHasher::new(server_keys)?),
             clock,
             policy,
-            verify: VerifyState::new(verify_settings, resource_servers, usage_sender),
+            verify: VerifyState::new(verify_settings, resource_servers, usage_sender)
+                .with_peers(peers.unwrap_or_else(|| Arc::new(verify::NoPeers))),
             auth_limits: AuthLimits {
                 max_failures_per_ip: failures.max,
                 window: failures.window,
@@ -305,6 +310,7 @@ impl ApplicationBuilder {
             jobs,
             jobs_every: notify_settings.tick,
             smtp_url: notify_settings.smtp.map(|s| s.url),
+            replicas,
         })
     }
 }
@@ -347,6 +353,10 @@ impl Application {
             })
         });
         let runner = notify::Runner::spawn(self.jobs.clone(), self.jobs_every);
+        let hearing = self
+            .replicas
+            .as_ref()
+            .map(|r| r.listen(self.state.app.clone()));
         let service =
             tower::util::MapRequestLayer::new(http::rewrite_request_uri).layer(self.router);
         let served = serve::serve(self.listener, service, self.limits, shutdown)
@@ -356,6 +366,9 @@ impl Application {
             p.abort();
         }
         runner.stop().await;
+        if let Some(h) = hearing {
+            h.abort();
+        }
         self.usage.stop().await;
         served
     }
