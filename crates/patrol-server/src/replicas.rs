@@ -6,7 +6,10 @@
 //! committed (`patrol_store::PeerChannel`). One more task listens on every
 //! replica and hands each notice from another replica to the app; when its
 //! connection was lost it tells the app (which drops its whole cache) and
-//! listens again with a growing pause, up to [`MAX_PAUSE`].
+//! listens again with a growing pause, up to [`MAX_PAUSE`]. A connection can
+//! also die without a word (a network that drops packets): every replica
+//! sends a heartbeat every [`HEARTBEAT`], so a listener that hears nothing,
+//! not even its own, for [`SILENCE`] is taken for lost the same way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +29,12 @@ const QUEUE: usize = 4096;
 
 /// The longest pause between attempts to listen again.
 const MAX_PAUSE: Duration = Duration::from_secs(2);
+
+/// How often each replica sends a heartbeat notice.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// A listener that hears nothing for this long is taken for lost.
+const SILENCE: Duration = Duration::from_secs(3);
 
 /// This replica's side of the channel: who it is, and the queue to send.
 pub struct Replicas {
@@ -76,9 +85,16 @@ impl Replicas {
         (Self { channel, origin }, Arc::new(Queue { tx }))
     }
 
-    /// Hear the other replicas' notices until the task is aborted.
+    /// Hear the other replicas' notices (and send the heartbeat) until the
+    /// task is aborted.
     pub fn listen(&self, app: App) -> JoinHandle<()> {
-        tokio::spawn(listen(self.channel.clone(), self.origin, app))
+        let (channel, origin) = (self.channel.clone(), self.origin);
+        tokio::spawn(async move {
+            tokio::select! {
+                () = heartbeat(channel.clone(), origin) => {}
+                () = listen(channel, origin, app) => {}
+            }
+        })
     }
 }
 
@@ -116,6 +132,21 @@ async fn send(channel: PeerChannel, origin: Uuid, mut rx: mpsc::Receiver<Forget>
     }
 }
 
+async fn heartbeat(channel: PeerChannel, origin: Uuid) {
+    let ping = [PeerNotice {
+        origin,
+        subject: PeerSubject::Ping,
+    }];
+    let mut every = tokio::time::interval(HEARTBEAT);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = channel.send(&ping).await {
+            tracing::debug!(error = %e, "could not send the replica heartbeat");
+        }
+    }
+}
+
 async fn listen(channel: PeerChannel, origin: Uuid, app: App) {
     let hearing = metrics::gauge!("patrol_replica_hearing_peers");
     let mut pause = Duration::from_millis(100);
@@ -134,12 +165,24 @@ async fn listen(channel: PeerChannel, origin: Uuid, app: App) {
         hearing.set(1.0);
         tracing::info!("listening to the other replicas");
         loop {
-            match listener.next().await {
+            let heard = tokio::select! {
+                heard = listener.next() => heard,
+                () = tokio::time::sleep(SILENCE) => {
+                    // The listener is dropped, never used again after this.
+                    tracing::warn!("heard nothing, not even this replica's heartbeat, \
+                        for {SILENCE:?}: cache dropped, listening afresh");
+                    app.peers_lost();
+                    hearing.set(0.0);
+                    break;
+                }
+            };
+            match heard {
                 Ok(PeerEvent::Notice(n)) if n.origin == origin => {}
-                Ok(PeerEvent::Notice(n)) => app.heard_from_peer(match n.subject {
-                    PeerSubject::Pat(id) => Forget::Pat(id),
-                    PeerSubject::User(id) => Forget::Owner(id),
-                }),
+                Ok(PeerEvent::Notice(n)) => match n.subject {
+                    PeerSubject::Pat(id) => app.heard_from_peer(Forget::Pat(id)),
+                    PeerSubject::User(id) => app.heard_from_peer(Forget::Owner(id)),
+                    PeerSubject::Ping => {}
+                },
                 Ok(PeerEvent::Reconnected) => {
                     tracing::warn!("lost the other replicas' notices for a while: cache dropped");
                     app.peers_heard_again();

@@ -151,3 +151,106 @@ async fn a_lost_listener_drops_the_cache() {
     assert_eq!(a.verify_status(&pat, "").await, 200);
     assert_eq!(a.stats().store_lookups, lookups + 1);
 }
+
+/// A TCP proxy in front of PostgreSQL that can go silent: connections stay
+/// open, nothing is forwarded (a network that drops packets).
+struct SilentProxy {
+    port: u16,
+    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SilentProxy {
+    async fn start(to: String) -> Self {
+        use std::sync::atomic::AtomicBool;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let silent = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = silent.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&to).await else {
+                    continue;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pipe(cr, sw, flag.clone()));
+                tokio::spawn(pipe(sr, cw, flag.clone()));
+            }
+        });
+        Self { port, silent }
+    }
+
+    fn set_silent(&self, on: bool) {
+        self.silent.store(on, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Forward `r` to `w`, holding what is read while `silent`.
+async fn pipe(
+    mut r: impl tokio::io::AsyncRead + Unpin,
+    mut w: impl tokio::io::AsyncWrite + Unpin,
+    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n @ 1..) = r.read(&mut buf).await {
+        while silent.load(std::sync::atomic::Ordering::Acquire) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if w.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// A listener on a connection that died without a word hears not even its
+/// own heartbeat: the replica drops its cache within seconds (not the
+/// 300 s TTL), and listens again once the network is back.
+#[tokio::test]
+async fn a_silently_dead_listener_is_noticed_by_its_heartbeat() {
+    let url = patrol_store::test_support::fresh_database_url()
+        .await
+        .unwrap();
+    let parsed = url::Url::parse(&url).unwrap();
+    let proxy = SilentProxy::start(format!(
+        "{}:{}",
+        parsed.host_str().unwrap(),
+        parsed.port().unwrap()
+    ))
+    .await;
+    let mut via = parsed.clone();
+    via.set_port(Some(proxy.port)).unwrap();
+    let via = via.to_string();
+    let a = TestApp::spawn_with(move |c| {
+        c.database.url = Some(via);
+        c.verify.cache_ttl_secs = 300;
+    })
+    .await;
+    let started = Instant::now();
+    while !a.state.app.hears_peers() {
+        assert!(started.elapsed() < Duration::from_secs(10), "not listening");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (pat, _) = a.create_pat("vso.code", false).await;
+    cached_on(&a, &pat, "").await;
+    proxy.set_silent(true);
+    let silent_at = Instant::now();
+    while a.state.app.hears_peers() || a.stats().cached_entries > 0 {
+        assert!(
+            silent_at.elapsed() < Duration::from_secs(8),
+            "a silent listener went unnoticed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("silent listener noticed after {:?}", silent_at.elapsed());
+    proxy.set_silent(false);
+    let back = Instant::now();
+    while !a.state.app.hears_peers() {
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "not listening again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(a.verify_status(&pat, "").await, 200);
+}

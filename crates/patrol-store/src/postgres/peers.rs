@@ -3,7 +3,8 @@
 //!
 //! A notice names the replica that sent it and one PAT or one user; its
 //! text is `"<origin> pat <id>"` or `"<origin> user <id>"` (ids only,
-//! never a secret). Notices are transient: one sent while a listener's
+//! never a secret); `"<origin> ping"` only shows the channel works (a
+//! listener that hears nothing for a while may be on a dead connection). Notices are transient: one sent while a listener's
 //! connection is down is lost, which [`PeerListener::next`] reports as
 //! [`PeerEvent::Reconnected`] so the receiver can assume it missed some.
 
@@ -26,6 +27,8 @@ pub enum PeerSubject {
     Pat(Uuid),
     /// Every cached verification of this user's PATs.
     User(Uuid),
+    /// Nothing to forget: the sender's heartbeat.
+    Ping,
 }
 
 /// One notice: who sent it, and what to forget.
@@ -41,6 +44,7 @@ impl PeerNotice {
         match self.subject {
             PeerSubject::Pat(id) => format!("{} pat {id}", self.origin),
             PeerSubject::User(id) => format!("{} user {id}", self.origin),
+            PeerSubject::Ping => format!("{} ping", self.origin),
         }
     }
 
@@ -49,13 +53,14 @@ impl PeerNotice {
         let mut parts = payload.split(' ');
         let origin = Uuid::parse_str(parts.next()?).ok()?;
         let kind = parts.next()?;
-        let id = Uuid::parse_str(parts.next()?).ok()?;
+        let id = parts.next().map(Uuid::parse_str);
         if parts.next().is_some() {
             return None;
         }
-        let subject = match kind {
-            "pat" => PeerSubject::Pat(id),
-            "user" => PeerSubject::User(id),
+        let subject = match (kind, id) {
+            ("pat", Some(Ok(id))) => PeerSubject::Pat(id),
+            ("user", Some(Ok(id))) => PeerSubject::User(id),
+            ("ping", None) => PeerSubject::Ping,
             _ => return None,
         };
         Some(Self { origin, subject })
@@ -72,7 +77,7 @@ pub enum PeerEvent {
 }
 
 /// The connections a replica uses to send and hear notices: a pool of its
-/// own (two connections: one listening, one sending), apart from the
+/// own (three connections: one listening, two sending), apart from the
 /// store's, so a busy store never delays a notice.
 #[derive(Clone, Debug)]
 pub struct PeerChannel {
@@ -96,7 +101,7 @@ impl PeerChannel {
             .application_name("patrol-peers")
             .options([("statement_timeout", "5000")]);
         let pool = PgPoolOptions::new()
-            .max_connections(2)
+            .max_connections(3)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(2))
             .connect_lazy_with(opts);
@@ -167,6 +172,7 @@ mod tests {
         for subject in [
             PeerSubject::Pat(Uuid::new_v4()),
             PeerSubject::User(Uuid::new_v4()),
+            PeerSubject::Ping,
         ] {
             let n = PeerNotice { origin, subject };
             assert_eq!(PeerNotice::decode(&n.encode()), Some(n));
@@ -177,6 +183,8 @@ mod tests {
             format!("{origin} pat"),
             format!("{origin} group {id}"),
             format!("{origin} pat {id} more"),
+            format!("{origin} ping {id}"),
+            format!("{origin} user"),
             format!("nope pat {id}"),
             format!("{origin} pat not-a-uuid"),
         ] {
