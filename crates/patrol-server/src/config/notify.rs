@@ -172,3 +172,36 @@ impl NotificationsSection {
         Duration::seconds(i64::try_from(self.lease_secs).unwrap_or(120).max(ticks))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_lasts_lease_secs_and_at_least_four_ticks() {
+        let n = NotificationsSection::default();
+        assert_eq!(n.lease(), Duration::minutes(2));
+        let short = NotificationsSection {
+            tick_secs: 1,
+            lease_secs: 5,
+            ..n.clone()
+        };
+        assert!(short.resolve().is_ok());
+        assert_eq!(short.lease(), Duration::seconds(5));
+        let slow_ticks = NotificationsSection {
+            tick_secs: 60,
+            lease_secs: 5,
+            ..n.clone()
+        };
+        assert_eq!(slow_ticks.lease(), Duration::minutes(4));
+        for bad in [4, 3601] {
+            let e = NotificationsSection {
+                lease_secs: bad,
+                ..n.clone()
+            }
+            .resolve()
+            .unwrap_err();
+            assert!(e.to_string().contains("notifications.lease_secs"), "{e}");
+        }
+    }
+}
