@@ -9,6 +9,7 @@
 //! [`PeerEvent::Reconnected`] so the receiver can assume it missed some.
 
 use std::str::FromStr;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
@@ -76,13 +77,26 @@ pub enum PeerEvent {
     Reconnected,
 }
 
-/// The connections a replica uses to send and hear notices: a pool of its
-/// own (three connections: one listening, two sending), apart from the
-/// store's, so a busy store never delays a notice.
+/// The connections a replica uses to send and hear notices, apart from the
+/// store's, so a busy store never delays a notice: a pool of two for
+/// sending, and one connection per [`PeerChannel::listen`] in a pool of its
+/// own — a listener given up on a dead connection takes nothing from the
+/// next one.
 #[derive(Clone, Debug)]
 pub struct PeerChannel {
-    pool: PgPool,
+    /// Replaced by a fresh one when a send gets no answer (its connections
+    /// may be dead, and would hold their places until the OS gives up).
+    pool: Arc<RwLock<PgPool>>,
+    opts: PgConnectOptions,
 }
+
+/// How long to wait for a connection (sending or listening).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The longest a send or the start of listening may take: a connection
+/// that died without a word never answers, and the server's
+/// `statement_timeout` cannot help with that.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The most notices sent in one statement.
 pub const MAX_NOTICES_PER_SEND: usize = 256;
@@ -100,12 +114,15 @@ impl PeerChannel {
         let opts = opts
             .application_name("patrol-peers")
             .options([("statement_timeout", "5000")]);
-        let pool = PgPoolOptions::new()
-            .max_connections(3)
-            .min_connections(0)
-            .acquire_timeout(Duration::from_secs(2))
-            .connect_lazy_with(opts);
-        Ok(Self { pool })
+        let pool = Arc::new(RwLock::new(Self::send_pool(&opts)));
+        Ok(Self { pool, opts })
+    }
+
+    fn send_pool(opts: &PgConnectOptions) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_lazy_with(opts.clone())
     }
 
     /// Send these notices (at most [`MAX_NOTICES_PER_SEND`] are read) in
@@ -119,20 +136,50 @@ impl PeerChannel {
         if payloads.is_empty() {
             return Ok(());
         }
-        sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+        let pool = self
+            .pool
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let send = sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
             .bind(PEER_CHANNEL)
             .bind(payloads)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+            .execute(&pool);
+        let sent = within(send).await;
+        if sent.is_err() {
+            *self.pool.write().unwrap_or_else(PoisonError::into_inner) =
+                Self::send_pool(&self.opts);
+        }
+        sent.map(|_| ())
     }
 
     /// Start listening: returns once `LISTEN` has been run, so every notice
     /// sent afterwards is heard (until the connection is lost).
     pub async fn listen(&self) -> StoreResult<PeerListener> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(PEER_CHANNEL).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_lazy_with(self.opts.clone());
+        let listener = within(async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(PEER_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        })
+        .await?;
         Ok(PeerListener { listener })
+    }
+}
+
+/// `work`, given up after [`ANSWER_TIMEOUT`].
+async fn within<T>(
+    work: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> StoreResult<T> {
+    match tokio::time::timeout(ANSWER_TIMEOUT, work).await {
+        Ok(done) => Ok(done?),
+        Err(_) => Err(StoreError::Backend(format!(
+            "no answer from the database within {} ms",
+            ANSWER_TIMEOUT.as_millis()
+        ))),
     }
 }
 
