@@ -21,6 +21,7 @@ pub mod config;
 pub mod dev;
 pub mod http;
 pub mod notify;
+pub mod replicas;
 pub mod serve;
 pub mod storage;
 pub mod telemetry;
@@ -55,6 +56,8 @@ pub struct Application {
     /// Setting the store up in the background (the database did not answer
     /// at start-up).
     set_up_task: Option<tokio::task::JoinHandle<()>>,
+    /// The other replicas over the same PostgreSQL database.
+    replicas: Option<replicas::Replicas>,
 }
 
 fn prometheus() -> anyhow::Result<PrometheusHandle> {
@@ -152,6 +155,7 @@ impl ApplicationBuilder {
             dev_state = Some(issuer);
         }
 
+        let (replicas, peers) = replicas::Replicas::for_database(&database)?.unzip();
         let mut org_names = organizations;
         if dev.is_some() {
             for n in dev::DEV_ORGS {
@@ -208,7 +212,8 @@ impl ApplicationBuilder {
             hasher: Arc::new(TokenHasher::new(server_keys)?),
             clock,
             policy,
-            verify: VerifyState::new(verify_settings, resource_servers, usage_sender),
+            verify: VerifyState::new(verify_settings, resource_servers, usage_sender)
+                .with_peers(peers.unwrap_or_else(|| Arc::new(verify::NoPeers))),
             auth_limits: AuthLimits {
                 max_failures_per_ip: failures.max,
                 window: failures.window,
@@ -303,6 +308,7 @@ impl ApplicationBuilder {
             smtp_url: notify_settings.smtp.map(|s| s.url),
             set_up,
             set_up_task,
+            replicas,
         })
     }
 }
@@ -357,6 +363,10 @@ impl Application {
                 Some(notify::Runner::spawn(jobs, every))
             })
         };
+        let hearing = self
+            .replicas
+            .as_ref()
+            .map(|r| r.listen(self.state.app.clone()));
         let service =
             tower::util::MapRequestLayer::new(http::rewrite_request_uri).layer(self.router);
         let served = serve::serve(self.listener, service, self.limits, shutdown)
@@ -374,6 +384,9 @@ impl Application {
             }
         } else {
             runner.abort();
+        }
+        if let Some(h) = hearing {
+            h.abort();
         }
         self.usage.stop().await;
         served

@@ -29,7 +29,10 @@ mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub use jobs::{NewOutboxItem, OutboxCounts, OutboxItem, OutboxState, PendingNotice, Webhook};
-pub use postgres::{PostgresOptions, PostgresStore};
+pub use postgres::{
+    PeerChannel, PeerEvent, PeerListener, PeerNotice, PeerSubject, PostgresOptions, PostgresStore,
+    MAX_NOTICES_PER_SEND, PEER_CHANNEL,
+};
 pub use schema::Migration;
 pub use sqlite::SqliteStore;
 

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use uuid::Uuid;
 
 use patrol_core::hashing::TokenDigest;
 use patrol_core::pat::{LastUse, Pat, PatStatus};
@@ -29,15 +28,18 @@ mod cache;
 mod clients;
 mod limiter;
 mod measures;
+mod peers;
 mod usage;
 
 pub use cache::CachedPat;
 pub use clients::ResourceServers;
 pub use limiter::{ip_key, FailureLimiter};
+pub use peers::{Forget, NoPeers, Peers};
 pub use usage::{spawn as spawn_usage_writer, UsageFlusher, UsageSender};
 
 use cache::VerifyCache;
 use measures::LazyMeasures;
+use peers::Hearing;
 
 /// The verify path's settings, resolved from `[verify]` once (`config::Settings`).
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +87,9 @@ pub struct VerifyState {
     resource_servers: ResourceServers,
     counters: Counters,
     measures: LazyMeasures,
+    /// Where forgotten entries are told to the other replicas.
+    peers: Arc<dyn Peers>,
+    hearing: Hearing,
 }
 
 impl VerifyState {
@@ -109,7 +114,15 @@ impl VerifyState {
             resource_servers,
             counters: Counters::default(),
             measures: LazyMeasures::default(),
+            peers: Arc::new(NoPeers),
+            hearing: Hearing::default(),
         }
+    }
+
+    /// Tell `peers` what this replica forgets (several replicas).
+    pub fn with_peers(mut self, peers: Arc<dyn Peers>) -> Self {
+        self.peers = peers;
+        self
     }
 
     pub fn stats(&self) -> VerifyStats {
@@ -461,19 +474,9 @@ impl App {
         }
     }
 
-    /// A change to this PAT was committed: the very next verify must see it.
     /// The verify path's counters (for tests and operators).
     pub fn verify_stats(&self) -> VerifyStats {
         self.verify.stats()
-    }
-
-    pub(crate) fn forget_verified(&self, authorization_id: Uuid) {
-        self.verify.cache.invalidate(authorization_id);
-    }
-
-    /// A change to this user (disabled, memberships) was committed.
-    pub fn forget_verified_owner(&self, user: Uuid) {
-        self.verify.cache.invalidate_owner(user);
     }
 
     /// Write queued last-use and verify audit records now (tests, shutdown).

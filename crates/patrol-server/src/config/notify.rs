@@ -47,6 +47,10 @@ pub struct NotificationsSection {
     pub max_attempts: u32,
     /// The first retry waits this long, each next one twice as long (up to 6 hours).
     pub retry_base_secs: u64,
+    /// How long the job lease lasts unless its holder renews it: how long
+    /// the other replicas wait before one takes over from a holder that died
+    /// (at least four ticks).
+    pub lease_secs: u64,
 }
 
 impl Default for NotificationsSection {
@@ -56,6 +60,7 @@ impl Default for NotificationsSection {
             tick_secs: 30,
             max_attempts: 8,
             retry_base_secs: 60,
+            lease_secs: 120,
         }
     }
 }
@@ -150,11 +155,53 @@ impl NotificationsSection {
                 "must be 1 to 86400",
             ));
         }
+        if !(5..=3600).contains(&self.lease_secs) {
+            return Err(invalid("notifications.lease_secs", "must be 5 to 3600"));
+        }
         Ok((
             days,
             std::time::Duration::from_secs(self.tick_secs),
             self.max_attempts,
             Duration::seconds(i64::try_from(self.retry_base_secs).unwrap_or(60)),
         ))
+    }
+
+    /// The job lease: `lease_secs`, held across at least four ticks.
+    pub(super) fn lease(&self) -> Duration {
+        let ticks = 4 * i64::try_from(self.tick_secs).unwrap_or(3600);
+        Duration::seconds(i64::try_from(self.lease_secs).unwrap_or(120).max(ticks))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_lasts_lease_secs_and_at_least_four_ticks() {
+        let n = NotificationsSection::default();
+        assert_eq!(n.lease(), Duration::minutes(2));
+        let short = NotificationsSection {
+            tick_secs: 1,
+            lease_secs: 5,
+            ..n.clone()
+        };
+        assert!(short.resolve().is_ok());
+        assert_eq!(short.lease(), Duration::seconds(5));
+        let slow_ticks = NotificationsSection {
+            tick_secs: 60,
+            lease_secs: 5,
+            ..n.clone()
+        };
+        assert_eq!(slow_ticks.lease(), Duration::minutes(4));
+        for bad in [4, 3601] {
+            let e = NotificationsSection {
+                lease_secs: bad,
+                ..n.clone()
+            }
+            .resolve()
+            .unwrap_err();
+            assert!(e.to_string().contains("notifications.lease_secs"), "{e}");
+        }
     }
 }

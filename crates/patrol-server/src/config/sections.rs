@@ -145,8 +145,9 @@ impl Default for OrganizationsSection {
 pub struct VerifySection {
     /// Verified PATs kept in memory (0 turns the cache off).
     pub cache_capacity: usize,
-    /// How long a cached answer is trusted: the bound within which a change
-    /// made through another replica is seen (this replica sees its own at once).
+    /// How long a cached answer is trusted. This replica sees its own changes
+    /// at once, other replicas' (PostgreSQL) when their notice arrives; this
+    /// bounds what a missed notice can cost.
     pub cache_ttl_secs: u64,
     /// Failed verifications allowed per source address per window.
     pub max_failures_per_ip: u32,

@@ -191,9 +191,7 @@ impl Config {
                 purge_after: Duration::days(i64::from(purge_after)),
                 max_attempts,
                 retry_base,
-                // Held across at least a few ticks.
-                lease: Duration::minutes(2)
-                    .max(Duration::from_std(tick * 4).unwrap_or(Duration::minutes(2))),
+                lease: self.notifications.lease(),
             },
             ..policy
         };

@@ -17,6 +17,7 @@ mod logs;
 mod notifications;
 mod openapi;
 mod postgres;
+mod replicas;
 mod scim;
 mod support;
 mod usage;

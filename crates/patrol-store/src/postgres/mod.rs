@@ -26,11 +26,17 @@ mod admin;
 mod audit;
 mod jobs;
 mod pats;
+mod peers;
 mod policies;
 mod scim;
 mod sessions;
 mod users;
 mod verify;
+
+pub use peers::{
+    PeerChannel, PeerEvent, PeerListener, PeerNotice, PeerSubject, MAX_NOTICES_PER_SEND,
+    PEER_CHANNEL,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 

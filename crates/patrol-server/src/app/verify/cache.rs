@@ -4,7 +4,8 @@
 //! A change made in this process (update, regenerate, revoke) invalidates the
 //! PAT's entries at once; an epoch counter keeps a lookup that raced with
 //! such a change from caching what it read before the change. Changes made
-//! through another replica are seen once the TTL has passed.
+//! through another replica arrive as notices (`peers.rs`) that invalidate
+//! the same way; the TTL bounds what a missed notice can cost.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -231,6 +232,11 @@ impl VerifyCache {
         self.remove_where(|c| c.owner.id == user);
     }
 
+    /// Forget everything (notices from other replicas may have been missed).
+    pub fn clear(&self) {
+        self.remove_where(|_| true);
+    }
+
     pub fn len(&self) -> usize {
         self.read().len()
     }
@@ -327,6 +333,13 @@ mod tests {
         cache.insert(digest(3), cached(owner), t(1), cache.epoch());
         cache.invalidate_owner(owner);
         assert!(cache.get(&digest(3), t(1)).is_none());
+        // Clearing forgets everything, and also refuses racing lookups.
+        cache.insert(digest(4), cached(owner), t(1), cache.epoch());
+        let before = cache.epoch();
+        cache.clear();
+        assert_eq!(cache.len(), 0);
+        cache.insert(digest(5), cached(owner), t(1), before);
+        assert!(cache.get(&digest(5), t(1)).is_none());
     }
 
     #[test]
