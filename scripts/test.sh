@@ -45,6 +45,9 @@ echo "PostgreSQL at $PATROL_TEST_POSTGRES_URL"
 step "Rust tests (unit, property, store on SQLite and PostgreSQL, integration)"
 cargo test --workspace --quiet
 
+step "the server's integration tests again, on PostgreSQL (PATROL_TEST_STORE=postgres)"
+PATROL_TEST_STORE=postgres cargo test --quiet -p patrol-server --test api
+
 step "fuzz smoke run (each cargo-fuzz target ${PATROL_FUZZ_SECONDS:-8} s; docs/fuzzing.md)"
 scripts/fuzz.sh smoke "${PATROL_FUZZ_SECONDS:-8}"
 

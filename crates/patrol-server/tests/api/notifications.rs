@@ -67,30 +67,85 @@ async fn creation_email_names_the_token_and_never_its_secret() {
 /// The process dies (here: its outbox write fails) between storing a change
 /// and queueing the notice the change promised: the promise was stored in
 /// the change's own transaction, so the job runner queues the notice later,
-/// once.
+/// once. On either store.
+/// Makes the outbox refuse writes (a trigger in the test's database).
+enum OutboxSwitch {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl OutboxSwitch {
+    async fn new(app: &TestApp) -> OutboxSwitch {
+        match &app.pg_url {
+            Some(url) => OutboxSwitch::Postgres(sqlx::PgPool::connect(url).await.unwrap()),
+            None => OutboxSwitch::Sqlite(
+                sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path().display()))
+                    .await
+                    .unwrap(),
+            ),
+        }
+    }
+
+    async fn down(&self) {
+        match self {
+            OutboxSwitch::Sqlite(db) => {
+                sqlx::query(
+                    "CREATE TRIGGER outbox_down BEFORE INSERT ON outbox \
+                     BEGIN SELECT RAISE(ABORT, 'outbox down'); END",
+                )
+                .execute(db)
+                .await
+                .unwrap();
+            }
+            OutboxSwitch::Postgres(db) => {
+                sqlx::query(
+                    "CREATE FUNCTION outbox_down() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN RAISE EXCEPTION 'outbox down'; END $$",
+                )
+                .execute(db)
+                .await
+                .unwrap();
+                sqlx::query(
+                    "CREATE TRIGGER outbox_down BEFORE INSERT ON outbox \
+                     FOR EACH ROW EXECUTE FUNCTION outbox_down()",
+                )
+                .execute(db)
+                .await
+                .unwrap();
+            }
+        }
+    }
+
+    async fn up(&self) {
+        match self {
+            OutboxSwitch::Sqlite(db) => {
+                sqlx::query("DROP TRIGGER outbox_down")
+                    .execute(db)
+                    .await
+                    .unwrap();
+            }
+            OutboxSwitch::Postgres(db) => {
+                sqlx::query("DROP TRIGGER outbox_down ON outbox")
+                    .execute(db)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_notice_is_not_lost_when_queueing_it_fails_after_the_change_committed() {
     let app = TestApp::spawn_with(quiet).await;
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path().display()))
-        .await
-        .unwrap();
-    sqlx::query(
-        "CREATE TRIGGER outbox_down BEFORE INSERT ON outbox \
-         BEGIN SELECT RAISE(ABORT, 'outbox down'); END",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
+    let outbox = OutboxSwitch::new(&app).await;
+    outbox.down().await;
     // The change itself is stored and answered.
     let (_secret, id) = app.create_pat("vso.code", false).await;
     let down = app.jobs.tick().await.unwrap();
     assert_eq!((down.recovered, down.sent), (0, 0));
     assert!(of_kind(&app.mail_dir(), "created").is_empty());
 
-    sqlx::query("DROP TRIGGER outbox_down")
-        .execute(&db)
-        .await
-        .unwrap();
+    outbox.up().await;
     let up = app.jobs.tick().await.unwrap();
     assert_eq!(up.recovered, 1);
     assert_eq!(up.sent, 1);

@@ -146,6 +146,8 @@ pub struct TestApp {
     issuer_url: String,
     /// The server's job runner, ticked by hand in tests.
     pub jobs: Arc<patrol_server::notify::Jobs>,
+    /// The PostgreSQL database this server runs on (`None`: SQLite).
+    pub pg_url: Option<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -265,6 +267,25 @@ impl TestApp {
             secret: SecretSource::File(secret_file),
         }];
         configure(&mut config);
+        // PATROL_TEST_STORE=postgres: the same tests on a fresh PostgreSQL
+        // database each (kept in the test's directory, so a restart reopens
+        // it); scripts/test.sh runs this suite on both stores.
+        if config.database.url.is_none()
+            && std::env::var("PATROL_TEST_STORE").is_ok_and(|s| s == "postgres")
+        {
+            let kept = dir.path().join("postgres-url");
+            let url = match std::fs::read_to_string(&kept) {
+                Ok(url) => url,
+                Err(_) => {
+                    let url = patrol_store::test_support::fresh_database_url()
+                        .await
+                        .expect("a fresh PostgreSQL database for the server tests");
+                    std::fs::write(&kept, &url).unwrap();
+                    url
+                }
+            };
+            config.database.url = Some(url);
+        }
         let db_path = config.database.sqlite_path.clone();
         let pg_url = config.database.url.clone();
         let settings = config.resolve(&Env::default()).unwrap();
@@ -295,7 +316,7 @@ impl TestApp {
             )
             .unwrap();
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let store: Arc<dyn Store> = match pg_url {
+        let store: Arc<dyn Store> = match pg_url.clone() {
             Some(url) => {
                 Arc::new(PostgresStore::connect(&url, PostgresOptions::default()).unwrap())
             }
@@ -313,6 +334,7 @@ impl TestApp {
             jobs,
             stop: Some(stop),
             served: Some(served),
+            pg_url,
             _dir: dir,
         }
     }
