@@ -201,6 +201,13 @@ const ACTIONS = {
     const before = await tokens();
     await tabTo(c, `tr[data-token-name="${a.token}"] a.revoke`);
     await pressAndWait(c, 'Enter');
+    // The browser applies `autofocus` at a later rendering step than the
+    // load event: wait for it (a page without it still fails below).
+    await page
+      .waitForFunction(() => document.activeElement && document.activeElement !== document.body, null, {
+        timeout: 5000,
+      })
+      .catch(() => {});
     const confirm = await info(c, {
       autofocus: await focusedDesc(page),
       heading: await textOf(page.locator('#confirm-title')),
