@@ -73,3 +73,21 @@ pub(crate) fn pending_notice(
         intent,
     })
 }
+
+/// Microseconds in a day: the unit of `active_pat_days.day`.
+const DAY_US: i64 = 86_400_000_000;
+
+/// The owner's active tokens at `now`, as an SQL expression over the
+/// placeholders `owner` and `now` (the same on both backends): the per-day
+/// counts kept by the triggers of SQLite migration 0009 / PostgreSQL
+/// migration 0003 for the days after today, and the tokens expiring later
+/// today one by one. Never more rows than days of the longest lifetime plus
+/// today's expiries, whatever the owner holds.
+pub(crate) fn active_count(owner: &str, now: &str) -> String {
+    format!(
+        "COALESCE((SELECT SUM(n) FROM active_pat_days WHERE owner_id = {owner} \
+         AND day > {now} / {DAY_US}), 0) \
+         + (SELECT COUNT(*) FROM pats WHERE owner_id = {owner} AND revoked_at_us IS NULL \
+         AND valid_to_us > {now} AND valid_to_us < ({now} / {DAY_US} + 1) * {DAY_US})"
+    )
+}

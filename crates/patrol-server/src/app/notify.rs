@@ -230,7 +230,7 @@ impl App {
     /// should this fail; changes go through [`promise`] and [`App::tell`].
     pub(crate) async fn notify(&self, kind: EventKind, pat: &Pat, detail: NoticeDetail) {
         if let Err(e) = self.try_notify(kind, pat, detail, true).await {
-            enqueue_failed(kind, &e);
+            enqueue_failed(Some(kind), &e);
         }
     }
 
@@ -243,13 +243,13 @@ impl App {
             let kept = match self.store.notice_intent(ev.id).await {
                 Ok(kept) => kept,
                 Err(e) => {
-                    enqueue_failed_words(&e.to_string());
+                    enqueue_failed(None, &e);
                     continue;
                 }
             };
             if let Some(intent) = kept {
                 if let Err(e) = self.keep_promise(ev.id, &intent).await {
-                    enqueue_failed_words(&e.to_string());
+                    enqueue_failed(None, &e);
                 }
             }
         }
@@ -264,7 +264,7 @@ impl App {
         for p in self.store.pending_notices(limit).await? {
             match self.keep_promise(p.audit_id, &p.intent).await {
                 Ok(()) => kept += 1,
-                Err(e) => enqueue_failed_words(&e.to_string()),
+                Err(e) => enqueue_failed(None, &e),
             }
         }
         if kept > 0 {
@@ -411,14 +411,12 @@ impl App {
     }
 }
 
-fn enqueue_failed(kind: EventKind, e: &AppError) {
+/// A notice could not be put in the outbox (`kind` when known; a promised
+/// one stays in the store for the job runner).
+fn enqueue_failed(kind: Option<EventKind>, e: &dyn std::fmt::Display) {
     metrics::counter!("patrol_notifications_enqueue_failures_total").increment(1);
-    tracing::warn!(error = %e, kind = kind.as_str(), "could not enqueue a notification");
-}
-
-fn enqueue_failed_words(e: &str) {
-    metrics::counter!("patrol_notifications_enqueue_failures_total").increment(1);
-    tracing::warn!(error = %e, "could not enqueue a promised notification; the job runner will");
+    let kind = kind.map_or("promised", EventKind::as_str);
+    tracing::warn!(error = %e, kind, "could not enqueue a notification");
 }
 
 fn sent_notice(i: OutboxItem) -> Option<SentNotice> {

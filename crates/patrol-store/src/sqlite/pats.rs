@@ -10,7 +10,7 @@ use patrol_core::pat::{ListFilter, Pat, SortBy};
 use patrol_core::user::AuditEvent;
 
 use super::with_audit;
-use crate::common::{cap, IfUnchanged, MUST_EXIST};
+use crate::common::{active_count, cap, IfUnchanged, MUST_EXIST};
 use crate::rows::{
     convert_all, target_text, us, HashedPatRow, PatRow, StatusCountsRow, PAT_COLUMNS,
 };
@@ -274,22 +274,6 @@ pub(super) async fn count_active_for_owner(
         .fetch_one(pool)
         .await?;
     Ok(u64::try_from(n).unwrap_or(0))
-}
-
-/// Microseconds in a day: the unit of `active_pat_days.day`.
-const DAY_US: i64 = 86_400_000_000;
-
-/// The owner's active tokens at `now` (both SQL expressions): the per-day
-/// counts kept by migration 0009's triggers for the days after today, and
-/// the tokens expiring later today one by one. Never more rows than days of
-/// the longest lifetime plus today's expiries, whatever the owner holds.
-fn active_count(owner: &str, now: &str) -> String {
-    format!(
-        "COALESCE((SELECT SUM(n) FROM active_pat_days WHERE owner_id = {owner} \
-         AND day > {now} / {DAY_US}), 0) \
-         + (SELECT COUNT(*) FROM pats WHERE owner_id = {owner} AND revoked_at_us IS NULL \
-         AND valid_to_us > {now} AND valid_to_us < ({now} / {DAY_US} + 1) * {DAY_US})"
-    )
 }
 
 pub(super) async fn count_by_status(
