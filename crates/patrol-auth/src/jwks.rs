@@ -99,6 +99,14 @@ impl KeySet {
     pub(crate) fn get(&self, kid: &str) -> Option<&CachedKey> {
         self.keys.get(kid)
     }
+
+    #[cfg(test)]
+    pub(crate) fn empty_at(fetched_at: DateTime<Utc>) -> Self {
+        KeySet {
+            keys: HashMap::new(),
+            fetched_at,
+        }
+    }
 }
 
 /// Why a refresh is attempted.

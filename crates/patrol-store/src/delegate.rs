@@ -83,6 +83,14 @@ macro_rules! delegate_store {
                     users::is_member(&self.pool, user, org).await
                 }
 
+                async fn member_org(
+                    &self,
+                    user: Uuid,
+                    name: &str,
+                ) -> StoreResult<Option<(Organization, bool)>> {
+                    users::member_org(&self.pool, user, name).await
+                }
+
                 async fn member_orgs(&self, user: Uuid) -> StoreResult<Vec<Organization>> {
                     users::member_orgs(&self.pool, user).await
                 }
@@ -94,7 +102,18 @@ macro_rules! delegate_store {
                     audit: &AuditEvent,
                     max_active: Option<u64>,
                 ) -> StoreResult<()> {
-                    pats::create(&self.pool, pat, hash, audit, max_active).await
+                    pats::create(&self.pool, pat, hash, audit, max_active, None).await
+                }
+
+                async fn create_pat_telling(
+                    &self,
+                    pat: &Pat,
+                    hash: &KeyedHash,
+                    audit: &AuditEvent,
+                    max_active: Option<u64>,
+                    notices: &[NewOutboxItem],
+                ) -> StoreResult<()> {
+                    pats::create(&self.pool, pat, hash, audit, max_active, Some(notices)).await
                 }
 
                 async fn get_pat(&self, id: Uuid) -> StoreResult<Option<Pat>> {
@@ -199,10 +218,6 @@ macro_rules! delegate_store {
 
                 async fn notice_intent(&self, audit_id: Uuid) -> StoreResult<Option<String>> {
                     audit::notice_intent(&self.pool, audit_id).await
-                }
-
-                async fn clear_notice(&self, audit_id: Uuid) -> StoreResult<()> {
-                    audit::clear_notice(&self.pool, audit_id).await
                 }
 
                 async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
@@ -376,6 +391,14 @@ macro_rules! delegate_store {
                     jobs::enqueue(&self.pool, item).await
                 }
 
+                async fn enqueue_all(
+                    &self,
+                    items: &[NewOutboxItem],
+                    clearing: Option<Uuid>,
+                ) -> StoreResult<u64> {
+                    jobs::enqueue_all(&self.pool, items, clearing).await
+                }
+
                 async fn due_outbox(
                     &self,
                     now: DateTime<Utc>,
@@ -436,6 +459,10 @@ macro_rules! delegate_store {
 
                 async fn list_webhooks(&self, owner: Option<Uuid>) -> StoreResult<Vec<Webhook>> {
                     jobs::list_webhooks(&self.pool, owner).await
+                }
+
+                async fn webhooks_for(&self, owner: Uuid) -> StoreResult<Vec<Webhook>> {
+                    jobs::webhooks_for(&self.pool, owner).await
                 }
 
                 async fn get_webhook(&self, id: Uuid) -> StoreResult<Option<Webhook>> {

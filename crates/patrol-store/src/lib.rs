@@ -227,6 +227,11 @@ pub trait Store: Send + Sync + 'static {
     async fn list_orgs(&self) -> StoreResult<Vec<Organization>>;
     async fn add_member(&self, user: Uuid, org: Uuid) -> StoreResult<()>;
     async fn is_member(&self, user: Uuid, org: Uuid) -> StoreResult<bool>;
+    /// The organization named `name` (case-insensitive) and whether `user`
+    /// is a member: [`Store::org_by_name`] and [`Store::is_member`] in one
+    /// round trip.
+    async fn member_org(&self, user: Uuid, name: &str)
+        -> StoreResult<Option<(Organization, bool)>>;
     /// The organizations `user` belongs to, by name.
     async fn member_orgs(&self, user: Uuid) -> StoreResult<Vec<Organization>>;
 
@@ -241,6 +246,18 @@ pub trait Store: Send + Sync + 'static {
         hash: &KeyedHash,
         audit: &AuditEvent,
         max_active: Option<u64>,
+    ) -> StoreResult<()>;
+    /// [`Store::create_pat`], with the notices `audit` promised already
+    /// rendered: `notices` go into the outbox (each unless its `dedupe_key`
+    /// is taken) in the same transaction, in place of the record's notice
+    /// intent, which is not kept.
+    async fn create_pat_telling(
+        &self,
+        pat: &Pat,
+        hash: &KeyedHash,
+        audit: &AuditEvent,
+        max_active: Option<u64>,
+        notices: &[NewOutboxItem],
     ) -> StoreResult<()>;
     async fn get_pat(&self, id: Uuid) -> StoreResult<Option<Pat>>;
     async fn list_pats(&self, q: &PatQuery) -> StoreResult<Vec<Pat>>;
@@ -315,8 +332,6 @@ pub trait Store: Send + Sync + 'static {
     async fn pending_notices(&self, limit: u32) -> StoreResult<Vec<PendingNotice>>;
     /// The intent kept with this record, if it is still pending.
     async fn notice_intent(&self, audit_id: Uuid) -> StoreResult<Option<String>>;
-    /// The notices of this record are in the outbox: forget its intent.
-    async fn clear_notice(&self, audit_id: Uuid) -> StoreResult<()>;
 
     // --- administration ---
     /// The claims remembered from the user's last sign-in (empty if none).
@@ -428,6 +443,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Store a notice unless one with its `dedupe_key` exists; true when stored.
     async fn enqueue(&self, item: &NewOutboxItem) -> StoreResult<bool>;
+    /// Store each of `items` unless its `dedupe_key` is taken and, with
+    /// `clearing`, forget that record's notice intent (its notices are in
+    /// the outbox now), all in one transaction; how many items were stored.
+    async fn enqueue_all(
+        &self,
+        items: &[NewOutboxItem],
+        clearing: Option<Uuid>,
+    ) -> StoreResult<u64>;
     /// Notices neither sent nor given up, due at `now`, oldest first.
     async fn due_outbox(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<OutboxItem>>;
     /// Record a delivery attempt: sent, retry at a later time, or given up.
@@ -454,6 +477,9 @@ pub trait Store: Send + Sync + 'static {
     async fn create_webhook(&self, hook: &Webhook) -> StoreResult<()>;
     /// `owner` `Some`: that user's; `None`: the tenant-wide ones.
     async fn list_webhooks(&self, owner: Option<Uuid>) -> StoreResult<Vec<Webhook>>;
+    /// The subscriptions an event about `owner`'s token goes to: theirs,
+    /// then the tenant-wide ones.
+    async fn webhooks_for(&self, owner: Uuid) -> StoreResult<Vec<Webhook>>;
     async fn get_webhook(&self, id: Uuid) -> StoreResult<Option<Webhook>>;
     async fn delete_webhook(&self, id: Uuid) -> StoreResult<bool>;
 }

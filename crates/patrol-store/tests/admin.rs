@@ -137,10 +137,19 @@ async fn a_member_an_administrator_removed_stays_removed(s: Arc<dyn Store>) {
         .await
         .unwrap());
     assert!(!s.is_member(a.id, org.id).await.unwrap());
+    assert_eq!(
+        s.member_org(a.id, "FabriKam").await.unwrap(),
+        Some((org.clone(), false))
+    );
+    assert_eq!(s.member_org(a.id, "contoso").await.unwrap(), None);
     assert!(!s.join_unless_removed(a.id, org.id).await.unwrap());
     // Start-up auto-join adds everyone else, never the removed one.
     assert_eq!(s.join_all_unless_removed(org.id).await.unwrap(), 1);
     assert!(s.is_member(b.id, org.id).await.unwrap());
+    assert_eq!(
+        s.member_org(b.id, "fabrikam").await.unwrap(),
+        Some((org.clone(), true))
+    );
     assert!(!s.is_member(a.id, org.id).await.unwrap());
     assert_eq!(s.join_all_unless_removed(org.id).await.unwrap(), 0);
     // Removing a non-member is recorded too, and changes nothing.

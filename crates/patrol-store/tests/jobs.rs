@@ -98,6 +98,11 @@ async fn the_outbox_stores_a_key_once_and_records_attempts(s: Arc<dyn Store>) {
         .enqueue(&item("k2", t0() + Duration::hours(1)))
         .await
         .unwrap());
+    // Several at once: the keys already taken are skipped, the rest stored.
+    let batch = [item("k1", t0()), item("k3", t0() + Duration::days(30))];
+    assert_eq!(s.enqueue_all(&batch, None).await.unwrap(), 1);
+    assert_eq!(s.enqueue_all(&batch, None).await.unwrap(), 0);
+    assert_eq!(s.enqueue_all(&[], None).await.unwrap(), 0);
     let due = s.due_outbox(t0(), 10).await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].item, a);
@@ -126,7 +131,7 @@ async fn the_outbox_stores_a_key_once_and_records_attempts(s: Arc<dyn Store>) {
     assert_eq!(
         counts,
         OutboxCounts {
-            pending: 1,
+            pending: 2,
             sent: 1,
             failed: 0
         }
@@ -147,20 +152,18 @@ async fn the_outbox_stores_a_key_once_and_records_attempts(s: Arc<dyn Store>) {
     assert_eq!(s.outbox_counts().await.unwrap().failed, 1);
 }
 
+fn u_claims() -> patrol_core::user::UserClaims {
+    patrol_core::user::UserClaims {
+        issuer: "iss".into(),
+        subject: "u".into(),
+        display_name: "U".into(),
+        email: None,
+        email_verified: false,
+    }
+}
+
 async fn webhooks_are_a_users_or_tenant_wide(s: Arc<dyn Store>) {
-    let u = s
-        .upsert_user(
-            &patrol_core::user::UserClaims {
-                issuer: "iss".into(),
-                subject: "u".into(),
-                display_name: "U".into(),
-                email: None,
-                email_verified: false,
-            },
-            t0(),
-        )
-        .await
-        .unwrap();
+    let u = s.upsert_user(&u_claims(), t0()).await.unwrap();
     let mine = Webhook {
         id: Uuid::new_v4(),
         owner: Some(u.id),
@@ -182,6 +185,32 @@ async fn webhooks_are_a_users_or_tenant_wide(s: Arc<dyn Store>) {
         vec![mine.clone()]
     );
     assert_eq!(s.list_webhooks(None).await.unwrap(), vec![tenant.clone()]);
+    // An event about u's token: u's subscriptions first, then the tenant's;
+    // nobody else's.
+    let v = s
+        .upsert_user(
+            &patrol_core::user::UserClaims {
+                subject: "v".into(),
+                ..u_claims()
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let theirs = Webhook {
+        id: Uuid::new_v4(),
+        owner: Some(v.id),
+        ..mine.clone()
+    };
+    s.create_webhook(&theirs).await.unwrap();
+    assert_eq!(
+        s.webhooks_for(u.id).await.unwrap(),
+        vec![mine.clone(), tenant.clone()]
+    );
+    assert_eq!(
+        s.webhooks_for(v.id).await.unwrap(),
+        vec![theirs, tenant.clone()]
+    );
     assert!(s.delete_webhook(mine.id).await.unwrap());
     assert!(!s.delete_webhook(mine.id).await.unwrap());
     assert_eq!(s.get_webhook(tenant.id).await.unwrap(), Some(tenant));

@@ -78,7 +78,7 @@ async fn a_change_keeps_its_promise_until_cleared_oldest_first(s: Arc<dyn Store>
         Some("leaked")
     );
 
-    s.clear_notice(created.id).await.unwrap();
+    s.enqueue_all(&[], Some(created.id)).await.unwrap();
     assert_eq!(s.notice_intent(created.id).await.unwrap(), None);
     let left: Vec<_> = s
         .pending_notices(10)
@@ -112,9 +112,8 @@ async fn a_change_that_did_not_happen_promises_nothing(s: Arc<dyn Store>) {
     )
     .await
     .unwrap();
-    s.clear_notice(s.pending_notices(1).await.unwrap()[0].audit_id)
-        .await
-        .unwrap();
+    let first = s.pending_notices(1).await.unwrap()[0].audit_id;
+    s.enqueue_all(&[], Some(first)).await.unwrap();
 
     // Refused (the cap): neither the token, the record nor the promise.
     let q = Pat::fixture(owner, t0());
@@ -143,7 +142,7 @@ async fn a_change_that_did_not_happen_promises_nothing(s: Arc<dyn Store>) {
     assert_eq!(s.notice_intent(second.id).await.unwrap(), None);
 
     // The same through revoke_many (administrators, rules).
-    s.clear_notice(first.id).await.unwrap();
+    s.enqueue_all(&[], Some(first.id)).await.unwrap();
     let r = Pat::fixture(owner, t0());
     create(
         &*s,

@@ -3,6 +3,8 @@
 //! `docs/security.md` items 10 and 13-15. Nothing here ever logs a token or a claim value that could
 //! be one; failure reasons are static strings.
 
+#[cfg(feature = "net")]
+mod accepted;
 mod config;
 #[cfg(feature = "net")]
 mod oidc;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, Validation};
 use patrol_core::clock::Clock;
 
+use super::accepted::{fingerprint, Accepted};
 use super::rules::{check_id_token, reason};
 use super::unverified::check_header;
 use super::{
@@ -16,7 +17,7 @@ use super::{
 };
 use crate::claims::{classify, classify_id_token, Claims, PrincipalKind};
 use crate::fetch::HttpClient;
-use crate::jwks::{IssuerKeys, Trigger};
+use crate::jwks::{IssuerKeys, KeySet, Trigger};
 
 /// A configured issuer and its keys.
 struct Issuer {
@@ -31,6 +32,8 @@ struct Inner {
     http: HttpClient,
     clock: Arc<dyn Clock>,
     min_refetch_ms: AtomicU64,
+    /// Access tokens verified lately (see `accepted.rs`).
+    accepted: Accepted,
 }
 
 /// Validates bearer access tokens against the configured issuers. Cheap to clone.
@@ -73,6 +76,7 @@ impl OidcVerifier {
                 http,
                 clock,
                 min_refetch_ms: AtomicU64::new(DEFAULT_MIN_REFETCH.as_millis() as u64),
+                accepted: Accepted::default(),
             }),
         }
     }
@@ -118,9 +122,24 @@ impl OidcVerifier {
             .sum()
     }
 
-    /// Validates a bearer access token.
+    /// Validates a bearer access token. One that passed lately is accepted
+    /// again without its signature check while it has not expired and the
+    /// issuer's keys have not been refetched, for at most a minute
+    /// (`accepted.rs`).
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
-        self.verify_jwt(token, Purpose::Access).await
+        let fp = fingerprint(token);
+        let now = self.inner.clock.now();
+        let current_keys = |i: usize| self.inner.issuers.get(i).and_then(|s| s.keys.cached());
+        let wall_now = jsonwebtoken::get_current_timestamp() as i64;
+        if let Some(v) = self.inner.accepted.get(&fp, now, wall_now, current_keys) {
+            return Ok(v);
+        }
+        let (verified, issuer, keys) = self.verify_full(token, Purpose::Access).await?;
+        let leeway = self.inner.issuers[issuer].leeway;
+        self.inner
+            .accepted
+            .remember(fp, &verified, issuer, &keys, leeway, now);
+        Ok(verified)
     }
 
     /// Validates an OpenID Connect ID token from a configured issuer, for the relying party
@@ -164,15 +183,26 @@ impl OidcVerifier {
         token: &str,
         purpose: Purpose<'_>,
     ) -> Result<VerifiedToken, AuthError> {
+        Ok(self.verify_full(token, purpose).await?.0)
+    }
+
+    /// Every check; on success also the issuer's index and the key set that
+    /// verified the token.
+    async fn verify_full(
+        &self,
+        token: &str,
+        purpose: Purpose<'_>,
+    ) -> Result<(VerifiedToken, usize, Arc<KeySet>), AuthError> {
         let UnverifiedJwt {
             header,
             issuer: iss,
         } = read_unverified(token)?;
-        let issuer = self
+        let (index, issuer) = self
             .inner
             .issuers
             .iter()
-            .find(|s| s.cfg.issuer == iss)
+            .enumerate()
+            .find(|(_, s)| s.cfg.issuer == iss)
             .ok_or(AuthError::Invalid("unknown issuer"))?;
         let kid = check_header(
             &header,
@@ -251,12 +281,13 @@ impl OidcVerifier {
             },
         };
         let email_verified = claims.email_verified_by(issuer.cfg.vouches_for_emails());
-        Ok(VerifiedToken {
+        let verified = VerifiedToken {
             issuer: issuer.cfg.issuer.clone(),
             subject,
             claims,
             principal,
             email_verified,
-        })
+        };
+        Ok((verified, index, keys))
     }
 }

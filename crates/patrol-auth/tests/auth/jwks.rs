@@ -183,3 +183,19 @@ async fn removed_key_rejected_after_refetch() {
     );
     assert!(v.verify(&sign(key_a(), &claims)).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_token_accepted_before_is_still_refused_once_expired() {
+    let idp = MockIdp::start(&[key_a()]).await;
+    let v = verifier(vec![IssuerConfig {
+        leeway_secs: 0,
+        ..idp.config()
+    }]);
+    let mut claims = good_claims(&idp.issuer);
+    claims["exp"] = serde_json::json!(now() + 1);
+    let token = sign(key_a(), &claims);
+    assert!(v.verify(&token).await.is_ok());
+    assert!(v.verify(&token).await.is_ok(), "accepted again");
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(invalid_reason(v.verify(&token).await), "expired");
+}

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use patrol_core::pat::{OrgTarget, Pat};
-use patrol_core::user::AuditEvent;
+use patrol_core::user::{AuditEvent, User};
 use patrol_store::{NewOutboxItem, OutboxItem};
 
 use super::{App, AppError, Caller};
@@ -248,7 +248,7 @@ impl App {
                 }
             };
             if let Some(intent) = kept {
-                if let Err(e) = self.keep_promise(ev.id, &intent).await {
+                if let Err(e) = self.keep_promise(ev.id, &intent, None).await {
                     enqueue_failed(None, &e);
                 }
             }
@@ -262,7 +262,7 @@ impl App {
     pub(crate) async fn tell_pending(&self, limit: u32) -> Result<u64, AppError> {
         let mut kept = 0;
         for p in self.store.pending_notices(limit).await? {
-            match self.keep_promise(p.audit_id, &p.intent).await {
+            match self.keep_promise(p.audit_id, &p.intent, None).await {
                 Ok(()) => kept += 1,
                 Err(e) => enqueue_failed(None, &e),
             }
@@ -273,28 +273,88 @@ impl App {
         Ok(kept)
     }
 
-    /// Enqueue what the record `audit_id` promised, then forget the promise.
-    /// The notices' keys name the record, so doing this twice (inline and
-    /// by the runner) stores each notice once.
-    async fn keep_promise(&self, audit_id: Uuid, intent: &str) -> Result<(), AppError> {
-        match serde_json::from_str::<Intent>(intent) {
-            Ok(i) => {
-                // A token purged meanwhile has nobody left to tell.
-                if let Some(pat) = self.store.get_pat(i.pat).await? {
-                    let detail = NoticeDetail {
-                        client_id: i.client_id,
-                        reason: i.reason,
-                        once: audit_id.to_string(),
-                        ..NoticeDetail::default()
-                    };
-                    self.try_notify(i.kind, &pat, detail, i.email).await?;
-                }
-            }
+    /// The outbox items the record `ev` promised about `pat`, owned by
+    /// `owner` (both as the caller has them), for a store write that queues
+    /// them in the change's own transaction.
+    pub(crate) async fn promised(
+        &self,
+        ev: &AuditEvent,
+        pat: &Pat,
+        owner: &User,
+    ) -> Result<Vec<NewOutboxItem>, AppError> {
+        let mut items = Vec::new();
+        if let Some(intent) = &ev.notice {
+            self.render_promise(ev.id, intent, Some((pat, owner)), &mut items)
+                .await?;
+        }
+        Ok(items)
+    }
+
+    /// [`App::tell`] for one change the caller knows took effect (the store
+    /// kept its promise), on `pat` as stored, owned by `owner` as read in
+    /// this request: nothing needs reading back.
+    pub(crate) async fn tell_kept(&self, ev: &AuditEvent, pat: &Pat, owner: &User) {
+        let Some(intent) = &ev.notice else {
+            return;
+        };
+        if let Err(e) = self.keep_promise(ev.id, intent, Some((pat, owner))).await {
+            enqueue_failed(None, &e);
+        }
+    }
+
+    /// Enqueue what the record `audit_id` promised and forget the promise,
+    /// in one store transaction. The notices' keys name the record, so
+    /// doing this twice (inline and by the runner) stores each notice once.
+    /// `known`: the token and its owner, when the caller has them.
+    async fn keep_promise(
+        &self,
+        audit_id: Uuid,
+        intent: &str,
+        known: Option<(&Pat, &User)>,
+    ) -> Result<(), AppError> {
+        let mut items = Vec::new();
+        self.render_promise(audit_id, intent, known, &mut items)
+            .await?;
+        self.store.enqueue_all(&items, Some(audit_id)).await?;
+        Ok(())
+    }
+
+    /// The outbox items of the promise `intent` of record `audit_id`.
+    async fn render_promise(
+        &self,
+        audit_id: Uuid,
+        intent: &str,
+        known: Option<(&Pat, &User)>,
+        items: &mut Vec<NewOutboxItem>,
+    ) -> Result<(), AppError> {
+        let i = match serde_json::from_str::<Intent>(intent) {
+            Ok(i) => i,
             Err(e) => {
                 tracing::warn!(error = %e, %audit_id, "dropping an unreadable notice intent");
+                return Ok(());
+            }
+        };
+        let detail = NoticeDetail {
+            client_id: i.client_id,
+            reason: i.reason,
+            once: audit_id.to_string(),
+            ..NoticeDetail::default()
+        };
+        let known =
+            known.filter(|(pat, owner)| pat.authorization_id == i.pat && pat.owner == owner.id);
+        if let Some((pat, owner)) = known {
+            return self
+                .outbox_items(i.kind, pat, owner, &detail, i.email, items)
+                .await;
+        }
+        // A token purged meanwhile has nobody left to tell.
+        if let Some(pat) = self.store.get_pat(i.pat).await? {
+            if let Some(owner) = self.store.get_user(pat.owner).await? {
+                self.outbox_items(i.kind, &pat, &owner, &detail, i.email, items)
+                    .await?;
             }
         }
-        Ok(self.store.clear_notice(audit_id).await?)
+        Ok(())
     }
 
     async fn try_notify(
@@ -307,6 +367,25 @@ impl App {
         let Some(owner) = self.store.get_user(pat.owner).await? else {
             return Ok(());
         };
+        let mut items = Vec::new();
+        self.outbox_items(kind, pat, &owner, &detail, email, &mut items)
+            .await?;
+        self.store.enqueue_all(&items, None).await?;
+        Ok(())
+    }
+
+    /// The outbox items telling of `kind` happening to `owner`'s `pat`: an
+    /// email to the owner (when emailed, wanted, and the address is
+    /// vouched for) and one per matching webhook subscription.
+    async fn outbox_items(
+        &self,
+        kind: EventKind,
+        pat: &Pat,
+        owner: &User,
+        detail: &NoticeDetail,
+        email: bool,
+        items: &mut Vec<NewOutboxItem>,
+    ) -> Result<(), AppError> {
         let now = self.now();
         let facts = self.facts(pat).await?;
         let key = format!("{}:{}:{}", kind.as_str(), pat.authorization_id, detail.once);
@@ -327,24 +406,22 @@ impl App {
                     };
                     let payload = serde_json::to_string(&notice)
                         .map_err(|e| AppError::Internal(e.to_string()))?;
-                    self.store
-                        .enqueue(&NewOutboxItem {
-                            id: Uuid::new_v4(),
-                            dedupe_key: format!("email:{key}"),
-                            channel: CHANNEL_EMAIL.to_owned(),
-                            kind: kind.as_str().to_owned(),
-                            user: Some(owner.id),
-                            pat: Some(pat.authorization_id),
-                            subscription: None,
-                            payload,
-                            created_at: now,
-                            due_at: now,
-                        })
-                        .await?;
+                    items.push(NewOutboxItem {
+                        id: Uuid::new_v4(),
+                        dedupe_key: format!("email:{key}"),
+                        channel: CHANNEL_EMAIL.to_owned(),
+                        kind: kind.as_str().to_owned(),
+                        user: Some(owner.id),
+                        pat: Some(pat.authorization_id),
+                        subscription: None,
+                        payload,
+                        created_at: now,
+                        due_at: now,
+                    });
                 }
             }
         }
-        self.enqueue_webhooks(kind, &owner, &facts, &detail, &key)
+        self.webhook_items(kind, owner, &facts, detail, &key, items)
             .await
     }
 

@@ -81,15 +81,11 @@ impl App {
 
     /// An organization by name that exists and the caller belongs to.
     async fn member_org(&self, caller: &Caller, name: &str) -> Result<Organization, AppError> {
-        let org = self
-            .store
-            .org_by_name(name)
-            .await?
-            .ok_or_else(|| AppError::OrgNotFound(name.to_owned()))?;
-        if !self.store.is_member(caller.user.id, org.id).await? {
-            return Err(AppError::NotAMember(org.name));
+        match self.store.member_org(caller.user.id, name).await? {
+            None => Err(AppError::OrgNotFound(name.to_owned())),
+            Some((org, false)) => Err(AppError::NotAMember(org.name)),
+            Some((org, true)) => Ok(org),
         }
-        Ok(org)
     }
 
     /// The organization named by `via`, checked; `None` when unspecified.
@@ -221,16 +217,35 @@ impl App {
             None,
         );
         // The store counts and inserts in one step, so the cap holds under
-        // concurrent creates.
+        // concurrent creates. The creation notices are queued in the same
+        // transaction; should that fail, the token is stored with the
+        // promise instead, which is kept after the commit or by the runner.
         let max = self.policy.max_active_per_user;
-        self.store
-            .create_pat(&pat, &hash, &audit, Some(max))
-            .await
-            .map_err(|e| match e {
-                StoreError::LimitReached => AppError::TooManyTokens(max),
-                e => e.into(),
-            })?;
-        self.tell(&[&audit]).await;
+        let refused = |e| match e {
+            StoreError::LimitReached => AppError::TooManyTokens(max),
+            e => e.into(),
+        };
+        let notices = self.promised(&audit, &pat, &caller.user).await;
+        let told = match &notices {
+            Ok(items) => self
+                .store
+                .create_pat_telling(&pat, &hash, &audit, Some(max), items)
+                .await
+                .map_err(refused),
+            Err(e) => Err(AppError::Internal(e.to_string())),
+        };
+        match told {
+            Ok(()) => {}
+            Err(AppError::TooManyTokens(max)) => return Err(AppError::TooManyTokens(max)),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not queue the creation notices with the token");
+                self.store
+                    .create_pat(&pat, &hash, &audit, Some(max))
+                    .await
+                    .map_err(refused)?;
+                self.tell_kept(&audit, &pat, &caller.user).await;
+            }
+        }
         Ok((pat, secret))
     }
 
@@ -361,7 +376,7 @@ impl App {
         );
         self.store.replace_secret(id, &hash, &audit).await?;
         self.forget_verified(id);
-        self.tell(&[&audit]).await;
+        self.tell_kept(&audit, &pat, &caller.user).await;
         Ok((pat, secret))
     }
 

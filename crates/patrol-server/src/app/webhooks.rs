@@ -140,17 +140,18 @@ impl App {
         Ok(())
     }
 
-    /// One delivery per subscription that wants `kind` about `owner`'s token.
-    pub(crate) async fn enqueue_webhooks(
+    /// One delivery per subscription that wants `kind` about `owner`'s
+    /// token, added to `items`.
+    pub(crate) async fn webhook_items(
         &self,
         kind: EventKind,
         owner: &User,
         facts: &TokenFacts,
         detail: &NoticeDetail,
         key: &str,
+        items: &mut Vec<NewOutboxItem>,
     ) -> Result<(), AppError> {
-        let mut hooks = self.store.list_webhooks(Some(owner.id)).await?;
-        hooks.extend(self.store.list_webhooks(None).await?);
+        let hooks = self.store.webhooks_for(owner.id).await?;
         let now = self.now();
         for hook in hooks {
             if !hook.events.is_empty() && !hook.events.iter().any(|e| e == kind.as_str()) {
@@ -178,20 +179,18 @@ impl App {
                     "daysLeft": detail.days_left,
                 },
             });
-            self.store
-                .enqueue(&NewOutboxItem {
-                    id,
-                    dedupe_key: format!("webhook:{}:{key}", hook.id),
-                    channel: CHANNEL_WEBHOOK.to_owned(),
-                    kind: kind.as_str().to_owned(),
-                    user: Some(owner.id),
-                    pat: Some(facts.id),
-                    subscription: Some(hook.id),
-                    payload: event.to_string(),
-                    created_at: now,
-                    due_at: now,
-                })
-                .await?;
+            items.push(NewOutboxItem {
+                id,
+                dedupe_key: format!("webhook:{}:{key}", hook.id),
+                channel: CHANNEL_WEBHOOK.to_owned(),
+                kind: kind.as_str().to_owned(),
+                user: Some(owner.id),
+                pat: Some(facts.id),
+                subscription: Some(hook.id),
+                payload: event.to_string(),
+                created_at: now,
+                due_at: now,
+            });
         }
         Ok(())
     }

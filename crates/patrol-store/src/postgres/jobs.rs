@@ -68,8 +68,9 @@ pub(super) async fn claim_schedule(
     Ok(n == 1)
 }
 
-pub(super) async fn enqueue(pool: &PgPool, i: &NewOutboxItem) -> StoreResult<bool> {
-    let n = sqlx::query(
+/// Store one notice unless one with its `dedupe_key` exists.
+pub(super) fn enqueue_query(i: &NewOutboxItem) -> super::Write<'_> {
+    sqlx::query(
         "INSERT INTO outbox (id, dedupe_key, channel, kind, user_id, pat_id, subscription, payload, \
          created_at_us, due_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (dedupe_key) DO NOTHING",
@@ -84,10 +85,32 @@ pub(super) async fn enqueue(pool: &PgPool, i: &NewOutboxItem) -> StoreResult<boo
     .bind(&i.payload)
     .bind(us(i.created_at))
     .bind(us(i.due_at))
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+}
+
+pub(super) async fn enqueue(pool: &PgPool, i: &NewOutboxItem) -> StoreResult<bool> {
+    Ok(enqueue_query(i).execute(pool).await?.rows_affected() == 1)
+}
+
+/// `items` (each unless its `dedupe_key` is taken) and, with `clearing`,
+/// the end of that record's notice intent: one transaction.
+pub(super) async fn enqueue_all(
+    pool: &PgPool,
+    items: &[NewOutboxItem],
+    clearing: Option<Uuid>,
+) -> StoreResult<u64> {
+    let mut tx = pool.begin().await?;
+    let mut stored = 0;
+    for i in items {
+        stored += enqueue_query(i).execute(&mut *tx).await?.rows_affected();
+    }
+    if let Some(id) = clearing {
+        sqlx::query("DELETE FROM notice_intents WHERE audit_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(stored)
 }
 
 pub(super) async fn due(
@@ -235,6 +258,18 @@ pub(super) async fn list_webhooks(pool: &PgPool, owner: Option<Uuid>) -> StoreRe
          ORDER BY created_at_us, id"
     ))
     .bind(owner.map(|o| o.to_string()))
+    .fetch_all(pool)
+    .await?;
+    convert_all(rows)
+}
+
+/// `owner`'s subscriptions, then the tenant-wide ones.
+pub(super) async fn webhooks_for(pool: &PgPool, owner: Uuid) -> StoreResult<Vec<Webhook>> {
+    let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE owner_id = $1 OR owner_id IS NULL \
+         ORDER BY owner_id IS NULL, created_at_us, id"
+    ))
+    .bind(owner.to_string())
     .fetch_all(pool)
     .await?;
     convert_all(rows)

@@ -14,19 +14,24 @@ use crate::common::{active_count, cap, IfUnchanged, MUST_EXIST};
 use crate::rows::{
     convert_all, target_text, us, HashedPatRow, PatRow, StatusCountsRow, PAT_COLUMNS,
 };
-use crate::{AdminPatQuery, PatQuery, StatusCounts, StoreError, StoreResult, UsageRecord};
+use crate::{
+    AdminPatQuery, NewOutboxItem, PatQuery, StatusCounts, StoreError, StoreResult, UsageRecord,
+};
 
 /// With a cap, the owner's row is locked first (`FOR NO KEY UPDATE`), so
 /// capped creates for one owner run one after another — on every replica —
 /// and each counts the PATs the ones before it committed (under READ
 /// COMMITTED each statement sees what committed before it began). Creates
 /// for other owners, and uncapped ones, do not wait.
+/// With `notices`, they are queued in the same transaction instead of the
+/// record's intent.
 pub(super) async fn create(
     pool: &PgPool,
     pat: &Pat,
     hash: &KeyedHash,
     ev: &AuditEvent,
     max_active: Option<u64>,
+    notices: Option<&[NewOutboxItem]>,
 ) -> StoreResult<()> {
     let mut tx = pool.begin().await?;
     if max_active.is_some() {
@@ -61,7 +66,10 @@ pub(super) async fn create(
     if inserted == 0 {
         return Err(StoreError::LimitReached);
     }
-    audit::insert(&mut tx, ev, true).await?;
+    audit::insert(&mut tx, ev, notices.is_none()).await?;
+    for item in notices.unwrap_or_default() {
+        super::jobs::enqueue_query(item).execute(&mut *tx).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use patrol_core::user::{Organization, User, UserClaims};
 
-use crate::rows::{convert_all, us, OrgRow, UserRow, USER_COLUMNS};
+use crate::rows::{convert_all, us, uuid, OrgRow, UserRow, USER_COLUMNS};
 use crate::{StoreError, StoreResult};
 
 pub(super) async fn upsert(pool: &PgPool, c: &UserClaims, now: DateTime<Utc>) -> StoreResult<User> {
@@ -108,6 +108,33 @@ pub(super) async fn add_member(pool: &PgPool, user: Uuid, org: Uuid) -> StoreRes
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// The organization named `name` (case-insensitive) and whether `user`
+/// belongs to it, in one query.
+pub(super) async fn member_org(
+    pool: &PgPool,
+    user: Uuid,
+    name: &str,
+) -> StoreResult<Option<(Organization, bool)>> {
+    let row: Option<(String, String, bool)> = sqlx::query_as(
+        "SELECT o.id, o.name, EXISTS (SELECT 1 FROM memberships m \
+         WHERE m.user_id = $1 AND m.org_id = o.id) FROM organizations o WHERE o.name_lower = $2",
+    )
+    .bind(user.to_string())
+    .bind(name.to_lowercase())
+    .fetch_optional(pool)
+    .await?;
+    row.map(|(id, name, member)| {
+        Ok((
+            Organization {
+                id: uuid(&id)?,
+                name,
+            },
+            member,
+        ))
+    })
+    .transpose()
 }
 
 pub(super) async fn is_member(pool: &PgPool, user: Uuid, org: Uuid) -> StoreResult<bool> {

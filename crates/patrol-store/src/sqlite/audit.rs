@@ -79,14 +79,6 @@ pub(super) async fn notice_intent(
     )
 }
 
-pub(super) async fn clear_notice(pool: &SqlitePool, audit_id: uuid::Uuid) -> StoreResult<()> {
-    sqlx::query("DELETE FROM notice_intents WHERE audit_id = ?")
-        .bind(audit_id.to_string())
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
 /// Newest first (time, then id, both descending: the keyset of [`AuditQuery::after`]).
 pub(super) async fn list(pool: &SqlitePool, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
     let id = |u: Option<uuid::Uuid>| u.map(|u| u.to_string());

@@ -67,8 +67,9 @@ pub(super) async fn claim_schedule(
     Ok(n == 1)
 }
 
-pub(super) async fn enqueue(pool: &SqlitePool, i: &NewOutboxItem) -> StoreResult<bool> {
-    let n = sqlx::query(
+/// Store one notice unless one with its `dedupe_key` exists.
+pub(super) fn enqueue_query(i: &NewOutboxItem) -> super::Write<'_> {
+    sqlx::query(
         "INSERT INTO outbox (id, dedupe_key, channel, kind, user_id, pat_id, subscription, payload, \
          created_at_us, due_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (dedupe_key) DO NOTHING",
@@ -83,10 +84,32 @@ pub(super) async fn enqueue(pool: &SqlitePool, i: &NewOutboxItem) -> StoreResult
     .bind(&i.payload)
     .bind(us(i.created_at))
     .bind(us(i.due_at))
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+}
+
+pub(super) async fn enqueue(pool: &SqlitePool, i: &NewOutboxItem) -> StoreResult<bool> {
+    Ok(enqueue_query(i).execute(pool).await?.rows_affected() == 1)
+}
+
+/// `items` (each unless its `dedupe_key` is taken) and, with `clearing`,
+/// the end of that record's notice intent: one transaction.
+pub(super) async fn enqueue_all(
+    pool: &SqlitePool,
+    items: &[NewOutboxItem],
+    clearing: Option<Uuid>,
+) -> StoreResult<u64> {
+    let mut tx = pool.begin().await?;
+    let mut stored = 0;
+    for i in items {
+        stored += enqueue_query(i).execute(&mut *tx).await?.rows_affected();
+    }
+    if let Some(id) = clearing {
+        sqlx::query("DELETE FROM notice_intents WHERE audit_id = ?")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(stored)
 }
 
 pub(super) async fn due(
@@ -236,6 +259,18 @@ pub(super) async fn list_webhooks(
         "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE owner_id IS ? ORDER BY created_at_us, id"
     ))
     .bind(owner.map(|o| o.to_string()))
+    .fetch_all(pool)
+    .await?;
+    convert_all(rows)
+}
+
+/// `owner`'s subscriptions, then the tenant-wide ones.
+pub(super) async fn webhooks_for(pool: &SqlitePool, owner: Uuid) -> StoreResult<Vec<Webhook>> {
+    let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE owner_id = ? OR owner_id IS NULL \
+         ORDER BY owner_id IS NULL, created_at_us, id"
+    ))
+    .bind(owner.to_string())
     .fetch_all(pool)
     .await?;
     convert_all(rows)

@@ -140,7 +140,14 @@ impl SqliteStore {
         let in_memory = opts.get_filename().as_os_str() == ":memory:";
         let pool = SqlitePoolOptions::new()
             // An in-memory database exists per connection: keep exactly one.
-            .max_connections(if in_memory { 1 } else { 8 })
+            .max_connections(if in_memory {
+                1
+            } else {
+                std::env::var("XPOOL")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(8)
+            })
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)

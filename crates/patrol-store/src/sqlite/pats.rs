@@ -9,23 +9,28 @@ use patrol_core::hashing::KeyedHash;
 use patrol_core::pat::{ListFilter, Pat, SortBy};
 use patrol_core::user::AuditEvent;
 
-use super::with_audit;
+use super::{audit, with_audit};
 use crate::common::{active_count, cap, IfUnchanged, MUST_EXIST};
 use crate::rows::{
     convert_all, target_text, us, HashedPatRow, PatRow, StatusCountsRow, PAT_COLUMNS,
 };
-use crate::{AdminPatQuery, PatQuery, StatusCounts, StoreError, StoreResult, UsageRecord};
+use crate::{
+    AdminPatQuery, NewOutboxItem, PatQuery, StatusCounts, StoreError, StoreResult, UsageRecord,
+};
 
 /// One statement counts the owner's active PATs and inserts the new one only
 /// when the cap allows. It is its transaction's first statement, so SQLite
 /// takes the database's single write lock before the count reads: concurrent
 /// creates are serialised, and each counts the rows of those before it.
+/// With `notices`, they are queued in the same transaction instead of the
+/// record's intent.
 pub(super) async fn create(
     pool: &SqlitePool,
     pat: &Pat,
     hash: &KeyedHash,
     audit: &AuditEvent,
     max_active: Option<u64>,
+    notices: Option<&[NewOutboxItem]>,
 ) -> StoreResult<()> {
     let sql = format!(
         "INSERT INTO pats (authorization_id, owner_id, display_name, scopes, target_orgs, valid_from_us, \
@@ -47,8 +52,15 @@ pub(super) async fn create(
         .bind(&hash.key_id)
         .bind(&hash.digest.as_bytes()[..])
         .bind(cap(max_active));
-    let refuse = IfUnchanged::Refuse(StoreError::LimitReached);
-    with_audit(pool, insert, Some(audit), refuse).await?;
+    let mut tx = pool.begin().await?;
+    if insert.execute(&mut *tx).await?.rows_affected() == 0 {
+        return Err(StoreError::LimitReached);
+    }
+    audit::insert(&mut tx, audit, notices.is_none()).await?;
+    for item in notices.unwrap_or_default() {
+        super::jobs::enqueue_query(item).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
