@@ -120,6 +120,57 @@ async fn the_cap_holds_across_replicas_under_a_burst() {
     );
 }
 
+/// Far below the cap, creates for one owner do not queue behind each other
+/// (a shared lock); within `max_connections` of it they count exactly (an
+/// exclusive one). A burst that starts in the first region and runs into
+/// the cap stores exactly up to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cap_holds_when_a_burst_runs_from_far_below_it_into_it() {
+    let stores = replicas(3).await;
+    let owner = user(&stores[0]).await;
+    let pool = sqlx::PgPool::connect(&fresh_database_url().await.unwrap())
+        .await
+        .unwrap();
+    let connections: u64 = sqlx::query_scalar::<_, String>("SHOW max_connections")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    pool.close().await;
+    let cap = connections + 20;
+    let burst = |n: usize| {
+        let racers: Vec<_> = (0..n)
+            .map(|i| {
+                let s = stores[i % 3].clone();
+                tokio::spawn(async move { create(&s, owner, cap).await })
+            })
+            .collect();
+        async move {
+            let mut stored = 0;
+            for r in racers {
+                match r.await.unwrap() {
+                    Ok(_) => stored += 1,
+                    Err(StoreError::LimitReached) => {}
+                    Err(e) => panic!("unexpected: {e}"),
+                }
+            }
+            stored
+        }
+    };
+    // 10 held: the first creates take the shared lock.
+    for _ in 0..10 {
+        create(&stores[0], owner, cap).await.unwrap();
+    }
+    assert_eq!(burst(30).await, 30, "far below the cap nothing is refused");
+    let left = usize::try_from(cap).unwrap() - 40;
+    assert_eq!(burst(left + 25).await, left);
+    assert_eq!(
+        stores[1].count_active_for_owner(owner, t0()).await.unwrap(),
+        cap
+    );
+}
+
 /// Two replicas' runners ask for the lease at the same moment, round after
 /// round (each round a new lease name): exactly one gets it; the loser
 /// takes it over once the winner's has run out.

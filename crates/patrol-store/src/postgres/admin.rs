@@ -52,6 +52,7 @@ pub(super) async fn list_users(pool: &PgPool, q: &UserQuery) -> StoreResult<Vec<
         qualified("u", USER_COLUMNS),
     );
     let rows: Vec<UserEntryRow> = sqlx::query_as(&sql)
+        .persistent(false)
         .bind(q.org.map(|o| o.to_string()))
         .bind(q.subject.as_deref())
         .bind(i64::from(q.limit))

@@ -97,6 +97,7 @@ pub(super) async fn list(pool: &PgPool, q: &AuditQuery) -> StoreResult<Vec<Audit
               OR target_user IN (SELECT user_id FROM memberships WHERE org_id = ANY($12))) \
          ORDER BY at_us DESC, id DESC LIMIT $11",
     )
+    .persistent(false)
     .bind(id(q.actor_user))
     .bind(id(q.target_pat))
     .bind(q.action.map(AuditAction::as_str))

@@ -134,14 +134,15 @@ impl PostgresStore {
     /// A lazy pool over parsed connection options.
     fn connect_with(opts: PgConnectOptions, options: PostgresOptions) -> Self {
         let timeout_ms = options.statement_timeout.as_millis().max(1).to_string();
-        // Custom plans always: a cached generic plan does not know whose
-        // tokens a statement reads, and for a page by expiry it walked the
-        // expiry index across every owner (11 ms instead of 0.1 ms with
-        // 50,000 tokens; docs/capacity.md).
-        let opts = opts.application_name("patrol").options([
-            ("statement_timeout", timeout_ms.as_str()),
-            ("plan_cache_mode", "force_custom_plan"),
-        ]);
+        // Statements are prepared once per connection and their plans
+        // cached. The listings are not: a generic plan does not know whose
+        // tokens a page reads (for a page by expiry one walked the expiry
+        // index across every owner: 11 ms instead of 0.1 ms with 50,000
+        // tokens; docs/capacity.md), so they go as unnamed statements,
+        // planned for their parameters each time (`persistent(false)`).
+        let opts = opts
+            .application_name("patrol")
+            .options([("statement_timeout", timeout_ms.as_str())]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
