@@ -3,7 +3,9 @@
 # a timed test). Runs crates/patrol-server/tests/api/bench_pats.rs in release
 # mode: BENCH_TOKENS PATs stored (default 1,000,000), BENCH_USER_TOKENS of them
 # for one user (10,000); list page p50/p99 per sort for that user and for a
-# user holding one token; creates per second from 16 concurrent clients.
+# user holding one token; verify cache misses (2,000 of that user's PATs,
+# each once); creates per second from 16 concurrent clients (in-process
+# reqwest; bench/creates.sh measures creates with wrk).
 # Usage: bench/pats.sh        Env: CARGO_TARGET_DIR, BENCH_STORES ("sqlite postgres"),
 # BENCH_TOKENS, BENCH_USER_TOKENS, BENCH_CREATES (4,000)
 set -euo pipefail

@@ -15,13 +15,8 @@ DURATION=${1:-10}
 CONNS=${WRK_CONNECTIONS:-32}
 THREADS=${WRK_THREADS:-2}
 
-if ! command -v wrk >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-  else
-    echo "wrk is not installed (Debian package wrk)" >&2; exit 1
-  fi
-fi
+# shellcheck source=bench/wrk.sh
+. "$ROOT/bench/wrk.sh"
 
 (cd "$ROOT" && cargo build --release -q -p patrol)
 BIN=$TARGET/release/patrol

@@ -7,8 +7,12 @@
 //! commit the use case calls [`App::tell`], which turns the stored intent
 //! into outbox items under keys unique to the notice and forgets it; should
 //! the process die in between, the job runner finds the intent and does the
-//! same ([`App::tell_pending`]). The job runner (`jobs.rs`) delivers the
-//! outbox. Expiry notices come from the runner's own scans ([`App::notify`]).
+//! same ([`App::tell_pending`]). A create, which has the token and its owner
+//! in hand, renders its notices before writing ([`App::promised`]) and the
+//! store queues them in the create's own transaction, with no intent to
+//! keep; should that write fail, the token is stored with its promise as
+//! above. The job runner (`jobs.rs`) delivers the outbox. Expiry notices
+//! come from the runner's own scans ([`App::notify`]).
 //!
 //! A notice never carries a token secret: only names, ids, scopes and dates.
 

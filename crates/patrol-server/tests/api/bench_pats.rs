@@ -3,8 +3,8 @@
 //! `BENCH_TOKENS` PATs are stored (default 1,000,000), `BENCH_USER_TOKENS` of
 //! them (default 10,000) for alice; then over HTTP, as the wrk runs
 //! did: the first page of alice's list (and of a user holding one token),
-//! p50/p99 over sequential requests, and alice creating PATs from 16
-//! concurrent clients.
+//! p50/p99 over sequential requests; verify cache misses over the whole
+//! store; and alice creating PATs from 16 concurrent clients.
 
 use std::time::{Duration, Instant};
 
@@ -30,8 +30,17 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-async fn store_pats(app: &TestApp, owner: uuid::Uuid, n: usize, prefix: &str) {
+/// Store `n` PATs for `owner`; every `keep`th secret is returned (none
+/// with `keep` 0).
+async fn store_pats(
+    app: &TestApp,
+    owner: uuid::Uuid,
+    n: usize,
+    prefix: &str,
+    keep: usize,
+) -> Vec<String> {
     let now = Utc::now();
+    let mut kept = Vec::new();
     for i in 0..n {
         let secret = token::mint(now, &MintOptions::default(), &mut rand::rngs::OsRng).unwrap();
         let pat = Pat {
@@ -43,7 +52,11 @@ async fn store_pats(app: &TestApp, owner: uuid::Uuid, n: usize, prefix: &str) {
             .create_pat(&pat, &app.hasher.hash(&secret), &audit, None)
             .await
             .unwrap();
+        if keep > 0 && i % keep == 0 {
+            kept.push(secret.expose().to_owned());
+        }
     }
+    kept
 }
 
 async fn list_latency(app: &TestApp, jwt: &str, query: &str, rounds: usize) -> (f64, f64) {
@@ -115,7 +128,7 @@ async fn create_and_list_costs() {
         .unwrap();
     let bob = app.store.get_pat(bob_id).await.unwrap().unwrap().owner;
     // Bob holds a page and a half: the baseline for a full page.
-    store_pats(&app, bob, 149, "bob").await;
+    store_pats(&app, bob, 149, "bob", 0).await;
 
     // The others' tokens: one owner per 1,000.
     let started = Instant::now();
@@ -138,10 +151,12 @@ async fn create_and_list_costs() {
             .unwrap()
             .id;
         let n = left.min(1_000);
-        store_pats(&app, owner, n, "other").await;
+        store_pats(&app, owner, n, "other", 0).await;
         left -= n;
     }
-    store_pats(&app, alice, mine, "mine").await;
+    // Up to 2,000 of alice's secrets: verify cache misses, spread over
+    // the whole store by their random hashes.
+    let sample = store_pats(&app, alice, mine, "mine", (mine / 2_000).max(1)).await;
     eprintln!(
         "stored {total} PATs ({mine} of them alice's) in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -217,6 +232,26 @@ async fn create_and_list_costs() {
             t.elapsed().as_secs_f64() * 1e6 / 200.0
         );
     }
+
+    // Verify, each sampled PAT once: a cache miss (the keyed-hash lookup in
+    // the store), with every PAT stored.
+    let req = patrol_server::app::VerifyRequest {
+        required_scopes: vec!["vso.code".into()],
+        ..Default::default()
+    };
+    let mut times = Vec::with_capacity(sample.len());
+    for secret in &sample {
+        let t = Instant::now();
+        assert!(app.state.app.verify_pat(secret, &req).await.is_ok());
+        times.push(t.elapsed());
+    }
+    times.sort();
+    println!(
+        "BENCH verify_cache_miss_ms p50={:.3} p99={:.3} ({} PATs, {total} stored)",
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        times.len()
+    );
 
     // Creates: 16 concurrent clients, alice (holding `mine` and more).
     let url = format!(
