@@ -177,12 +177,10 @@ pub async fn set_up(
         let mut wait = RETRY_FIRST;
         loop {
             tokio::time::sleep(wait).await;
-            let attempt = match &opened {
-                Opened::Postgres(s) => match s.ping().await {
-                    Ok(()) => set_up.run(&opened).await,
-                    Err(e) => Err(e.into()),
-                },
-                Opened::Sqlite(_) => set_up.run(&opened).await,
+            // A ping answers (or not) within its own short timeout.
+            let attempt = match opened.store().ping().await {
+                Ok(()) => set_up.run(&opened).await,
+                Err(e) => Err(e.into()),
             };
             match attempt {
                 Ok(()) => {

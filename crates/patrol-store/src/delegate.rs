@@ -387,10 +387,6 @@ macro_rules! delegate_store {
                     jobs::claim_schedule(&self.pool, name, now, next).await
                 }
 
-                async fn enqueue(&self, item: &NewOutboxItem) -> StoreResult<bool> {
-                    jobs::enqueue(&self.pool, item).await
-                }
-
                 async fn enqueue_all(
                     &self,
                     items: &[NewOutboxItem],

@@ -441,8 +441,6 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         next: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Store a notice unless one with its `dedupe_key` exists; true when stored.
-    async fn enqueue(&self, item: &NewOutboxItem) -> StoreResult<bool>;
     /// Store each of `items` unless its `dedupe_key` is taken and, with
     /// `clearing`, forget that record's notice intent (its notices are in
     /// the outbox now), all in one transaction; how many items were stored.

@@ -225,26 +225,24 @@ impl App {
             StoreError::LimitReached => AppError::TooManyTokens(max),
             e => e.into(),
         };
-        let notices = self.promised(&audit, &pat, &caller.user).await;
-        let told = match &notices {
-            Ok(items) => self
+        let told = match self.promised(&audit, &pat, &caller.user).await {
+            Ok(notices) => match self
                 .store
-                .create_pat_telling(&pat, &hash, &audit, Some(max), items)
+                .create_pat_telling(&pat, &hash, &audit, Some(max), &notices)
                 .await
-                .map_err(refused),
-            Err(e) => Err(AppError::Internal(e.to_string())),
+            {
+                Err(StoreError::LimitReached) => return Err(AppError::TooManyTokens(max)),
+                told => told.map_err(AppError::from),
+            },
+            Err(e) => Err(e),
         };
-        match told {
-            Ok(()) => {}
-            Err(AppError::TooManyTokens(max)) => return Err(AppError::TooManyTokens(max)),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not queue the creation notices with the token");
-                self.store
-                    .create_pat(&pat, &hash, &audit, Some(max))
-                    .await
-                    .map_err(refused)?;
-                self.tell_kept(&audit, &pat, &caller.user).await;
-            }
+        if let Err(e) = told {
+            tracing::warn!(error = %e, "could not queue the creation notices with the token");
+            self.store
+                .create_pat(&pat, &hash, &audit, Some(max))
+                .await
+                .map_err(refused)?;
+            self.tell_kept(&audit, &pat, &caller.user).await;
         }
         Ok((pat, secret))
     }

@@ -87,10 +87,6 @@ pub(super) fn enqueue_query(i: &NewOutboxItem) -> super::Write<'_> {
     .bind(us(i.due_at))
 }
 
-pub(super) async fn enqueue(pool: &PgPool, i: &NewOutboxItem) -> StoreResult<bool> {
-    Ok(enqueue_query(i).execute(pool).await?.rows_affected() == 1)
-}
-
 /// `items` (each unless its `dedupe_key` is taken) and, with `clearing`,
 /// the end of that record's notice intent: one transaction.
 pub(super) async fn enqueue_all(
