@@ -102,7 +102,7 @@ macro_rules! delegate_store {
                     audit: &AuditEvent,
                     max_active: Option<u64>,
                 ) -> StoreResult<()> {
-                    pats::create(&self.pool, pat, hash, audit, max_active, None).await
+                    self.insert_pat(pat, hash, audit, max_active, None).await
                 }
 
                 async fn create_pat_telling(
@@ -113,7 +113,8 @@ macro_rules! delegate_store {
                     max_active: Option<u64>,
                     notices: &[NewOutboxItem],
                 ) -> StoreResult<()> {
-                    pats::create(&self.pool, pat, hash, audit, max_active, Some(notices)).await
+                    self.insert_pat(pat, hash, audit, max_active, Some(notices))
+                        .await
                 }
 
                 async fn get_pat(&self, id: Uuid) -> StoreResult<Option<Pat>> {

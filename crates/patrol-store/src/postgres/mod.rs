@@ -185,6 +185,18 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// A create with its audit record (and notices): see `pats::create`.
+    async fn insert_pat(
+        &self,
+        pat: &patrol_core::pat::Pat,
+        hash: &patrol_core::hashing::KeyedHash,
+        audit: &AuditEvent,
+        max_active: Option<u64>,
+        notices: Option<&[crate::NewOutboxItem]>,
+    ) -> StoreResult<()> {
+        pats::create(&self.pool, pat, hash, audit, max_active, notices).await
+    }
+
     /// Readiness answers within [`PING_TIMEOUT`] even while the database is
     /// unreachable (a probe must not wait out the pool's acquire timeout).
     async fn ping_database(&self) -> StoreResult<()> {

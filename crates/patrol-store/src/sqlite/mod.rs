@@ -19,6 +19,7 @@ use crate::{Migration, StoreError, StoreResult};
 
 mod admin;
 mod audit;
+mod group;
 mod jobs;
 mod pats;
 mod policies;
@@ -32,6 +33,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Creates are committed in groups (`group.rs`).
+    creates: group::Creates,
 }
 
 /// One write statement, as [`with_audit`] takes it.
@@ -140,14 +143,7 @@ impl SqliteStore {
         let in_memory = opts.get_filename().as_os_str() == ":memory:";
         let pool = SqlitePoolOptions::new()
             // An in-memory database exists per connection: keep exactly one.
-            .max_connections(if in_memory {
-                1
-            } else {
-                std::env::var("XPOOL")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(8)
-            })
+            .max_connections(if in_memory { 1 } else { 8 })
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
@@ -156,7 +152,10 @@ impl SqliteStore {
         if migrate {
             MIGRATOR.run(&pool).await.map_err(migration_failed)?;
         }
-        Ok(Self { pool })
+        Ok(Self {
+            creates: group::Creates::start(pool.clone()),
+            pool,
+        })
     }
 
     /// Bring the schema up to date; the migrations this run applied (empty:
@@ -190,6 +189,27 @@ impl SqliteStore {
 
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// A create with its audit record (and notices), committed with
+    /// whatever other creates are waiting (`group.rs`).
+    async fn insert_pat(
+        &self,
+        pat: &patrol_core::pat::Pat,
+        hash: &patrol_core::hashing::KeyedHash,
+        audit: &AuditEvent,
+        max_active: Option<u64>,
+        notices: Option<&[crate::NewOutboxItem]>,
+    ) -> StoreResult<()> {
+        self.creates
+            .create(pats::NewPat {
+                pat: pat.clone(),
+                hash: hash.clone(),
+                audit: audit.clone(),
+                max_active,
+                notices: notices.map(<[_]>::to_vec),
+            })
+            .await
     }
 
     async fn ping_database(&self) -> StoreResult<()> {

@@ -2,7 +2,7 @@
 //! keyed hash, last-use bookkeeping and counts.
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use patrol_core::hashing::KeyedHash;
@@ -18,20 +18,41 @@ use crate::{
     AdminPatQuery, NewOutboxItem, PatQuery, StatusCounts, StoreError, StoreResult, UsageRecord,
 };
 
-/// One statement counts the owner's active PATs and inserts the new one only
-/// when the cap allows. It is its transaction's first statement, so SQLite
-/// takes the database's single write lock before the count reads: concurrent
-/// creates are serialised, and each counts the rows of those before it.
-/// With `notices`, they are queued in the same transaction instead of the
-/// record's intent.
-pub(super) async fn create(
-    pool: &SqlitePool,
-    pat: &Pat,
-    hash: &KeyedHash,
-    audit: &AuditEvent,
-    max_active: Option<u64>,
-    notices: Option<&[NewOutboxItem]>,
-) -> StoreResult<()> {
+/// A create as the store receives it (owned: it may wait in the group
+/// commit's queue, `group.rs`).
+pub(super) struct NewPat {
+    pub pat: Pat,
+    pub hash: KeyedHash,
+    pub audit: AuditEvent,
+    pub max_active: Option<u64>,
+    /// Queued in the create's transaction instead of the record's intent.
+    pub notices: Option<Vec<NewOutboxItem>>,
+}
+
+/// One create in its own transaction.
+pub(super) async fn create(pool: &SqlitePool, new: &NewPat) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    if !insert(&mut tx, new).await? {
+        return Err(StoreError::LimitReached);
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A create's statements in the caller's transaction; `false` (and nothing
+/// written) when the cap refuses it. One statement counts the owner's
+/// active PATs and inserts the new one only when the cap allows. It is its
+/// transaction's first write, so SQLite takes the database's single write
+/// lock before the count reads: concurrent creates are serialised, and each
+/// counts the rows of those before it (in a group, those earlier in it).
+pub(super) async fn insert(conn: &mut SqliteConnection, new: &NewPat) -> StoreResult<bool> {
+    let NewPat {
+        pat,
+        hash,
+        audit,
+        max_active,
+        notices,
+    } = new;
     let sql = format!(
         "INSERT INTO pats (authorization_id, owner_id, display_name, scopes, target_orgs, valid_from_us, \
          valid_to_us, created_at_us, revoked_at_us, key_id, token_hash) \
@@ -39,7 +60,7 @@ pub(super) async fn create(
          WHERE ?12 IS NULL OR ({}) < ?12",
         active_count("?2", "?8")
     );
-    let insert = sqlx::query(&sql)
+    let inserted = sqlx::query(&sql)
         .bind(pat.authorization_id.to_string())
         .bind(pat.owner.to_string())
         .bind(&pat.display_name)
@@ -51,17 +72,18 @@ pub(super) async fn create(
         .bind(pat.revoked_at.map(us))
         .bind(&hash.key_id)
         .bind(&hash.digest.as_bytes()[..])
-        .bind(cap(max_active));
-    let mut tx = pool.begin().await?;
-    if insert.execute(&mut *tx).await?.rows_affected() == 0 {
-        return Err(StoreError::LimitReached);
+        .bind(cap(*max_active))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if inserted == 0 {
+        return Ok(false);
     }
-    audit::insert(&mut tx, audit, notices.is_none()).await?;
-    for item in notices.unwrap_or_default() {
-        super::jobs::enqueue_query(item).execute(&mut *tx).await?;
+    audit::insert(conn, audit, notices.is_none()).await?;
+    for item in notices.as_deref().unwrap_or_default() {
+        super::jobs::enqueue_query(item).execute(&mut *conn).await?;
     }
-    tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 pub(super) async fn get(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<Pat>> {
