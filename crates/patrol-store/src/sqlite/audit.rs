@@ -4,9 +4,32 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use patrol_core::user::{AuditAction, AuditEvent};
 
+use super::Write;
 use crate::common::pending_notice;
 use crate::rows::{convert_all, us, AuditRow};
 use crate::{AuditQuery, PendingNotice, StoreResult};
+
+/// The columns an audit record is written to, in [`bind_event`]'s order.
+pub(super) const EVENT_COLUMNS: &str = "id, at_us, action, actor_user, actor, client_id, \
+     target_pat, target_user, source_ip, request_id, outcome, detail";
+/// How many values [`bind_event`] binds.
+pub(super) const EVENT_VALUES: usize = 12;
+
+/// Bind `ev`'s values for [`EVENT_COLUMNS`].
+pub(super) fn bind_event<'q>(q: Write<'q>, ev: &'q AuditEvent) -> Write<'q> {
+    q.bind(ev.id.to_string())
+        .bind(us(ev.at))
+        .bind(ev.action.as_str())
+        .bind(ev.actor_user.map(|u| u.to_string()))
+        .bind(&ev.actor)
+        .bind(&ev.client_id)
+        .bind(ev.target_pat.map(|u| u.to_string()))
+        .bind(ev.target_user.map(|u| u.to_string()))
+        .bind(&ev.source_ip)
+        .bind(&ev.request_id)
+        .bind(ev.outcome.as_str())
+        .bind(&ev.detail)
+}
 
 /// Store `ev` inside the caller's transaction; its notice intent too when
 /// the change it records `took_effect` (revoking what already was revoked
@@ -16,24 +39,13 @@ pub(super) async fn insert(
     ev: &AuditEvent,
     took_effect: bool,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_events (id, at_us, action, actor_user, actor, client_id, target_pat, \
-         target_user, source_ip, request_id, outcome, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-    )
-    .bind(ev.id.to_string())
-    .bind(us(ev.at))
-    .bind(ev.action.as_str())
-    .bind(ev.actor_user.map(|u| u.to_string()))
-    .bind(&ev.actor)
-    .bind(&ev.client_id)
-    .bind(ev.target_pat.map(|u| u.to_string()))
-    .bind(ev.target_user.map(|u| u.to_string()))
-    .bind(&ev.source_ip)
-    .bind(&ev.request_id)
-    .bind(ev.outcome.as_str())
-    .bind(&ev.detail)
-    .execute(&mut *conn)
-    .await?;
+    let sql = format!(
+        "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES ({})",
+        placeholders(EVENT_VALUES)
+    );
+    bind_event(sqlx::query(&sql), ev)
+        .execute(&mut *conn)
+        .await?;
     if let (Some(intent), true) = (&ev.notice, took_effect) {
         sqlx::query("INSERT INTO notice_intents (audit_id, at_us, intent) VALUES (?,?,?)")
             .bind(ev.id.to_string())
@@ -43,6 +55,11 @@ pub(super) async fn insert(
             .await?;
     }
     Ok(())
+}
+
+/// `?, ?, …`: `n` parameters, bound in order.
+pub(super) fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
 }
 
 /// One record alone, with its notice intent, in one transaction.

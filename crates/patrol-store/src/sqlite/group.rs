@@ -11,7 +11,8 @@
 //! Any other failure rolls the group back and runs its creates again one
 //! transaction each, so each gets its own answer and none is lost.
 
-use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{Connection as _, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::pats::{self, NewPat};
@@ -32,9 +33,18 @@ pub(super) struct Creates {
 
 impl Creates {
     /// Start the committing task; it ends when the last handle is dropped.
-    pub(super) fn start(pool: SqlitePool) -> Self {
+    /// With `own`, it writes through a connection of its own (a database
+    /// file): as nothing else writes creates, that connection's page cache
+    /// stays valid from one group to the next, where a pooled connection's
+    /// would have been emptied by a commit on another. Without (an
+    /// in-memory database, which exists per connection), through the pool.
+    pub(super) fn start(pool: SqlitePool, own: Option<SqliteConnectOptions>) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, waiting));
+        let writer = Writer {
+            pool,
+            own: own.map(|opts| (opts, None)),
+        };
+        tokio::spawn(writer.run(waiting));
         Self { queue }
     }
 
@@ -50,45 +60,92 @@ fn stopped() -> StoreError {
     StoreError::Backend("the store's create queue has stopped".into())
 }
 
-async fn run(pool: SqlitePool, mut waiting: mpsc::Receiver<Job>) {
-    let mut group = Vec::with_capacity(MOST);
-    while waiting.recv_many(&mut group, MOST).await > 0 {
-        commit(&pool, std::mem::take(&mut group)).await;
+struct Writer {
+    pool: SqlitePool,
+    /// Its own connection's options, and the connection once open.
+    own: Option<(SqliteConnectOptions, Option<SqliteConnection>)>,
+}
+
+impl Writer {
+    async fn run(mut self, mut waiting: mpsc::Receiver<Job>) {
+        let mut group = Vec::with_capacity(MOST);
+        while waiting.recv_many(&mut group, MOST).await > 0 {
+            self.commit(std::mem::take(&mut group)).await;
+        }
+    }
+
+    async fn commit(&mut self, group: Vec<Job>) {
+        let Some((opts, own)) = &mut self.own else {
+            match self.pool.acquire().await {
+                Ok(mut conn) => {
+                    commit(&mut conn, group).await;
+                }
+                Err(e) => refuse(group, &e.into()),
+            }
+            return;
+        };
+        if own.is_none() {
+            match SqliteConnection::connect_with(opts).await {
+                Ok(conn) => *own = Some(conn),
+                Err(e) => return refuse(group, &e.into()),
+            }
+        }
+        if let Some(conn) = own {
+            if !commit(conn, group).await {
+                // Opened again for the next group, in case it broke.
+                *own = None;
+            }
+        }
     }
 }
 
-async fn commit(pool: &SqlitePool, group: Vec<Job>) {
+/// Answer every create with `e`.
+fn refuse(group: Vec<Job>, e: &StoreError) {
+    for (_, done) in group {
+        let _ = done.send(Err(StoreError::Backend(e.to_string())));
+    }
+}
+
+/// Commit `group` and answer each create; whether all went without error.
+async fn commit(conn: &mut SqliteConnection, group: Vec<Job>) -> bool {
     if group.len() > 1 {
-        match together(pool, &group).await {
+        match together(conn, &group).await {
             Ok(answers) => {
                 for ((_, done), answer) in group.into_iter().zip(answers) {
                     // The caller may have gone; what committed stays.
                     let _ = done.send(answer);
                 }
-                return;
+                return true;
             }
             Err(e) => tracing::debug!(error = %e, creates = group.len(),
                 "a group of creates failed; running them one by one"),
         }
     }
+    let mut clean = group.len() == 1;
     for (new, done) in group {
-        let _ = done.send(pats::create(pool, &new).await);
+        let answer = pats::create(conn, &new).await;
+        clean &= matches!(answer, Ok(()) | Err(StoreError::LimitReached));
+        let _ = done.send(answer);
     }
+    clean
 }
 
 /// The group in one transaction: each create's answer, or the error that
 /// rolled them all back.
-async fn together(pool: &SqlitePool, group: &[Job]) -> StoreResult<Vec<StoreResult<()>>> {
-    let mut tx = pool.begin().await?;
-    let mut answers = Vec::with_capacity(group.len());
-    for (new, _) in group {
-        answers.push(match pats::insert(&mut tx, new).await? {
-            true => Ok(()),
-            false => Err(StoreError::LimitReached),
-        });
-    }
+async fn together(conn: &mut SqliteConnection, group: &[Job]) -> StoreResult<Vec<StoreResult<()>>> {
+    let creates: Vec<&NewPat> = group.iter().map(|(new, _)| new).collect();
+    let mut tx = conn.begin().await?;
+    let stored = pats::insert_all(&mut tx, &creates).await?;
     tx.commit().await?;
-    Ok(answers)
+    Ok(creates
+        .iter()
+        .map(
+            |new| match stored.contains(&new.pat.authorization_id.to_string()) {
+                true => Ok(()),
+                false => Err(StoreError::LimitReached),
+            },
+        )
+        .collect())
 }
 
 #[cfg(test)]
@@ -156,7 +213,8 @@ mod tests {
                 ((new, done), answer)
             })
             .unzip();
-        commit(s.pool(), group).await;
+        let mut conn = s.pool().acquire().await.unwrap();
+        commit(&mut conn, group).await;
         let mut out = Vec::new();
         for answer in answers {
             out.push(answer.await.unwrap());

@@ -2,12 +2,15 @@
 //! webhook subscriptions, and the PAT scans the jobs make (expiring,
 //! purge after retention).
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use uuid::Uuid;
 
 use patrol_core::pat::Pat;
 
+use super::audit::placeholders;
 use crate::common::outbox_attempt;
 use crate::jobs::{OutboxRow, WebhookRow, OUTBOX_COLUMNS, WEBHOOK_COLUMNS};
 use crate::rows::{convert_all, us, PatRow, PAT_COLUMNS};
@@ -67,23 +70,35 @@ pub(super) async fn claim_schedule(
     Ok(n == 1)
 }
 
+/// The columns a new notice is written to, in [`bind_item`]'s order.
+pub(super) const ITEM_COLUMNS: &str =
+    "id, dedupe_key, channel, kind, user_id, pat_id, subscription, payload, created_at_us, due_at_us";
+/// How many values [`bind_item`] binds.
+pub(super) const ITEM_VALUES: usize = 10;
+
+/// Bind `i`'s values for [`ITEM_COLUMNS`].
+pub(super) fn bind_item<'q>(q: super::Write<'q>, i: &'q NewOutboxItem) -> super::Write<'q> {
+    q.bind(i.id.to_string())
+        .bind(&i.dedupe_key)
+        .bind(&i.channel)
+        .bind(&i.kind)
+        .bind(i.user.map(|u| u.to_string()))
+        .bind(i.pat.map(|u| u.to_string()))
+        .bind(i.subscription.map(|u| u.to_string()))
+        .bind(&i.payload)
+        .bind(us(i.created_at))
+        .bind(us(i.due_at))
+}
+
 /// Store one notice unless one with its `dedupe_key` exists.
-pub(super) fn enqueue_query(i: &NewOutboxItem) -> super::Write<'_> {
-    sqlx::query(
-        "INSERT INTO outbox (id, dedupe_key, channel, kind, user_id, pat_id, subscription, payload, \
-         created_at_us, due_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (dedupe_key) DO NOTHING",
-    )
-    .bind(i.id.to_string())
-    .bind(&i.dedupe_key)
-    .bind(&i.channel)
-    .bind(&i.kind)
-    .bind(i.user.map(|u| u.to_string()))
-    .bind(i.pat.map(|u| u.to_string()))
-    .bind(i.subscription.map(|u| u.to_string()))
-    .bind(&i.payload)
-    .bind(us(i.created_at))
-    .bind(us(i.due_at))
+fn enqueue_query(i: &NewOutboxItem) -> super::Write<'_> {
+    static ENQUEUE: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO outbox ({ITEM_COLUMNS}) VALUES ({}) ON CONFLICT (dedupe_key) DO NOTHING",
+            placeholders(ITEM_VALUES)
+        )
+    });
+    bind_item(sqlx::query(&ENQUEUE), i)
 }
 
 /// `items` (each unless its `dedupe_key` is taken) and, with `clearing`,

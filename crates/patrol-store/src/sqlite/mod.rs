@@ -147,13 +147,13 @@ impl SqliteStore {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await?;
         if migrate {
             MIGRATOR.run(&pool).await.map_err(migration_failed)?;
         }
         Ok(Self {
-            creates: group::Creates::start(pool.clone()),
+            creates: group::Creates::start(pool.clone(), (!in_memory).then_some(opts)),
             pool,
         })
     }

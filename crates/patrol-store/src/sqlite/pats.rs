@@ -9,7 +9,7 @@ use patrol_core::hashing::KeyedHash;
 use patrol_core::pat::{ListFilter, Pat, SortBy};
 use patrol_core::user::AuditEvent;
 
-use super::{audit, with_audit};
+use super::{audit, jobs, with_audit};
 use crate::common::{active_count, cap, IfUnchanged, MUST_EXIST};
 use crate::rows::{
     convert_all, target_text, us, HashedPatRow, PatRow, StatusCountsRow, PAT_COLUMNS,
@@ -30,8 +30,9 @@ pub(super) struct NewPat {
 }
 
 /// One create in its own transaction.
-pub(super) async fn create(pool: &SqlitePool, new: &NewPat) -> StoreResult<()> {
-    let mut tx = pool.begin().await?;
+pub(super) async fn create(conn: &mut SqliteConnection, new: &NewPat) -> StoreResult<()> {
+    use sqlx::Connection as _;
+    let mut tx = conn.begin().await?;
     if !insert(&mut tx, new).await? {
         return Err(StoreError::LimitReached);
     }
@@ -40,12 +41,44 @@ pub(super) async fn create(pool: &SqlitePool, new: &NewPat) -> StoreResult<()> {
 }
 
 /// A create's statements in the caller's transaction; `false` (and nothing
-/// written) when the cap refuses it. One statement counts the owner's
-/// active PATs and inserts the new one only when the cap allows. It is its
-/// transaction's first write, so SQLite takes the database's single write
-/// lock before the count reads: concurrent creates are serialised, and each
-/// counts the rows of those before it (in a group, those earlier in it).
+/// written) when the cap refuses it.
 pub(super) async fn insert(conn: &mut SqliteConnection, new: &NewPat) -> StoreResult<bool> {
+    Ok(!insert_all(conn, std::slice::from_ref(new))
+        .await?
+        .is_empty())
+}
+
+/// Creates in order in the caller's transaction, sent to SQLite as one
+/// query (each query is a hand-over to the connection's thread and back);
+/// the ids of those stored. Each create's first statement counts the
+/// owner's active PATs and inserts the new one only when the cap allows. A
+/// transaction's first write takes the database's single write lock before
+/// its count reads: concurrent creates are serialised, and each counts the
+/// rows of those before it, in its transaction too. The audit record and
+/// the notices (or the record's intent) follow only if the PAT was stored.
+pub(super) async fn insert_all(
+    conn: &mut SqliteConnection,
+    creates: &[impl std::borrow::Borrow<NewPat>],
+) -> StoreResult<Vec<String>> {
+    let mut sql = String::new();
+    for new in creates {
+        let new = new.borrow();
+        let intent = new.audit.notice.is_some() && new.notices.is_none();
+        sql += &create_sql(new.notices.as_ref().map_or(0, Vec::len), intent);
+    }
+    let mut q = sqlx::query(&sql);
+    for new in creates {
+        q = bind_create(q, new.borrow());
+    }
+    let stored = q.fetch_all(&mut *conn).await?;
+    Ok(stored
+        .iter()
+        .map(|row| sqlx::Row::try_get(row, 0))
+        .collect::<Result<_, _>>()?)
+}
+
+/// `new`'s values for [`create_sql`]: in the order of its `?`s.
+fn bind_create<'q>(q: super::Write<'q>, new: &'q NewPat) -> super::Write<'q> {
     let NewPat {
         pat,
         hash,
@@ -53,15 +86,12 @@ pub(super) async fn insert(conn: &mut SqliteConnection, new: &NewPat) -> StoreRe
         max_active,
         notices,
     } = new;
-    let sql = format!(
-        "INSERT INTO pats (authorization_id, owner_id, display_name, scopes, target_orgs, valid_from_us, \
-         valid_to_us, created_at_us, revoked_at_us, key_id, token_hash) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
-         WHERE ?12 IS NULL OR ({}) < ?12",
-        active_count("?2", "?8")
-    );
-    let inserted = sqlx::query(&sql)
-        .bind(pat.authorization_id.to_string())
+    let id = pat.authorization_id.to_string();
+    let mut q = q
+        .bind(pat.owner.to_string())
+        .bind(us(pat.created_at))
+        .bind(cap(*max_active))
+        .bind(id.clone())
         .bind(pat.owner.to_string())
         .bind(&pat.display_name)
         .bind(pat.scopes.as_string())
@@ -71,19 +101,58 @@ pub(super) async fn insert(conn: &mut SqliteConnection, new: &NewPat) -> StoreRe
         .bind(us(pat.created_at))
         .bind(pat.revoked_at.map(us))
         .bind(&hash.key_id)
-        .bind(&hash.digest.as_bytes()[..])
-        .bind(cap(*max_active))
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    if inserted == 0 {
-        return Ok(false);
+        .bind(&hash.digest.as_bytes()[..]);
+    q = audit::bind_event(q, audit).bind(id.clone());
+    match (notices, &audit.notice) {
+        (Some(notices), _) => {
+            for item in notices {
+                q = jobs::bind_item(q, item).bind(id.clone());
+            }
+        }
+        (None, Some(intent)) => {
+            q = q
+                .bind(audit.id.to_string())
+                .bind(us(audit.at))
+                .bind(intent)
+                .bind(id);
+        }
+        (None, None) => {}
     }
-    audit::insert(conn, audit, notices.is_none()).await?;
-    for item in notices.as_deref().unwrap_or_default() {
-        super::jobs::enqueue_query(item).execute(&mut *conn).await?;
+    q
+}
+
+/// The statements of a create with `notices` (or its record's `intent`).
+/// The parameters are all `?`, bound in order across the statements (as
+/// sqlx binds a multi-statement query): the owner, now and the cap, the
+/// PAT's columns, the audit record's, then the intent's or each notice's.
+/// Each write after the first carries the PAT's id last, as it happens
+/// only if the PAT was stored.
+fn create_sql(notices: usize, intent: bool) -> String {
+    let stored = "WHERE EXISTS (SELECT 1 FROM pats WHERE authorization_id = ?)";
+    let mut sql = format!(
+        "WITH asked (owner, now, cap) AS (SELECT ?, ?, ?) \
+         INSERT INTO pats (authorization_id, owner_id, display_name, scopes, target_orgs, valid_from_us, \
+         valid_to_us, created_at_us, revoked_at_us, key_id, token_hash) \
+         SELECT {} FROM asked WHERE cap IS NULL OR ({}) < cap RETURNING authorization_id;\n\
+         INSERT INTO audit_events ({}) SELECT {} {stored};\n",
+        audit::placeholders(11),
+        active_count("asked.owner", "asked.now"),
+        audit::EVENT_COLUMNS,
+        audit::placeholders(audit::EVENT_VALUES),
+    );
+    if intent {
+        sql += &format!(
+            "INSERT INTO notice_intents (audit_id, at_us, intent) SELECT ?, ?, ? {stored};\n"
+        );
     }
-    Ok(true)
+    for _ in 0..notices {
+        sql += &format!(
+            "INSERT INTO outbox ({}) SELECT {} {stored} ON CONFLICT (dedupe_key) DO NOTHING;\n",
+            jobs::ITEM_COLUMNS,
+            audit::placeholders(jobs::ITEM_VALUES)
+        );
+    }
+    sql
 }
 
 pub(super) async fn get(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<Pat>> {
