@@ -21,6 +21,7 @@ use patrol_core::user::{AuditAction, AuditEvent, Organization, User, UserClaims}
 mod common;
 pub mod copy;
 mod delegate;
+mod group;
 mod jobs;
 mod postgres;
 mod rows;

@@ -24,6 +24,7 @@ use crate::{Migration, StoreError, StoreResult};
 
 mod admin;
 mod audit;
+pub(crate) mod group;
 mod jobs;
 mod pats;
 mod peers;
@@ -73,6 +74,10 @@ impl Default for PostgresOptions {
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Creates are committed in groups (`group.rs`); the committing task
+    /// starts with the first create (the pool itself may be built before a
+    /// runtime runs).
+    creates: std::sync::Arc<std::sync::OnceLock<crate::group::Creates>>,
 }
 
 /// One write statement, as [`with_audit`] takes it.
@@ -147,7 +152,10 @@ impl PostgresStore {
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
             .connect_lazy_with(opts);
-        Self { pool }
+        Self {
+            pool,
+            creates: Default::default(),
+        }
     }
 
     /// Bring the schema up to date; the migrations this run applied (empty:
@@ -185,7 +193,8 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// A create with its audit record (and notices): see `pats::create`.
+    /// A create with its audit record (and notices), committed with
+    /// whatever other creates are waiting (`group.rs`).
     async fn insert_pat(
         &self,
         pat: &patrol_core::pat::Pat,
@@ -194,7 +203,13 @@ impl PostgresStore {
         max_active: Option<u64>,
         notices: Option<&[crate::NewOutboxItem]>,
     ) -> StoreResult<()> {
-        pats::create(&self.pool, pat, hash, audit, max_active, notices).await
+        let new = crate::group::NewPat::new(pat, hash, audit, max_active, notices);
+        let creates = self.creates.get_or_init(|| {
+            crate::group::Creates::start(group::Writer {
+                pool: self.pool.clone(),
+            })
+        });
+        creates.create(new).await
     }
 
     /// Readiness answers within [`PING_TIMEOUT`] even while the database is

@@ -70,7 +70,7 @@ enum Margin {
 
 /// The owner's advisory lock key: the first 8 bytes of their id (two
 /// owners sharing one only wait for each other now and then).
-fn owner_lock_key(owner: Uuid) -> i64 {
+pub(super) fn owner_lock_key(owner: Uuid) -> i64 {
     let b = owner.as_bytes();
     i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
 }

@@ -19,7 +19,7 @@ use crate::{Migration, StoreError, StoreResult};
 
 mod admin;
 mod audit;
-mod group;
+pub(crate) mod group;
 mod jobs;
 mod pats;
 mod policies;
@@ -34,7 +34,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     pool: SqlitePool,
     /// Creates are committed in groups (`group.rs`).
-    creates: group::Creates,
+    creates: crate::group::Creates,
 }
 
 /// One write statement, as [`with_audit`] takes it.
@@ -153,7 +153,10 @@ impl SqliteStore {
             MIGRATOR.run(&pool).await.map_err(migration_failed)?;
         }
         Ok(Self {
-            creates: group::Creates::start(pool.clone(), (!in_memory).then_some(opts)),
+            creates: crate::group::Creates::start(group::Writer {
+                pool: pool.clone(),
+                own: (!in_memory).then_some((opts, None)),
+            }),
             pool,
         })
     }
@@ -201,15 +204,8 @@ impl SqliteStore {
         max_active: Option<u64>,
         notices: Option<&[crate::NewOutboxItem]>,
     ) -> StoreResult<()> {
-        self.creates
-            .create(pats::NewPat {
-                pat: pat.clone(),
-                hash: hash.clone(),
-                audit: audit.clone(),
-                max_active,
-                notices: notices.map(<[_]>::to_vec),
-            })
-            .await
+        let new = crate::group::NewPat::new(pat, hash, audit, max_active, notices);
+        self.creates.create(new).await
     }
 
     async fn ping_database(&self) -> StoreResult<()> {

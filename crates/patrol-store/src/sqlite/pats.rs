@@ -11,23 +11,11 @@ use patrol_core::user::AuditEvent;
 
 use super::{audit, jobs, with_audit};
 use crate::common::{active_count, cap, IfUnchanged, MUST_EXIST};
+use crate::group::NewPat;
 use crate::rows::{
     convert_all, target_text, us, HashedPatRow, PatRow, StatusCountsRow, PAT_COLUMNS,
 };
-use crate::{
-    AdminPatQuery, NewOutboxItem, PatQuery, StatusCounts, StoreError, StoreResult, UsageRecord,
-};
-
-/// A create as the store receives it (owned: it may wait in the group
-/// commit's queue, `group.rs`).
-pub(super) struct NewPat {
-    pub pat: Pat,
-    pub hash: KeyedHash,
-    pub audit: AuditEvent,
-    pub max_active: Option<u64>,
-    /// Queued in the create's transaction instead of the record's intent.
-    pub notices: Option<Vec<NewOutboxItem>>,
-}
+use crate::{AdminPatQuery, PatQuery, StatusCounts, StoreError, StoreResult, UsageRecord};
 
 /// One create in its own transaction.
 pub(super) async fn create(conn: &mut SqliteConnection, new: &NewPat) -> StoreResult<()> {
@@ -63,8 +51,10 @@ pub(super) async fn insert_all(
     let mut sql = String::new();
     for new in creates {
         let new = new.borrow();
-        let intent = new.audit.notice.is_some() && new.notices.is_none();
-        sql += &create_sql(new.notices.as_ref().map_or(0, Vec::len), intent);
+        sql += &create_sql(
+            new.notices.as_ref().map_or(0, Vec::len),
+            new.intent().is_some(),
+        );
     }
     let mut q = sqlx::query(&sql);
     for new in creates {
