@@ -114,6 +114,8 @@ pub struct App {
     roles: Arc<RoleRules>,
     /// The last token counts and when they were read (a full scan).
     counts: Arc<std::sync::Mutex<Option<(std::time::Instant, StatusCounts)>>>,
+    /// Organization names by id, as read (`App::org_names`).
+    org_names: Arc<std::sync::RwLock<HashMap<Uuid, String>>>,
     /// The SCIM provisioning client's secrets; `None`: SCIM is off.
     scim: Option<Arc<verify::ResourceServers>>,
     /// True once the store is set up (schema migrated, organizations
@@ -168,6 +170,7 @@ impl App {
             webhook_seal: Arc::new(webhook_seal),
             roles: Arc::new(p.roles),
             counts: Arc::default(),
+            org_names: Arc::default(),
             scim: p
                 .scim_tokens
                 .map(|t| Arc::new(provisioning::scim_secrets(t))),

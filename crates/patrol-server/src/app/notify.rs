@@ -16,6 +16,9 @@
 //!
 //! A notice never carries a token secret: only names, ids, scopes and dates.
 
+use std::collections::HashMap;
+use std::sync::PoisonError;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -193,18 +196,35 @@ pub(crate) const CHANNEL_EMAIL: &str = "email";
 pub(crate) const CHANNEL_WEBHOOK: &str = "webhook";
 
 impl App {
+    /// The names of the organizations `ids` (those that exist). An
+    /// organization is never renamed or removed, so a name once read stays
+    /// true and is kept; only an id not seen before reads them all again.
+    async fn org_names(&self, ids: &[Uuid]) -> Result<Vec<String>, AppError> {
+        let known = |names: &HashMap<Uuid, String>| -> Option<Vec<String>> {
+            ids.iter().map(|id| names.get(id).cloned()).collect()
+        };
+        let read = || {
+            self.org_names
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if let Some(names) = known(&read()) {
+            return Ok(names);
+        }
+        let orgs = self.store.list_orgs().await?;
+        let mut names = self
+            .org_names
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        names.extend(orgs.into_iter().map(|o| (o.id, o.name)));
+        Ok(ids.iter().filter_map(|id| names.get(id).cloned()).collect())
+    }
+
     /// The token's organizations by name (empty: all).
     async fn facts(&self, pat: &Pat) -> Result<TokenFacts, AppError> {
         let orgs = match &pat.target {
             OrgTarget::All => Vec::new(),
-            OrgTarget::Orgs(ids) => self
-                .store
-                .list_orgs()
-                .await?
-                .into_iter()
-                .filter(|o| ids.contains(&o.id))
-                .map(|o| o.name)
-                .collect(),
+            OrgTarget::Orgs(ids) => self.org_names(ids).await?,
         };
         Ok(TokenFacts {
             id: pat.authorization_id,
