@@ -3,8 +3,8 @@
 //! same modules with the same functions over their own pool, so the hand-over
 //! is written once, here, and expanded in each backend's `mod.rs`.
 
-/// `impl Store for $store` where `$store` has a `pool` field and a
-/// `ping_database` method, and the
+/// `impl Store for $store` where `$store` has a `pool` field, a
+/// `ping_database` method and a `creates` method (`crate::group`), and the
 /// invoking module has the table-group modules (`users`, `pats`, `sessions`,
 /// `audit`, `verify`, `admin`, `policies`, `scim`, `jobs`).
 macro_rules! delegate_store {
@@ -102,7 +102,8 @@ macro_rules! delegate_store {
                     audit: &AuditEvent,
                     max_active: Option<u64>,
                 ) -> StoreResult<()> {
-                    self.insert_pat(pat, hash, audit, max_active, None).await
+                    let new = crate::group::NewPat::new(pat, hash, audit, max_active, None);
+                    self.creates().create(new).await
                 }
 
                 async fn create_pat_telling(
@@ -113,8 +114,9 @@ macro_rules! delegate_store {
                     max_active: Option<u64>,
                     notices: &[NewOutboxItem],
                 ) -> StoreResult<()> {
-                    self.insert_pat(pat, hash, audit, max_active, Some(notices))
-                        .await
+                    let new =
+                        crate::group::NewPat::new(pat, hash, audit, max_active, Some(notices));
+                    self.creates().create(new).await
                 }
 
                 async fn get_pat(&self, id: Uuid) -> StoreResult<Option<Pat>> {

@@ -193,23 +193,13 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// A create with its audit record (and notices), committed with
-    /// whatever other creates are waiting (`group.rs`).
-    async fn insert_pat(
-        &self,
-        pat: &patrol_core::pat::Pat,
-        hash: &patrol_core::hashing::KeyedHash,
-        audit: &AuditEvent,
-        max_active: Option<u64>,
-        notices: Option<&[crate::NewOutboxItem]>,
-    ) -> StoreResult<()> {
-        let new = crate::group::NewPat::new(pat, hash, audit, max_active, notices);
-        let creates = self.creates.get_or_init(|| {
+    /// Where creates go to be committed in groups (`group.rs`).
+    fn creates(&self) -> &crate::group::Creates {
+        self.creates.get_or_init(|| {
             crate::group::Creates::start(group::Writer {
                 pool: self.pool.clone(),
             })
-        });
-        creates.create(new).await
+        })
     }
 
     /// Readiness answers within [`PING_TIMEOUT`] even while the database is

@@ -194,18 +194,9 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// A create with its audit record (and notices), committed with
-    /// whatever other creates are waiting (`group.rs`).
-    async fn insert_pat(
-        &self,
-        pat: &patrol_core::pat::Pat,
-        hash: &patrol_core::hashing::KeyedHash,
-        audit: &AuditEvent,
-        max_active: Option<u64>,
-        notices: Option<&[crate::NewOutboxItem]>,
-    ) -> StoreResult<()> {
-        let new = crate::group::NewPat::new(pat, hash, audit, max_active, notices);
-        self.creates.create(new).await
+    /// Where creates go to be committed in groups (`group.rs`).
+    fn creates(&self) -> &crate::group::Creates {
+        &self.creates
     }
 
     async fn ping_database(&self) -> StoreResult<()> {
