@@ -320,3 +320,48 @@ async fn a_corrupt_policy_document_is_corrupt_not_default() {
         .unwrap();
     assert!(matches!(s.policies().await, Err(StoreError::Corrupt(_))));
 }
+
+/// A last-use batch and a revocation of the same PATs, in opposite orders,
+/// from two replicas at once, round after round: neither fails (each
+/// updates the rows in id order, so they never wait for each other in a
+/// cycle — PostgreSQL would abort one as a deadlock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn usage_and_revocations_of_the_same_tokens_never_deadlock() {
+    use patrol_core::pat::LastUse;
+    use patrol_store::UsageRecord;
+    let stores = replicas(2).await;
+    let owner = user(&stores[0]).await;
+    for round in 0..15 {
+        let mut ids = Vec::new();
+        for _ in 0..12 {
+            ids.push(create(&stores[0], owner, 1_000).await.unwrap());
+        }
+        let usage: Vec<UsageRecord> = ids
+            .iter()
+            .rev()
+            .map(|id| UsageRecord {
+                authorization_id: *id,
+                last_use: LastUse {
+                    at: t0() + Duration::seconds(round),
+                    source_ip: None,
+                    user_agent: None,
+                },
+            })
+            .collect();
+        let revocations: Vec<(Uuid, AuditEvent)> = ids
+            .iter()
+            .map(|id| {
+                let ev = AuditEvent {
+                    target_pat: Some(*id),
+                    ..AuditEvent::new(AuditAction::PatRevoke, t0(), "admin", Outcome::Success)
+                };
+                (*id, ev)
+            })
+            .collect();
+        let (a, b) = (stores[0].clone(), stores[1].clone());
+        let used = tokio::spawn(async move { a.record_usage(&usage).await });
+        let revoked = tokio::spawn(async move { b.revoke_many(t0(), &revocations, None).await });
+        used.await.unwrap().unwrap();
+        assert_eq!(revoked.await.unwrap().unwrap(), 12);
+    }
+}

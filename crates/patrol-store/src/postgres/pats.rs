@@ -256,13 +256,17 @@ pub(super) async fn find_by_hash(
 }
 
 /// Last use only moves forward, whatever order the batch arrives in (and
-/// whichever replica writes it); the first use is kept once set.
+/// whichever replica writes it); the first use is kept once set. Rows are
+/// updated in id order, as every multi-row change does (`revoke_many`), so
+/// two such transactions never wait for each other's row locks in a cycle.
 pub(super) async fn record_usage(pool: &PgPool, batch: &[UsageRecord]) -> StoreResult<()> {
     if batch.is_empty() {
         return Ok(());
     }
+    let mut ordered: Vec<&UsageRecord> = batch.iter().collect();
+    ordered.sort_by_key(|u| u.authorization_id.to_string());
     let mut tx = pool.begin().await?;
-    for u in batch {
+    for u in ordered {
         sqlx::query(
             "UPDATE pats SET first_used_at_us = $1 \
              WHERE authorization_id = $2 AND (first_used_at_us IS NULL OR first_used_at_us > $1)",

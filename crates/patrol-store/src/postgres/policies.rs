@@ -63,9 +63,12 @@ pub(super) async fn revoke_many(
     revocations: &[(uuid::Uuid, AuditEvent)],
     rule: Option<(&RevocationRule, &AuditEvent)>,
 ) -> StoreResult<u64> {
+    // In id order, as `pats::record_usage` updates rows: no deadlock.
+    let mut ordered: Vec<&(uuid::Uuid, AuditEvent)> = revocations.iter().collect();
+    ordered.sort_by_key(|(id, _)| id.to_string());
     let mut tx = pool.begin().await?;
     let mut revoked = 0;
-    for (id, ev) in revocations {
+    for (id, ev) in ordered {
         let changed = sqlx::query(
             "UPDATE pats SET revoked_at_us = $1 WHERE authorization_id = $2 AND revoked_at_us IS NULL",
         )
