@@ -108,6 +108,7 @@ async fn send(channel: PeerChannel, origin: Uuid, mut rx: mpsc::Receiver<Forget>
                 subject: match f {
                     Forget::Pat(id) => PeerSubject::Pat(id),
                     Forget::Owner(id) => PeerSubject::User(id),
+                    Forget::Settings => PeerSubject::Settings,
                 },
             })
             .collect();
@@ -181,6 +182,7 @@ async fn listen(channel: PeerChannel, origin: Uuid, app: App) {
                 Ok(PeerEvent::Notice(n)) => match n.subject {
                     PeerSubject::Pat(id) => app.heard_from_peer(Forget::Pat(id)),
                     PeerSubject::User(id) => app.heard_from_peer(Forget::Owner(id)),
+                    PeerSubject::Settings => app.heard_from_peer(Forget::Settings),
                     PeerSubject::Ping => {}
                 },
                 Ok(PeerEvent::Reconnected) => {

@@ -31,6 +31,7 @@ mod policies;
 mod provisioning;
 mod seal;
 mod sessions;
+mod settings;
 mod token_admin;
 mod users;
 pub mod verify;
@@ -114,6 +115,8 @@ pub struct App {
     roles: Arc<RoleRules>,
     /// The last token counts and when they were read (a full scan).
     counts: Arc<std::sync::Mutex<Option<(std::time::Instant, StatusCounts)>>>,
+    /// Policies and webhook subscriptions as last read (`settings.rs`).
+    settings: Arc<settings::Settings>,
     /// Organization names by id, as read (`App::org_names`).
     org_names: Arc<std::sync::RwLock<HashMap<Uuid, String>>>,
     /// The SCIM provisioning client's secrets; `None`: SCIM is off.
@@ -171,6 +174,7 @@ impl App {
             roles: Arc::new(p.roles),
             counts: Arc::default(),
             org_names: Arc::default(),
+            settings: Arc::default(),
             scim: p
                 .scim_tokens
                 .map(|t| Arc::new(provisioning::scim_secrets(t))),

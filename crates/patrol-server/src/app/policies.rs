@@ -56,10 +56,6 @@ pub fn violation_name(v: &Violation) -> &'static str {
 }
 
 impl App {
-    pub(crate) async fn policies_in_force(&self) -> Result<Policies, AppError> {
-        Ok(self.store.policies().await?)
-    }
-
     /// The one enforcement point: may `caller` hold `pat` as it would be
     /// stored after `action`? A refusal is audited (outcome failure).
     pub(crate) async fn enforce(
@@ -100,7 +96,7 @@ impl App {
                 .refuse_admin(caller, AppError::NotAnAdmin("any organization".into()))
                 .await);
         }
-        let mut p = self.policies_in_force().await?;
+        let mut p = self.store.policies().await?;
         let orgs = self
             .store
             .list_orgs()
@@ -141,6 +137,7 @@ impl App {
         self.store
             .set_policy(PolicyChange::Tenant(&policy), now, &ev)
             .await?;
+        self.forget_settings();
         Ok(policy)
     }
 
@@ -159,6 +156,7 @@ impl App {
         self.store
             .set_policy(PolicyChange::Org(org.id, &policy), now, &ev)
             .await?;
+        self.forget_settings();
         Ok((org, policy))
     }
 
@@ -244,7 +242,7 @@ impl App {
                 .refuse_admin(caller, AppError::not_tenant_admin())
                 .await);
         }
-        let mut policies = self.policies_in_force().await?;
+        let mut policies = self.store.policies().await?;
         if let Some(t) = proposal.tenant {
             t.validate()?;
             policies.tenant = t;

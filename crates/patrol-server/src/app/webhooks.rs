@@ -104,6 +104,7 @@ impl App {
             created_at: self.now(),
         };
         self.store.create_webhook(&hook).await?;
+        self.forget_settings();
         Ok(CreatedSubscription {
             subscription: shown(hook),
             secret,
@@ -137,6 +138,7 @@ impl App {
             ));
         }
         self.store.delete_webhook(id).await?;
+        self.forget_settings();
         Ok(())
     }
 
@@ -151,7 +153,7 @@ impl App {
         key: &str,
         items: &mut Vec<NewOutboxItem>,
     ) -> Result<(), AppError> {
-        let hooks = self.store.webhooks_for(owner.id).await?;
+        let hooks = self.webhooks_for(owner.id).await?;
         let now = self.now();
         for hook in hooks {
             if !hook.events.is_empty() && !hook.events.iter().any(|e| e == kind.as_str()) {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 
-use crate::admin::{send, user_id, ADMIN_SCOPES};
+use crate::admin::{create, send, user_id, ADMIN_SCOPES};
 use crate::support::TestApp;
 
 /// Far above what is measured (a few ms); a refusal later than this is a
@@ -273,4 +273,39 @@ async fn a_silently_dead_listener_is_noticed_by_its_heartbeat() {
         assert!(a.state.app.hears_peers(), "lost again");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A policy set through one replica holds on the other — which had just
+/// read the policies for a create and keeps them for up to 5 s — within the
+/// bound: by the notice.
+#[tokio::test]
+async fn a_policy_set_on_one_replica_holds_on_the_other_promptly() {
+    let (a, b, _) = replicas().await;
+    let body = || serde_json::json!({"displayName": "p", "scope": "vso.code", "allOrgs": false});
+    let r = create(&b, "alice", "fabrikam", body()).await;
+    assert_eq!(r["patTokenError"], "none", "{r}");
+    let (s, v) = send(
+        &a,
+        Method::PUT,
+        "/patrol/v1/admin/policies/organizations/fabrikam",
+        &a.user_jwt("admin", ADMIN_SCOPES),
+        Some(serde_json::json!({"restrictPatCreation": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let since = Instant::now();
+    loop {
+        let r = create(&b, "alice", "fabrikam", body()).await;
+        if r["patTokenError"] == "disablePatCreationPolicyViolation" {
+            break;
+        }
+        assert_eq!(r["patTokenError"], "none", "{r}");
+        assert!(
+            since.elapsed() < BOUND,
+            "B still creates after {:?}",
+            since.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("policy propagation: {:?}", since.elapsed());
 }

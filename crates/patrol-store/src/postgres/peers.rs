@@ -28,6 +28,8 @@ pub enum PeerSubject {
     Pat(Uuid),
     /// Every cached verification of this user's PATs.
     User(Uuid),
+    /// The policies and webhook subscriptions a replica keeps.
+    Settings,
     /// Nothing to forget: the sender's heartbeat.
     Ping,
 }
@@ -45,6 +47,7 @@ impl PeerNotice {
         match self.subject {
             PeerSubject::Pat(id) => format!("{} pat {id}", self.origin),
             PeerSubject::User(id) => format!("{} user {id}", self.origin),
+            PeerSubject::Settings => format!("{} settings", self.origin),
             PeerSubject::Ping => format!("{} ping", self.origin),
         }
     }
@@ -61,6 +64,7 @@ impl PeerNotice {
         let subject = match (kind, id) {
             ("pat", Some(Ok(id))) => PeerSubject::Pat(id),
             ("user", Some(Ok(id))) => PeerSubject::User(id),
+            ("settings", None) => PeerSubject::Settings,
             ("ping", None) => PeerSubject::Ping,
             _ => return None,
         };
@@ -219,6 +223,7 @@ mod tests {
         for subject in [
             PeerSubject::Pat(Uuid::new_v4()),
             PeerSubject::User(Uuid::new_v4()),
+            PeerSubject::Settings,
             PeerSubject::Ping,
         ] {
             let n = PeerNotice { origin, subject };

@@ -23,6 +23,8 @@ pub enum Forget {
     Pat(Uuid),
     /// Every cached verification of this user's PATs.
     Owner(Uuid),
+    /// The policies and webhook subscriptions kept (`app/settings.rs`).
+    Settings,
 }
 
 /// Where this replica tells its peers what it forgot. Must not block: the
@@ -65,11 +67,19 @@ impl App {
         self.verify.peers.tell(Forget::Owner(user));
     }
 
+    /// A policy or webhook subscription change was committed: forget the
+    /// ones kept (`app/settings.rs`), here and on every peer.
+    pub(crate) fn forget_settings(&self) {
+        self.settings.clear();
+        self.verify.peers.tell(Forget::Settings);
+    }
+
     /// A peer committed a change: forget the same here (not told on).
     pub fn heard_from_peer(&self, forget: Forget) {
         match forget {
             Forget::Pat(id) => self.verify.cache.invalidate(id),
             Forget::Owner(user) => self.verify.cache.invalidate_owner(user),
+            Forget::Settings => self.settings.clear(),
         }
     }
 
@@ -77,6 +87,7 @@ impl App {
     /// have missed one, so the cache starts empty.
     pub fn peers_heard_again(&self) {
         self.verify.cache.clear();
+        self.settings.clear();
         self.verify.hearing.set(true);
     }
 
@@ -85,6 +96,7 @@ impl App {
     /// hearing resumes).
     pub fn peers_lost(&self) {
         self.verify.cache.clear();
+        self.settings.clear();
         self.verify.hearing.set(false);
     }
 
