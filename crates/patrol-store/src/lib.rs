@@ -51,6 +51,11 @@ pub enum StoreError {
     /// A capped insert found the cap already reached; nothing was written.
     #[error("limit reached")]
     LimitReached,
+    /// The database rolled the transaction back to break a deadlock (or a
+    /// serialization conflict): nothing of it was written, and running it
+    /// again may succeed.
+    #[error("transaction rolled back by the database: {0}")]
+    RolledBack(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -59,6 +64,10 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(d) if d.is_unique_violation() => {
                 StoreError::Conflict(d.message().to_owned())
+            }
+            // PostgreSQL: deadlock_detected, serialization_failure.
+            sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")) => {
+                StoreError::RolledBack(d.message().to_owned())
             }
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
                 StoreError::Corrupt(e.to_string())

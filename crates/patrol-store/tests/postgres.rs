@@ -365,3 +365,51 @@ async fn usage_and_revocations_of_the_same_tokens_never_deadlock() {
         assert_eq!(revoked.await.unwrap().unwrap(), 12);
     }
 }
+
+/// A revocation that PostgreSQL rolls back to break a deadlock runs again
+/// and succeeds. Another transaction holds the second of the two rows; the
+/// revocation locks the first and waits; the other then asks for the
+/// first. The revocation waited longer, so its deadlock check fires first
+/// and rolls it back; run again, it waits for the other to commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revocation_rolled_back_for_a_deadlock_runs_again() {
+    use sqlx::Connection as _;
+    let (s, url) = fresh_store().await.unwrap();
+    let s = Arc::new(s);
+    let owner = user(&s).await;
+    let mut ids = vec![
+        create(&s, owner, 100).await.unwrap(),
+        create(&s, owner, 100).await.unwrap(),
+    ];
+    ids.sort_by_key(|id| id.to_string());
+    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+    let touch = "UPDATE pats SET display_name = 'touched' WHERE authorization_id = $1";
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query(touch)
+        .bind(ids[1].to_string())
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let revocations: Vec<(Uuid, AuditEvent)> = ids
+        .iter()
+        .map(|id| {
+            let ev = AuditEvent::new(AuditAction::PatRevoke, t0(), "admin", Outcome::Success);
+            (*id, ev)
+        })
+        .collect();
+    let store = s.clone();
+    let revoke = tokio::spawn(async move { store.revoke_many(t0(), &revocations, None).await });
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    // Waits until PostgreSQL has rolled the revocation back.
+    sqlx::query(touch)
+        .bind(ids[0].to_string())
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    assert_eq!(revoke.await.unwrap().unwrap(), 2);
+    for id in ids {
+        let pat = s.get_pat(id).await.unwrap().unwrap();
+        assert!(pat.revoked_at.is_some() && pat.display_name == "touched");
+    }
+}

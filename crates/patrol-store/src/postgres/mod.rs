@@ -105,6 +105,29 @@ async fn with_audit(
     Ok(changed)
 }
 
+/// Run `write` — one whole transaction — again, twice at most, when the
+/// database rolled it back to break a deadlock. Writes that change many
+/// rows take their row locks in id order, but each row's trigger also
+/// locks its owner's per-day count, in the order the rows are written, so
+/// two such writes (or one and a group of creates) can still wait for each
+/// other; PostgreSQL then rolls one back, which changed nothing.
+async fn again_if_rolled_back<T, F, Fut>(mut write: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match write().await {
+            Err(StoreError::RolledBack(e)) if tries < 2 => {
+                tries += 1;
+                tracing::debug!(error = %e, "the database rolled a write back; running it again");
+            }
+            done => return done,
+        }
+    }
+}
+
 impl PostgresStore {
     /// A pool for the database at `url` (`postgres://user:password@host:port/db`,
     /// with `?sslmode=…` for TLS). Connections are made when first needed:

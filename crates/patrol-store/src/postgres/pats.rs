@@ -263,6 +263,10 @@ pub(super) async fn record_usage(pool: &PgPool, batch: &[UsageRecord]) -> StoreR
     if batch.is_empty() {
         return Ok(());
     }
+    super::again_if_rolled_back(|| record_usage_once(pool, batch)).await
+}
+
+async fn record_usage_once(pool: &PgPool, batch: &[UsageRecord]) -> StoreResult<()> {
     let mut ordered: Vec<&UsageRecord> = batch.iter().collect();
     ordered.sort_by_key(|u| u.authorization_id.to_string());
     let mut tx = pool.begin().await?;

@@ -63,6 +63,15 @@ pub(super) async fn revoke_many(
     revocations: &[(uuid::Uuid, AuditEvent)],
     rule: Option<(&RevocationRule, &AuditEvent)>,
 ) -> StoreResult<u64> {
+    super::again_if_rolled_back(|| revoke_many_once(pool, at, revocations, rule)).await
+}
+
+async fn revoke_many_once(
+    pool: &PgPool,
+    at: DateTime<Utc>,
+    revocations: &[(uuid::Uuid, AuditEvent)],
+    rule: Option<(&RevocationRule, &AuditEvent)>,
+) -> StoreResult<u64> {
     // In id order, as `pats::record_usage` updates rows: no deadlock.
     let mut ordered: Vec<&(uuid::Uuid, AuditEvent)> = revocations.iter().collect();
     ordered.sort_by_key(|(id, _)| id.to_string());
