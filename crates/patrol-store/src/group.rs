@@ -65,9 +65,40 @@ impl NewPat {
 /// A create waiting, and where its answer goes.
 pub(crate) type Job = (NewPat, oneshot::Sender<StoreResult<()>>);
 
-/// How a backend commits a group and answers each of its creates.
+/// How a backend writes creates in one transaction: the ids of those
+/// stored (the others the cap refused), or the error that rolled them all
+/// back.
 pub(crate) trait Committer: Send + 'static {
-    fn commit(&mut self, group: Vec<Job>) -> impl Future<Output = ()> + Send;
+    fn together(
+        &mut self,
+        creates: &[&NewPat],
+    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+}
+
+/// Commit `group` and answer each create: together, or — when that failed
+/// — one transaction each, so each gets its own answer.
+pub(crate) async fn commit(committer: &mut impl Committer, mut group: Vec<Job>) {
+    let creates: Vec<&NewPat> = group.iter().map(|(new, _)| new).collect();
+    let failed = match committer.together(&creates).await {
+        Ok(stored) => return answer(group, &stored),
+        Err(e) => e,
+    };
+    if group.len() == 1 {
+        if let Some((_, done)) = group.pop() {
+            let _ = done.send(Err(failed));
+        }
+        return;
+    }
+    tracing::debug!(error = %failed, creates = group.len(),
+        "a group of creates failed; running them one by one");
+    for (new, done) in group {
+        match committer.together(&[&new]).await {
+            Ok(stored) => answer(vec![(new, done)], &stored),
+            Err(e) => {
+                let _ = done.send(Err(e));
+            }
+        }
+    }
 }
 
 /// Where creates are handed to the committing task (one per store).
@@ -83,7 +114,7 @@ impl Creates {
         tokio::spawn(async move {
             let mut group = Vec::with_capacity(MOST);
             while waiting.recv_many(&mut group, MOST).await > 0 {
-                committer.commit(std::mem::take(&mut group)).await;
+                commit(&mut committer, std::mem::take(&mut group)).await;
             }
         });
         Self { queue }
@@ -101,16 +132,9 @@ fn stopped() -> StoreError {
     StoreError::Backend("the store's create queue has stopped".into())
 }
 
-/// Answer every create with `e`.
-pub(crate) fn refuse(group: Vec<Job>, e: &StoreError) {
-    for (_, done) in group {
-        let _ = done.send(Err(StoreError::Backend(e.to_string())));
-    }
-}
-
 /// Answer each create of a group that committed: stored, or refused by the
 /// cap. `stored` holds the ids of those stored.
-pub(crate) fn answer(group: Vec<Job>, stored: &[String]) {
+fn answer(group: Vec<Job>, stored: &[String]) {
     for (new, done) in group {
         let id = new.pat.authorization_id.to_string();
         let answer = match stored.contains(&id) {
@@ -177,7 +201,7 @@ mod tests {
                 ((new, done), answer)
             })
             .unzip();
-        c.commit(group).await;
+        commit(c, group).await;
         let mut out = Vec::new();
         for answer in answers {
             out.push(answer.await.unwrap());

@@ -3,18 +3,17 @@
 //! The owners with a cap are locked exclusively (their advisory locks, in
 //! key order, so replicas never deadlock) and then counted exactly: a
 //! statement sees what committed before it began, and no create for them
-//! can commit meanwhile, here or on another replica (`pats::create` takes
-//! the same locks). Each create is admitted in order while its owner's
+//! can commit meanwhile, here or on another replica. Each create is admitted in order while its owner's
 //! count, the group's earlier ones included, is below its cap; those
 //! admitted are written with one statement per table.
 
 use std::collections::HashMap;
 
 use sqlx::PgPool;
+use uuid::Uuid;
 
-use super::pats::{self, owner_lock_key};
 use crate::common::active_count;
-use crate::group::{answer, Committer, Job, NewPat};
+use crate::group::{Committer, NewPat};
 use crate::rows::{target_text, us};
 use crate::StoreResult;
 
@@ -23,43 +22,16 @@ pub(crate) struct Writer {
 }
 
 impl Committer for Writer {
-    async fn commit(&mut self, group: Vec<Job>) {
-        if group.len() > 1 {
-            match together(&self.pool, &group).await {
-                Ok(stored) => return answer(group, &stored),
-                Err(e) => tracing::debug!(error = %e, creates = group.len(),
-                    "a group of creates failed; running them one by one"),
-            }
-        }
-        for (new, done) in group {
-            let NewPat {
-                pat,
-                hash,
-                audit,
-                max_active,
-                notices,
-            } = &new;
-            let answer = pats::create(
-                &self.pool,
-                pat,
-                hash,
-                audit,
-                *max_active,
-                notices.as_deref(),
-            )
-            .await;
-            let _ = done.send(answer);
-        }
+    async fn together(&mut self, creates: &[&NewPat]) -> StoreResult<Vec<String>> {
+        together(&self.pool, creates).await
     }
 }
 
-/// The group in one transaction: the ids stored, or the error that rolled
-/// them all back.
-async fn together(pool: &PgPool, group: &[Job]) -> StoreResult<Vec<String>> {
+async fn together(pool: &PgPool, creates: &[&NewPat]) -> StoreResult<Vec<String>> {
     let mut tx = pool.begin().await?;
     // Each capped owner, with the moment its first create counts at.
     let mut capped: Vec<(String, i64)> = Vec::new();
-    for (new, _) in group {
+    for new in creates {
         let owner = new.pat.owner.to_string();
         if new.max_active.is_some() && !capped.iter().any(|(o, _)| *o == owner) {
             capped.push((owner, us(new.pat.created_at)));
@@ -67,10 +39,10 @@ async fn together(pool: &PgPool, group: &[Job]) -> StoreResult<Vec<String>> {
     }
     let mut counts: HashMap<String, i64> = HashMap::new();
     if !capped.is_empty() {
-        let mut keys: Vec<i64> = group
+        let mut keys: Vec<i64> = creates
             .iter()
-            .filter(|(new, _)| new.max_active.is_some())
-            .map(|(new, _)| owner_lock_key(new.pat.owner))
+            .filter(|new| new.max_active.is_some())
+            .map(|new| owner_lock_key(new.pat.owner))
             .collect();
         keys.sort_unstable();
         keys.dedup();
@@ -89,9 +61,9 @@ async fn together(pool: &PgPool, group: &[Job]) -> StoreResult<Vec<String>> {
         .await?;
         counts.extend(rows);
     }
-    let admitted: Vec<&NewPat> = group
+    let admitted: Vec<&NewPat> = creates
         .iter()
-        .map(|(new, _)| new)
+        .copied()
         .filter(|new| match new.max_active {
             None => true,
             Some(max) => {
@@ -112,6 +84,13 @@ async fn together(pool: &PgPool, group: &[Job]) -> StoreResult<Vec<String>> {
         .iter()
         .map(|new| new.pat.authorization_id.to_string())
         .collect())
+}
+
+/// The owner's advisory lock key: the first 8 bytes of their id (two
+/// owners sharing one only wait for each other now and then).
+fn owner_lock_key(owner: Uuid) -> i64 {
+    let b = owner.as_bytes();
+    i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
 /// One column of every row: `f` of each.

@@ -9,7 +9,7 @@
 //! types through the same `crate::rows`; the SQL lives in one module per
 //! table group, as in `sqlite/`. Where SQLite's single writer made a
 //! check-then-write atomic, PostgreSQL gets an explicit lock or a
-//! conditional upsert (see `pats::create`, `jobs::acquire_lease`).
+//! conditional upsert (see `group.rs`, `jobs::acquire_lease`).
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -9,122 +9,12 @@ use patrol_core::hashing::KeyedHash;
 use patrol_core::pat::{ListFilter, Pat, SortBy};
 use patrol_core::user::AuditEvent;
 
-use super::{audit, with_audit};
-use crate::common::{active_count, cap, IfUnchanged, MUST_EXIST};
+use super::with_audit;
+use crate::common::{active_count, IfUnchanged, MUST_EXIST};
 use crate::rows::{
     convert_all, target_text, us, HashedPatRow, PatRow, StatusCountsRow, PAT_COLUMNS,
 };
-use crate::{
-    AdminPatQuery, NewOutboxItem, PatQuery, StatusCounts, StoreError, StoreResult, UsageRecord,
-};
-
-/// The cap holds on every replica without making creates for one owner
-/// wait for each other while they are far below it. A capped create takes
-/// the owner's advisory lock shared and inserts only when the owner's count
-/// plus `max_connections` is still below the cap: however many creates are
-/// in flight (never more than there are connections), together they cannot
-/// pass it. Closer to the cap the create starts over with the lock held
-/// exclusively, which waits for the shared holders to commit and keeps new
-/// ones out, and counts exactly (under READ COMMITTED each statement sees
-/// what committed before it began). With `notices`, they are queued in the
-/// same transaction instead of the record's intent.
-pub(super) async fn create(
-    pool: &PgPool,
-    pat: &Pat,
-    hash: &KeyedHash,
-    ev: &AuditEvent,
-    max_active: Option<u64>,
-    notices: Option<&[NewOutboxItem]>,
-) -> StoreResult<()> {
-    let mut tx = pool.begin().await?;
-    let Some(max) = max_active else {
-        insert_pat(&mut tx, pat, hash, None).await?;
-        return finish_create(tx, ev, notices).await;
-    };
-    let key = owner_lock_key(pat.owner);
-    sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
-        .bind(key)
-        .execute(&mut *tx)
-        .await?;
-    if insert_pat(&mut tx, pat, hash, Some((max, Margin::Connections))).await? {
-        return finish_create(tx, ev, notices).await;
-    }
-    tx.rollback().await?;
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(key)
-        .execute(&mut *tx)
-        .await?;
-    if !insert_pat(&mut tx, pat, hash, Some((max, Margin::None))).await? {
-        return Err(StoreError::LimitReached);
-    }
-    finish_create(tx, ev, notices).await
-}
-
-/// How far below the cap an insert must stay.
-enum Margin {
-    None,
-    /// `max_connections`: as many creates as could be in flight at once.
-    Connections,
-}
-
-/// The owner's advisory lock key: the first 8 bytes of their id (two
-/// owners sharing one only wait for each other now and then).
-pub(super) fn owner_lock_key(owner: Uuid) -> i64 {
-    let b = owner.as_bytes();
-    i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-}
-
-/// Insert `pat` when `limit` (if any) allows; whether it was.
-async fn insert_pat(
-    conn: &mut sqlx::PgConnection,
-    pat: &Pat,
-    hash: &KeyedHash,
-    limit: Option<(u64, Margin)>,
-) -> StoreResult<bool> {
-    let margin = match limit {
-        Some((_, Margin::Connections)) => " + current_setting('max_connections')::BIGINT",
-        _ => "",
-    };
-    let sql = format!(
-        "INSERT INTO pats (authorization_id, owner_id, display_name, scopes, target_orgs, valid_from_us, \
-         valid_to_us, created_at_us, revoked_at_us, key_id, token_hash) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
-         WHERE $12::BIGINT IS NULL OR ({}){margin} < $12",
-        active_count("$2", "$8")
-    );
-    let inserted = sqlx::query(&sql)
-        .bind(pat.authorization_id.to_string())
-        .bind(pat.owner.to_string())
-        .bind(&pat.display_name)
-        .bind(pat.scopes.as_string())
-        .bind(target_text(&pat.target))
-        .bind(us(pat.valid_from))
-        .bind(us(pat.valid_to))
-        .bind(us(pat.created_at))
-        .bind(pat.revoked_at.map(us))
-        .bind(&hash.key_id)
-        .bind(&hash.digest.as_bytes()[..])
-        .bind(cap(limit.map(|(max, _)| max)))
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    Ok(inserted == 1)
-}
-
-/// The audit record and the notices (or the record's intent), then commit.
-async fn finish_create(
-    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
-    ev: &AuditEvent,
-    notices: Option<&[NewOutboxItem]>,
-) -> StoreResult<()> {
-    audit::insert(&mut tx, ev, notices.is_none()).await?;
-    for item in notices.unwrap_or_default() {
-        super::jobs::enqueue_query(item).execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
+use crate::{AdminPatQuery, PatQuery, StatusCounts, StoreResult, UsageRecord};
 
 pub(super) async fn get(pool: &PgPool, id: Uuid) -> StoreResult<Option<Pat>> {
     let row: Option<PatRow> = sqlx::query_as(&format!(

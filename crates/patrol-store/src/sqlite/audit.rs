@@ -1,5 +1,7 @@
 //! The audit log: appended inside other writes' transactions, or alone.
 
+use std::sync::LazyLock;
+
 use sqlx::{SqliteConnection, SqlitePool};
 
 use patrol_core::user::{AuditAction, AuditEvent};
@@ -39,11 +41,13 @@ pub(super) async fn insert(
     ev: &AuditEvent,
     took_effect: bool,
 ) -> StoreResult<()> {
-    let sql = format!(
-        "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES ({})",
-        placeholders(EVENT_VALUES)
-    );
-    bind_event(sqlx::query(&sql), ev)
+    static INSERT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES ({})",
+            placeholders(EVENT_VALUES)
+        )
+    });
+    bind_event(sqlx::query(&INSERT), ev)
         .execute(&mut *conn)
         .await?;
     if let (Some(intent), true) = (&ev.notice, took_effect) {

@@ -7,8 +7,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{Connection as _, SqlitePool};
 
 use super::pats;
-use crate::group::{answer, refuse, Committer, Job, NewPat};
-use crate::{StoreError, StoreResult};
+use crate::group::{Committer, NewPat};
+use crate::StoreResult;
 
 /// Commits groups through its own connection (a database file): as
 /// nothing else writes creates, that connection's page cache stays valid
@@ -22,58 +22,27 @@ pub(crate) struct Writer {
 }
 
 impl Committer for Writer {
-    async fn commit(&mut self, group: Vec<Job>) {
+    async fn together(&mut self, creates: &[&NewPat]) -> StoreResult<Vec<String>> {
         let Some((opts, own)) = &mut self.own else {
-            match self.pool.acquire().await {
-                Ok(mut conn) => {
-                    commit(&mut conn, group).await;
-                }
-                Err(e) => refuse(group, &e.into()),
-            }
-            return;
+            let mut conn = self.pool.acquire().await?;
+            return together(&mut conn, creates).await;
         };
-        if own.is_none() {
-            match SqliteConnection::connect_with(opts).await {
-                Ok(conn) => *own = Some(conn),
-                Err(e) => return refuse(group, &e.into()),
-            }
+        let conn = match own {
+            Some(conn) => conn,
+            None => own.insert(SqliteConnection::connect_with(opts).await?),
+        };
+        let written = together(conn, creates).await;
+        if written.is_err() {
+            // Opened again for the next group, in case it broke.
+            *own = None;
         }
-        if let Some(conn) = own {
-            if !commit(conn, group).await {
-                // Opened again for the next group, in case it broke.
-                *own = None;
-            }
-        }
+        written
     }
 }
 
-/// Commit `group` and answer each create; whether all went without error.
-async fn commit(conn: &mut SqliteConnection, group: Vec<Job>) -> bool {
-    if group.len() > 1 {
-        match together(conn, &group).await {
-            Ok(stored) => {
-                answer(group, &stored);
-                return true;
-            }
-            Err(e) => tracing::debug!(error = %e, creates = group.len(),
-                "a group of creates failed; running them one by one"),
-        }
-    }
-    let mut clean = group.len() == 1;
-    for (new, done) in group {
-        let answer = pats::create(conn, &new).await;
-        clean &= matches!(answer, Ok(()) | Err(StoreError::LimitReached));
-        let _ = done.send(answer);
-    }
-    clean
-}
-
-/// The group in one transaction: the ids stored, or the error that rolled
-/// them all back.
-async fn together(conn: &mut SqliteConnection, group: &[Job]) -> StoreResult<Vec<String>> {
-    let creates: Vec<&NewPat> = group.iter().map(|(new, _)| new).collect();
+async fn together(conn: &mut SqliteConnection, creates: &[&NewPat]) -> StoreResult<Vec<String>> {
     let mut tx = conn.begin().await?;
-    let stored = pats::insert_all(&mut tx, &creates).await?;
+    let stored = pats::insert_all(&mut tx, creates).await?;
     tx.commit().await?;
     Ok(stored)
 }

@@ -17,25 +17,6 @@ use crate::rows::{
 };
 use crate::{AdminPatQuery, PatQuery, StatusCounts, StoreError, StoreResult, UsageRecord};
 
-/// One create in its own transaction.
-pub(super) async fn create(conn: &mut SqliteConnection, new: &NewPat) -> StoreResult<()> {
-    use sqlx::Connection as _;
-    let mut tx = conn.begin().await?;
-    if !insert(&mut tx, new).await? {
-        return Err(StoreError::LimitReached);
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// A create's statements in the caller's transaction; `false` (and nothing
-/// written) when the cap refuses it.
-pub(super) async fn insert(conn: &mut SqliteConnection, new: &NewPat) -> StoreResult<bool> {
-    Ok(!insert_all(conn, std::slice::from_ref(new))
-        .await?
-        .is_empty())
-}
-
 /// Creates in order in the caller's transaction, sent to SQLite as one
 /// query (each query is a hand-over to the connection's thread and back);
 /// the ids of those stored. Each create's first statement counts the
@@ -46,11 +27,10 @@ pub(super) async fn insert(conn: &mut SqliteConnection, new: &NewPat) -> StoreRe
 /// the notices (or the record's intent) follow only if the PAT was stored.
 pub(super) async fn insert_all(
     conn: &mut SqliteConnection,
-    creates: &[impl std::borrow::Borrow<NewPat>],
+    creates: &[&NewPat],
 ) -> StoreResult<Vec<String>> {
     let mut sql = String::new();
     for new in creates {
-        let new = new.borrow();
         sql += &create_sql(
             new.notices.as_ref().map_or(0, Vec::len),
             new.intent().is_some(),
@@ -58,7 +38,7 @@ pub(super) async fn insert_all(
     }
     let mut q = sqlx::query(&sql);
     for new in creates {
-        q = bind_create(q, new.borrow());
+        q = bind_create(q, new);
     }
     let stored = q.fetch_all(&mut *conn).await?;
     Ok(stored
